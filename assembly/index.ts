@@ -1,0 +1,383 @@
+// dirtylab bitset kernel (AssemblyScript → WebAssembly, SIMD).
+//
+// A bitmap is a run of little-endian 64-bit words in linear memory; page p is
+// bit (p & 63) of word (p >> 6), i.e. byte p >> 3, bit p & 7 — the same layout
+// as a .dpt raw-bitmap epoch, so such an epoch can be copied in unchanged.
+// Pointers are byte offsets chosen by the caller (src/kernel/index.ts lays the
+// bitmaps out itself: the stub runtime cannot allocate 1 GiB in one piece).
+// Bit positions are u32, so one bitmap covers at most 2^32 − 1 pages.
+//
+// Every function has a twin with the same name and meaning in
+// src/kernel/reference.ts; test/kernel.property.test.ts requires both to agree.
+//
+// Range functions work on bits [lo, hi) and leave all other bits untouched.
+// Measured on this machine (../shared/research/perf.md): V8 lowers
+// i8x16.popcnt poorly, so popcounts use scalar i64.popcnt unrolled ×4, while
+// the or/and/andNot/copy streams use v128.
+
+// ---- helpers -------------------------------------------------------------
+
+/** Mask of the bits ≥ (b & 63) within a word. */
+// @ts-ignore: decorator
+@inline function maskFrom(b: u32): u64 {
+  return (<u64>-1) << <u64>(b & 63);
+}
+
+/** Mask of the bits ≤ (b & 63) within a word. */
+// @ts-ignore: decorator
+@inline function maskThrough(b: u32): u64 {
+  return (<u64>-1) >>> <u64>(63 - (b & 63));
+}
+
+// @ts-ignore: decorator
+@inline function wordPtr(base: usize, w: u32): usize {
+  return base + ((<usize>w) << 3);
+}
+
+const OP_OR: i32 = 0;
+const OP_AND: i32 = 1;
+const OP_ANDNOT: i32 = 2;
+const OP_COPY: i32 = 3;
+
+// @ts-ignore: decorator
+@inline function op64(op: i32, a: u64, b: u64): u64 {
+  if (op == OP_OR) return a | b;
+  if (op == OP_AND) return a & b;
+  if (op == OP_ANDNOT) return a & ~b;
+  return a;
+}
+
+// @ts-ignore: decorator
+@inline function op128(op: i32, a: v128, b: v128): v128 {
+  if (op == OP_OR) return v128.or(a, b);
+  if (op == OP_AND) return v128.and(a, b);
+  if (op == OP_ANDNOT) return v128.andnot(a, b);
+  return a;
+}
+
+/** dst[w] = op(a[w], b[w]) for whole words [w0, w1), 64 bytes per step. */
+// @ts-ignore: decorator
+@inline function streamWords(op: i32, dst: usize, a: usize, b: usize, w0: u32, w1: u32): void {
+  let i = w0;
+  while (i + 8 <= w1) {
+    const o = (<usize>i) << 3;
+    v128.store(dst + o, op128(op, v128.load(a + o), v128.load(b + o)));
+    v128.store(dst + o + 16, op128(op, v128.load(a + o + 16), v128.load(b + o + 16)));
+    v128.store(dst + o + 32, op128(op, v128.load(a + o + 32), v128.load(b + o + 32)));
+    v128.store(dst + o + 48, op128(op, v128.load(a + o + 48), v128.load(b + o + 48)));
+    i += 8;
+  }
+  while (i < w1) {
+    const o = (<usize>i) << 3;
+    store<u64>(dst + o, op64(op, load<u64>(a + o), load<u64>(b + o)));
+    i++;
+  }
+}
+
+/** Apply op on bits [lo, hi): masked edge words, streamed middle. */
+// @ts-ignore: decorator
+@inline function rangeOp(op: i32, dst: usize, a: usize, b: usize, lo: u32, hi: u32): void {
+  if (lo >= hi) return;
+  const w0 = lo >>> 6;
+  const w1 = (hi - 1) >>> 6;
+  let m0 = maskFrom(lo);
+  const m1 = maskThrough(hi - 1);
+  if (w0 == w1) m0 &= m1;
+  let p = wordPtr(dst, w0);
+  let d = load<u64>(p);
+  store<u64>(p, (d & ~m0) | (op64(op, load<u64>(wordPtr(a, w0)), load<u64>(wordPtr(b, w0))) & m0));
+  if (w0 == w1) return;
+  streamWords(op, dst, a, b, w0 + 1, w1);
+  p = wordPtr(dst, w1);
+  d = load<u64>(p);
+  store<u64>(p, (d & ~m1) | (op64(op, load<u64>(wordPtr(a, w1)), load<u64>(wordPtr(b, w1))) & m1));
+}
+
+// ---- whole-word streams ----------------------------------------------------
+
+/** dst = a | b on bits [lo, hi). dst may alias a or b. */
+export function or(dst: usize, a: usize, b: usize, lo: u32, hi: u32): void {
+  rangeOp(OP_OR, dst, a, b, lo, hi);
+}
+
+/** dst = a & b on bits [lo, hi). */
+export function and(dst: usize, a: usize, b: usize, lo: u32, hi: u32): void {
+  rangeOp(OP_AND, dst, a, b, lo, hi);
+}
+
+/** dst = a & ~b on bits [lo, hi). */
+export function andNot(dst: usize, a: usize, b: usize, lo: u32, hi: u32): void {
+  rangeOp(OP_ANDNOT, dst, a, b, lo, hi);
+}
+
+/** dst = src on bits [lo, hi). */
+export function copy(dst: usize, src: usize, lo: u32, hi: u32): void {
+  if (lo >= hi) return;
+  const w0 = lo >>> 6;
+  const w1 = (hi - 1) >>> 6;
+  if (w1 - w0 < 2) {
+    rangeOp(OP_COPY, dst, src, src, lo, hi);
+    return;
+  }
+  // Edges masked, whole middle words by memory.copy (memmove semantics).
+  rangeOp(OP_COPY, dst, src, src, lo, (w0 + 1) << 6);
+  memory.copy(wordPtr(dst, w0 + 1), wordPtr(src, w0 + 1), (<usize>(w1 - w0 - 1)) << 3);
+  rangeOp(OP_COPY, dst, src, src, w1 << 6, hi);
+}
+
+/** Clear bits [lo, hi). */
+export function clear(dst: usize, lo: u32, hi: u32): void {
+  fillRange(dst, lo, hi, 0);
+}
+
+/** Set bits [lo, hi). */
+export function fill(dst: usize, lo: u32, hi: u32): void {
+  fillRange(dst, lo, hi, <u64>-1);
+}
+
+// @ts-ignore: decorator
+@inline function fillRange(dst: usize, lo: u32, hi: u32, v: u64): void {
+  if (lo >= hi) return;
+  const w0 = lo >>> 6;
+  const w1 = (hi - 1) >>> 6;
+  let m0 = maskFrom(lo);
+  const m1 = maskThrough(hi - 1);
+  if (w0 == w1) m0 &= m1;
+  let p = wordPtr(dst, w0);
+  store<u64>(p, (load<u64>(p) & ~m0) | (v & m0));
+  if (w0 == w1) return;
+  memory.fill(wordPtr(dst, w0 + 1), <u8>(v & 0xff), (<usize>(w1 - w0 - 1)) << 3);
+  p = wordPtr(dst, w1);
+  store<u64>(p, (load<u64>(p) & ~m1) | (v & m1));
+}
+
+// ---- counting ----------------------------------------------------------------
+
+/** Number of set bits in [lo, hi). */
+export function popcount(a: usize, lo: u32, hi: u32): u32 {
+  if (lo >= hi) return 0;
+  const w0 = lo >>> 6;
+  const w1 = (hi - 1) >>> 6;
+  let m0 = maskFrom(lo);
+  const m1 = maskThrough(hi - 1);
+  if (w0 == w1) return <u32>popcnt<u64>(load<u64>(wordPtr(a, w0)) & m0 & m1);
+  let n = popcnt<u64>(load<u64>(wordPtr(a, w0)) & m0) + popcnt<u64>(load<u64>(wordPtr(a, w1)) & m1);
+  let i = w0 + 1;
+  let c0: u64 = 0, c1: u64 = 0, c2: u64 = 0, c3: u64 = 0;
+  while (i + 4 <= w1) {
+    const p = wordPtr(a, i);
+    c0 += popcnt<u64>(load<u64>(p));
+    c1 += popcnt<u64>(load<u64>(p, 8));
+    c2 += popcnt<u64>(load<u64>(p, 16));
+    c3 += popcnt<u64>(load<u64>(p, 24));
+    i += 4;
+  }
+  while (i < w1) {
+    n += popcnt<u64>(load<u64>(wordPtr(a, i)));
+    i++;
+  }
+  return <u32>(n + c0 + c1 + c2 + c3);
+}
+
+/** Number of set bits of (a & ~b) in [lo, hi), in one pass. */
+export function popcountAndNot(a: usize, b: usize, lo: u32, hi: u32): u32 {
+  if (lo >= hi) return 0;
+  const w0 = lo >>> 6;
+  const w1 = (hi - 1) >>> 6;
+  let m0 = maskFrom(lo);
+  const m1 = maskThrough(hi - 1);
+  if (w0 == w1) {
+    return <u32>popcnt<u64>(load<u64>(wordPtr(a, w0)) & ~load<u64>(wordPtr(b, w0)) & m0 & m1);
+  }
+  let n = popcnt<u64>(load<u64>(wordPtr(a, w0)) & ~load<u64>(wordPtr(b, w0)) & m0)
+        + popcnt<u64>(load<u64>(wordPtr(a, w1)) & ~load<u64>(wordPtr(b, w1)) & m1);
+  let i = w0 + 1;
+  let c0: u64 = 0, c1: u64 = 0, c2: u64 = 0, c3: u64 = 0;
+  while (i + 4 <= w1) {
+    const pa = wordPtr(a, i);
+    const pb = wordPtr(b, i);
+    const x = v128.andnot(v128.load(pa), v128.load(pb));
+    const y = v128.andnot(v128.load(pa, 16), v128.load(pb, 16));
+    c0 += popcnt<u64>(i64x2.extract_lane(x, 0));
+    c1 += popcnt<u64>(i64x2.extract_lane(x, 1));
+    c2 += popcnt<u64>(i64x2.extract_lane(y, 0));
+    c3 += popcnt<u64>(i64x2.extract_lane(y, 1));
+    i += 4;
+  }
+  while (i < w1) {
+    n += popcnt<u64>(load<u64>(wordPtr(a, i)) & ~load<u64>(wordPtr(b, i)));
+    i++;
+  }
+  return <u32>(n + c0 + c1 + c2 + c3);
+}
+
+/**
+ * The sender's advance: the position just after the k-th set bit at or after
+ * `from` (bits [from, end) only), or `end` if that range holds fewer than k set
+ * bits. k = 0 returns `from`.
+ */
+export function advance(a: usize, from: u32, k: u32, end: u32): u32 {
+  if (k == 0 || from >= end) return from < end ? from : end;
+  let w = from >>> 6;
+  const wl = (end - 1) >>> 6;
+  let left = k;
+  let word = load<u64>(wordPtr(a, w)) & maskFrom(from);
+  while (true) {
+    if (w == wl) word &= maskThrough(end - 1);
+    const c = <u32>popcnt<u64>(word);
+    if (c >= left) {
+      // Drop the lowest left-1 set bits; the next one is the k-th.
+      while (left > 1) { word &= word - 1; left--; }
+      return (w << 6) + <u32>ctz<u64>(word) + 1;
+    }
+    left -= c;
+    if (w == wl) return end;
+    w++;
+    // Skip whole words four at a time while they cannot hold the k-th bit.
+    while (w + 4 <= wl) {
+      const p = wordPtr(a, w);
+      const c4 = <u32>(popcnt<u64>(load<u64>(p)) + popcnt<u64>(load<u64>(p, 8))
+                     + popcnt<u64>(load<u64>(p, 16)) + popcnt<u64>(load<u64>(p, 24)));
+      if (c4 >= left) break;
+      left -= c4;
+      w += 4;
+    }
+    word = load<u64>(wordPtr(a, w));
+  }
+  return end; // unreachable
+}
+
+// ---- iterating ---------------------------------------------------------------
+
+/**
+ * Write the indices of the set bits of a in [lo, hi), ascending, to the u32
+ * buffer `out`, at most `max` of them. Returns how many were written; when it
+ * returns max, resume from the last index + 1.
+ */
+export function collect(a: usize, lo: u32, hi: u32, out: usize, max: u32): u32 {
+  return collectRange(a, 0, false, lo, hi, out, max);
+}
+
+/** As collect, for the set bits of (a & ~b). */
+export function collectAndNot(a: usize, b: usize, lo: u32, hi: u32, out: usize, max: u32): u32 {
+  return collectRange(a, b, true, lo, hi, out, max);
+}
+
+// @ts-ignore: decorator
+@inline function collectRange(a: usize, b: usize, useB: bool, lo: u32, hi: u32, out: usize, max: u32): u32 {
+  if (lo >= hi || max == 0) return 0;
+  const w0 = lo >>> 6;
+  const wl = (hi - 1) >>> 6;
+  let n: u32 = 0;
+  let w = w0;
+  while (w <= wl) {
+    // Skip empty pairs of words quickly (sparse sets).
+    if (w > w0 && w + 2 <= wl) {
+      const p = wordPtr(a, w);
+      let v = v128.load(p);
+      if (useB) v = v128.andnot(v, v128.load(wordPtr(b, w)));
+      if (!v128.any_true(v)) { w += 2; continue; }
+    }
+    let word = load<u64>(wordPtr(a, w));
+    if (useB) word &= ~load<u64>(wordPtr(b, w));
+    if (w == w0) word &= maskFrom(lo);
+    if (w == wl) word &= maskThrough(hi - 1);
+    const base = w << 6;
+    while (word != 0) {
+      store<u32>(out + ((<usize>n) << 2), base + <u32>ctz<u64>(word));
+      n++;
+      if (n == max) return n;
+      word &= word - 1;
+    }
+    w++;
+  }
+  return n;
+}
+
+// ---- page lists ----------------------------------------------------------------
+
+/**
+ * Set the bits listed in the u32 buffer `list` (n entries, any order).
+ * Returns how many bits were newly set (QEMU counts dirty pages this way), or
+ * −1 − i when entry i is ≥ nBits (entries before it are applied).
+ */
+export function setList(bm: usize, nBits: u32, list: usize, n: u32): i32 {
+  let added: u32 = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    const p = load<u32>(list + ((<usize>i) << 2));
+    if (p >= nBits) return -1 - <i32>i;
+    const q = bm + ((<usize>(p >>> 6)) << 3);
+    const m = (<u64>1) << <u64>(p & 63);
+    const w = load<u64>(q);
+    added += <u32>((w & m) == 0);
+    store<u64>(q, w | m);
+  }
+  return <i32>added;
+}
+
+/**
+ * Clear the bits listed in `list` (n entries, any order). Returns how many
+ * were set before, or −1 − i when entry i is ≥ nBits.
+ */
+export function clearList(bm: usize, nBits: u32, list: usize, n: u32): i32 {
+  let removed: u32 = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    const p = load<u32>(list + ((<usize>i) << 2));
+    if (p >= nBits) return -1 - <i32>i;
+    const q = bm + ((<usize>(p >>> 6)) << 3);
+    const m = (<u64>1) << <u64>(p & 63);
+    const w = load<u64>(q);
+    removed += <u32>((w & m) != 0);
+    store<u64>(q, w & ~m);
+  }
+  return <i32>removed;
+}
+
+// ---- decoding ------------------------------------------------------------------
+
+/** Error codes of decodeDeltaVarint (negative returns). */
+export const DECODE_TRUNCATED: i32 = -1;
+export const DECODE_OUT_OF_RANGE: i32 = -2;
+export const DECODE_NOT_INCREASING: i32 = -3;
+export const DECODE_OVERLONG: i32 = -4;
+
+let errorOffset: u32 = 0;
+
+/** Byte offset (from src) of the value that made the last decode fail. */
+export function lastErrorOffset(): u32 {
+  return errorOffset;
+}
+
+/**
+ * Decode a .dpt sorted-list payload (unsigned LEB128: first page absolute,
+ * then gaps ≥ 1) of `len` bytes at `src` straight into bitmap bm (OR).
+ * Returns the number of pages decoded, or a DECODE_* code with
+ * lastErrorOffset() naming the byte where the bad value starts.
+ */
+export function decodeDeltaVarint(bm: usize, nBits: u32, src: usize, len: u32): i32 {
+  let pos: u32 = 0;
+  let n: u32 = 0;
+  let page: u64 = 0;
+  while (pos < len) {
+    const start = pos;
+    let v: u64 = 0;
+    let shift: u64 = 0;
+    while (true) {
+      if (pos >= len) { errorOffset = start; return DECODE_TRUNCATED; }
+      if (shift > 28) { errorOffset = start; return DECODE_OVERLONG; }
+      const byte = <u64>load<u8>(src + pos);
+      pos++;
+      v |= (byte & 0x7f) << shift;
+      if ((byte & 0x80) == 0) break;
+      shift += 7;
+    }
+    if (n > 0 && v == 0) { errorOffset = start; return DECODE_NOT_INCREASING; }
+    page = n == 0 ? v : page + v;
+    if (page >= <u64>nBits) { errorOffset = start; return DECODE_OUT_OF_RANGE; }
+    const p = <u32>page;
+    const q = bm + ((<usize>(p >>> 6)) << 3);
+    store<u64>(q, load<u64>(q) | ((<u64>1) << <u64>(p & 63)));
+    n++;
+  }
+  return <i32>n;
+}

@@ -1,0 +1,193 @@
+/**
+ * The JSON-lines twin of .dpt (`.dpt.jsonl`), for tests and debugging:
+ *
+ *   {"format":"dpt-jsonl","version":1,"pageSize":4096,"nPages":…,"timeUnit":"ns",
+ *    "epochLen":…,"nEpochs":…|null,"hasTimes":true,"hasCounts":false,
+ *    "zeroAtStart":[[first, count],…]|null,"meta":{…}}
+ *   {"t0":…,"t1":…,"pages":[…],"counts":[…]?}      one line per epoch
+ *
+ * t0/t1 appear iff hasTimes. The reader is as strict as the .dpt reader:
+ * sorted unique pages below nPages, time never going backwards, nEpochs
+ * checked against the lines.
+ */
+import { TIME_UNITS, TraceError, type Epoch, type TraceHeader, type TimeUnit } from './model.js';
+
+/** The header line object of a .dpt.jsonl file. */
+export interface JsonlHeaderLine {
+  format: 'dpt-jsonl';
+  version: 1;
+  pageSize: number;
+  nPages: number;
+  timeUnit: TimeUnit;
+  epochLen: number;
+  nEpochs: number | null;
+  hasTimes: boolean;
+  hasCounts: boolean;
+  zeroAtStart: [number, number][] | null;
+  meta: Record<string, unknown>;
+}
+
+/** Sorted pages → [first, count] runs. */
+export function toRuns(pages: Uint32Array): [number, number][] {
+  const runs: [number, number][] = [];
+  let i = 0;
+  while (i < pages.length) {
+    let j = i + 1;
+    while (j < pages.length && pages[j] === pages[j - 1]! + 1) j++;
+    runs.push([pages[i]!, j - i]);
+    i = j;
+  }
+  return runs;
+}
+
+/** Encode the header line (without newline). */
+export function jsonlHeaderLine(h: TraceHeader): string {
+  const line: JsonlHeaderLine = {
+    format: 'dpt-jsonl',
+    version: 1,
+    pageSize: h.pageSize,
+    nPages: h.nPages,
+    timeUnit: h.timeUnit,
+    epochLen: h.epochLen,
+    nEpochs: h.nEpochs,
+    hasTimes: h.hasTimes,
+    hasCounts: h.hasCounts,
+    zeroAtStart: h.zeroAtStart ? toRuns(h.zeroAtStart) : null,
+    meta: h.meta,
+  };
+  return JSON.stringify(line);
+}
+
+/** Encode one epoch line (without newline). */
+export function jsonlEpochLine(e: Epoch, h: TraceHeader): string {
+  const o: Record<string, unknown> = {};
+  if (h.hasTimes) { o.t0 = e.t0; o.t1 = e.t1; }
+  o.pages = Array.from(e.pages);
+  if (h.hasCounts) o.counts = Array.from(e.counts ?? []);
+  return JSON.stringify(o);
+}
+
+function isUint(v: unknown, max = Number.MAX_SAFE_INTEGER): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max;
+}
+
+/** Parse and check the header line. */
+export function parseJsonlHeader(obj: Record<string, unknown>, file: string, line: number): TraceHeader {
+  const bad = (what: string): never => {
+    throw new TraceError(file, { line }, what);
+  };
+  if (obj.format !== 'dpt-jsonl') bad('"format": "dpt-jsonl" in the header line');
+  if (obj.version !== 1) bad(`"version": 1, found ${JSON.stringify(obj.version)}`);
+  if (!isUint(obj.pageSize) || obj.pageSize < 1 || (obj.pageSize & (obj.pageSize - 1)) !== 0) bad('"pageSize" to be a power of two');
+  if (!isUint(obj.nPages, 2 ** 32 - 1) || obj.nPages < 1) bad('"nPages" to be an integer from 1 to 2^32 − 1');
+  const unit = obj.timeUnit ?? 'ns';
+  if (!TIME_UNITS.includes(unit as TimeUnit)) bad(`"timeUnit" to be one of ${TIME_UNITS.join(', ')}`);
+  const hasTimes = obj.hasTimes ?? true;
+  const hasCounts = obj.hasCounts ?? false;
+  if (typeof hasTimes !== 'boolean' || typeof hasCounts !== 'boolean') bad('"hasTimes" and "hasCounts" to be booleans');
+  if (!isUint(obj.epochLen ?? 0)) bad('"epochLen" to be a non-negative integer');
+  const epochLen = (obj.epochLen ?? 0) as number;
+  if (!hasTimes && epochLen === 0) bad('"epochLen" > 0 when epochs carry no t0/t1');
+  if (obj.nEpochs !== undefined && obj.nEpochs !== null && !isUint(obj.nEpochs)) bad('"nEpochs" to be a non-negative integer or null');
+  const meta = obj.meta ?? {};
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) bad('"meta" to be an object');
+  let zeroAtStart: Uint32Array | null = null;
+  if (obj.zeroAtStart !== undefined && obj.zeroAtStart !== null) {
+    zeroAtStart = runsToPages(obj.zeroAtStart, obj.nPages as number, () => bad('"zeroAtStart" to be sorted, non-overlapping [first, count] runs within nPages'));
+  }
+  const nEpochs = (obj.nEpochs ?? null) as number | null;
+  return {
+    pageSize: obj.pageSize as number,
+    nPages: obj.nPages as number,
+    timeUnit: unit as TimeUnit,
+    epochLen,
+    nEpochs: nEpochs === 0 ? null : nEpochs,
+    hasTimes: hasTimes as boolean,
+    hasCounts: hasCounts as boolean,
+    zeroAtStart,
+    meta: meta as TraceHeader['meta'],
+  };
+}
+
+/** [first, count] runs (sorted, disjoint) → sorted page list; onBad() throws. */
+export function runsToPages(runs: unknown, nPages: number, onBad: () => never): Uint32Array {
+  if (!Array.isArray(runs)) onBad();
+  let total = 0;
+  let end = 0;
+  for (const r of runs as unknown[]) {
+    if (!Array.isArray(r) || r.length !== 2 || !isUint(r[0]) || !isUint(r[1]) || r[1] < 1) onBad();
+    const [first, count] = r as [number, number];
+    if (first < end || first + count > nPages) onBad();
+    end = first + count;
+    total += count;
+  }
+  const out = new Uint32Array(total);
+  let k = 0;
+  for (const [first, count] of runs as [number, number][]) for (let p = first; p < first + count; p++) out[k++] = p;
+  return out;
+}
+
+/** Check a JSON array of pages: integers, strictly increasing, below nPages. */
+export function strictPages(v: unknown, nPages: number, bad: (what: string) => never): Uint32Array {
+  if (!Array.isArray(v)) bad('"pages" to be an array of page indices');
+  const arr = v as unknown[];
+  const out = new Uint32Array(arr.length);
+  let prev = -1;
+  for (let i = 0; i < arr.length; i++) {
+    const p = arr[i];
+    if (!isUint(p)) bad(`"pages"[${i}] to be a non-negative integer, found ${JSON.stringify(p)}`);
+    if ((p as number) >= nPages) bad(`"pages"[${i}] < nPages (${nPages}), found ${p}`);
+    if ((p as number) <= prev) bad(`"pages" sorted and unique, found ${p} after ${prev}`);
+    out[i] = p as number;
+    prev = p as number;
+  }
+  return out;
+}
+
+/** Stream and check the epoch lines after the header line. */
+export async function* readJsonlEpochs(
+  src: AsyncIterable<{ text: string; line: number }>, h: TraceHeader, file: string,
+): AsyncGenerator<Epoch> {
+  let k = 0;
+  let prevT1 = 0;
+  let lastLine = 1;
+  for await (const { text, line } of src) {
+    lastLine = line;
+    if (text.trim() === '') continue;
+    const bad = (what: string): never => {
+      throw new TraceError(file, { line }, what);
+    };
+    if (h.nEpochs !== null && k >= h.nEpochs) bad(`end of file after nEpochs = ${h.nEpochs} epochs, found another line`);
+    let o: Record<string, unknown>;
+    try {
+      o = JSON.parse(text);
+    } catch {
+      return bad('a JSON object per line');
+    }
+    if (typeof o !== 'object' || o === null || Array.isArray(o)) bad('a JSON object per line');
+    let t0 = k * h.epochLen;
+    let t1 = (k + 1) * h.epochLen;
+    if (h.hasTimes) {
+      if (!isUint(o.t0) || !isUint(o.t1)) bad('"t0" and "t1" as non-negative integers');
+      t0 = o.t0 as number;
+      t1 = o.t1 as number;
+      if (t1 < t0) bad(`"t1" ≥ "t0" = ${t0}, found ${t1}`);
+      if (t0 < prevT1) bad(`"t0" ≥ the previous epoch's t1 = ${prevT1} (time going backwards), found ${t0}`);
+    }
+    const pages = strictPages(o.pages, h.nPages, bad);
+    const e: Epoch = { t0, t1, pages };
+    if (h.hasCounts) {
+      const c = o.counts;
+      if (!Array.isArray(c) || c.length !== pages.length || !c.every((x) => isUint(x, 0xffffffff) && x >= 1)) {
+        bad('"counts": one write count ≥ 1 per page');
+      }
+      e.counts = Uint32Array.from(c as number[]);
+    }
+    yield e;
+    prevT1 = t1;
+    k++;
+  }
+  if (h.nEpochs !== null && k < h.nEpochs) {
+    throw new TraceError(file, { line: lastLine + 1 }, `${h.nEpochs} epochs (nEpochs), found end of file after ${k} (truncated file)`);
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * Node-only file access for traces: a TraceInput over a path, and writing a
+ * trace to a file atomically (a temporary name, renamed at the end, removed on
+ * failure — never a partial output file). The output format follows the name:
+ * `.dpt`, `.dpt.gz` (a gzip-wrapped .dpt), `.dpt.jsonl` (optionally `.gz`).
+ */
+import { createReadStream } from 'node:fs';
+import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import { createWriteStream } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import type { TraceInput } from './bytes.js';
+import { DptWriter, type ByteSink } from './dpt.js';
+import { jsonlEpochLine, jsonlHeaderLine } from './jsonl.js';
+import { TraceError, type Epoch, type TraceHeader } from './model.js';
+
+/** A TraceInput over a file path; a missing file is a TraceError. */
+export function fileInput(path: string): TraceInput {
+  return {
+    name: path,
+    async *open() {
+      try {
+        for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) yield chunk as Uint8Array;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') throw new TraceError(path, {}, 'an existing file (no such file)');
+        if (code === 'EISDIR') throw new TraceError(path, {}, 'a file, found a directory');
+        if (code === 'EACCES') throw new TraceError(path, {}, 'a readable file (permission denied)');
+        throw e;
+      }
+    },
+  };
+}
+
+/** The on-disk format implied by a file name. */
+export type OutputKind = { format: 'dpt' | 'dpt-jsonl'; gzip: boolean };
+
+/** Output format from a file name; null if the name has no known extension. */
+export function outputKind(path: string): OutputKind | null {
+  const name = basename(path).toLowerCase();
+  const gzip = name.endsWith('.gz');
+  const stem = gzip ? name.slice(0, -3) : name;
+  if (stem.endsWith('.dpt')) return { format: 'dpt', gzip };
+  if (stem.endsWith('.jsonl')) return { format: 'dpt-jsonl', gzip };
+  return null;
+}
+
+/** A temporary path next to `path` (same file system, so rename is atomic). */
+export function tempPathFor(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
+}
+
+class FileSink implements ByteSink {
+  private pos = 0;
+  constructor(private readonly fh: FileHandle) {}
+  async write(bytes: Uint8Array): Promise<void> {
+    await this.fh.write(bytes, 0, bytes.length, this.pos);
+    this.pos += bytes.length;
+  }
+  async writeAt(position: number, bytes: Uint8Array): Promise<void> {
+    await this.fh.write(bytes, 0, bytes.length, position);
+  }
+}
+
+/**
+ * Write a trace to `path` atomically, in the format its name implies. A .dpt
+ * is written to a seekable temporary file first, so n_epochs is recorded even
+ * when it was not known up front and the result is gzipped afterwards.
+ */
+export async function writeTraceFile(path: string, header: TraceHeader, epochs: AsyncIterable<Epoch> | Iterable<Epoch>): Promise<{ epochs: number }> {
+  const kind = outputKind(path);
+  if (!kind) throw new Error(`cannot tell the output format from "${path}": use .dpt, .dpt.gz or .dpt.jsonl`);
+  const tmp = tempPathFor(path);
+  const tmpRaw = kind.gzip || kind.format === 'dpt-jsonl' ? `${tmp}.raw` : tmp;
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(tmpRaw, 'w');
+    let count = 0;
+    if (kind.format === 'dpt') {
+      const w = new DptWriter(new FileSink(fh), header);
+      for await (const e of epochs) await w.writeEpoch(e);
+      count = (await w.close()).epochs;
+    } else {
+      // Epoch lines go to the temporary file first; the header line (with the
+      // epoch count, so truncation is detected) is put in front afterwards.
+      const sink = new FileSink(fh);
+      const enc = new TextEncoder();
+      let batch: string[] = [];
+      for await (const e of epochs) {
+        batch.push(jsonlEpochLine(e, header));
+        count++;
+        if (batch.length >= 256) { await sink.write(enc.encode(batch.join('\n') + '\n')); batch = []; }
+      }
+      if (batch.length > 0) await sink.write(enc.encode(batch.join('\n') + '\n'));
+      if (header.nEpochs !== null && header.nEpochs !== count) throw new Error(`header promised ${header.nEpochs} epochs, ${count} were written`);
+    }
+    await fh.close();
+    fh = undefined;
+    const headerLine = kind.format === 'dpt-jsonl' ? jsonlHeaderLine({ ...header, nEpochs: count }) + '\n' : null;
+    if (kind.gzip || headerLine !== null) {
+      const out = kind.gzip ? tmp : `${tmp}.final`;
+      async function* body(): AsyncGenerator<Uint8Array> {
+        if (headerLine !== null) yield Buffer.from(headerLine);
+        yield* createReadStream(tmpRaw);
+      }
+      if (kind.gzip) await pipeline(body, createGzip(), createWriteStream(out));
+      else await pipeline(body, createWriteStream(out));
+      await unlink(tmpRaw);
+      if (!kind.gzip) await rename(out, tmp);
+    }
+    await rename(tmp, path);
+    return { epochs: count };
+  } catch (e) {
+    await fh?.close().catch(() => {});
+    await unlink(tmpRaw).catch(() => {});
+    await unlink(tmp).catch(() => {});
+    await unlink(`${tmp}.final`).catch(() => {});
+    throw e;
+  }
+}

@@ -1,0 +1,15 @@
+/**
+ * dirtylab for browsers (and any JS runtime): the kernel, the trace model,
+ * readers and writers over byte streams, generators and derived views. No
+ * Node API is imported from here.
+ */
+export { Kernel, KernelMemoryError, compileKernel, type Bitmap, type U32Buffer } from './kernel/index.js';
+export * as reference from './kernel/reference.js';
+export * from './trace/model.js';
+export { bytesInput, type TraceInput } from './trace/bytes.js';
+export { openTrace, readTrace, TRACE_FORMATS, type OpenedTrace, type OpenOptions } from './trace/open.js';
+export { DptWriter, encodeDptHeader, encodeEpoch, type ByteSink } from './trace/dpt.js';
+export { jsonlHeaderLine, jsonlEpochLine } from './trace/jsonl.js';
+export { generatedHeader, generateEpochs, GENERATOR_KINDS, type GenerateOptions, type GeneratorKind } from './trace/generate.js';
+export { summarizeTrace, DEFAULT_WT_WINDOWS_MS, type TraceSummary, type WtPoint } from './trace/views.js';
+export { mulberry32 } from './trace/random.js';

@@ -1,0 +1,181 @@
+/**
+ * The `dirtylab` command line (commander). Exit codes (DESIGN §6): 0 ok,
+ * 1 usage error (unknown command or flag, bad value), 2 bad input file,
+ * 3 internal error. Errors are one line on stderr, never a stack trace
+ * (set DIRTYLAB_DEBUG=1 to see one).
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Kernel, KernelMemoryError } from '../kernel/index.js';
+import { TraceError, type TraceFormat } from '../trace/model.js';
+import { fileInput, outputKind, writeTraceFile } from '../trace/node.js';
+import { openTrace, TRACE_FORMATS } from '../trace/open.js';
+import { summarizeTrace, type TraceSummary } from '../trace/views.js';
+import { GENERATOR_KINDS, generatedHeader, generateEpochs, type GeneratorKind } from '../trace/generate.js';
+
+/** A usage error found after parsing (exit 1). */
+export class UsageError extends Error {}
+
+/** The package version, read from package.json. */
+export function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function intArg(name: string, min = 0): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!/^\s*\d+\s*$/.test(v) || !Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}, not "${v}"`);
+    return n;
+  };
+}
+
+function numArg(name: string, { min = -Infinity, exclusiveMin = false } = {}): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n < min || (exclusiveMin && n === min)) {
+      throw new InvalidArgumentError(`${name} must be a number ${exclusiveMin ? '>' : '≥'} ${min}, not "${v}"`);
+    }
+    return n;
+  };
+}
+
+const formatOption = () =>
+  new Option('--format <format>', 'read the trace as this format instead of detecting it').choices(TRACE_FORMATS as string[]);
+
+function fmt(n: number, digits = 0): string {
+  return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}
+
+/** The human-readable `inspect` report. */
+export function renderSummary(file: string, format: string, s: TraceSummary): string {
+  const mib = (s.nPages * s.pageSize) / 2 ** 20;
+  const rows: [string, string][] = [
+    ['trace', `${file} (${format})`],
+    ['page size', `${fmt(s.pageSize)} B`],
+    ['pages', `${fmt(s.nPages)} (${fmt(mib, 1)} MiB of guest memory)`],
+    ['epochs', `${fmt(s.epochs)}${s.nominalEpochMs !== null ? `, nominally ${fmt(s.nominalEpochMs, 1)} ms each` : ` (time unit: ${s.timeUnit})`}`],
+  ];
+  if (s.durationMs !== null) {
+    rows.push(['duration', `${fmt(s.durationMs / 1000, 3)} s${s.timeZeroMs !== null ? `; t = 0 (migration start) at ${fmt(s.timeZeroMs / 1000, 3)} s` : ''}`]);
+  }
+  const ppe = s.pagesPerEpoch;
+  rows.push(['written/epoch', `min ${fmt(ppe.min)} · median ${fmt(ppe.median, ppe.median % 1 ? 1 : 0)} · max ${fmt(ppe.max)} pages`]);
+  rows.push(['distinct', `${fmt(s.distinctPages)} pages written at least once (${fmt((100 * s.distinctPages) / s.nPages, 1)} %)`]);
+  if (s.wt.length > 0) {
+    rows.push(['W(t)', s.wt.map((w) => `${fmt(w.windowMs / 1000, w.windowMs < 1000 ? 1 : 0)} s: ${w.pages === null ? '–' : fmt(w.pages)}`).join(' · ') + ' pages']);
+  }
+  rows.push(['hot set', `${fmt(s.hotSetPages)} pages written in ≥ ${fmt(s.hotThreshold * 100)} % of epochs`]);
+  if (s.zeroAtStartPages !== null) rows.push(['zero at start', `${fmt(s.zeroAtStartPages)} pages hold zeros when migration starts`]);
+  const w = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n');
+}
+
+/** Build the command tree (exported for tests and --help checks). */
+export function buildProgram(out: { log: (s: string) => void } = { log: (s) => process.stdout.write(s + '\n') }): Command {
+  const program = new Command('dirtylab')
+    .description('Replay recorded dirty-page traces through live-migration copy methods.')
+    .version(packageVersion())
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  program
+    .command('inspect')
+    .description('sizes, duration, pages written per epoch, distinct pages, the W(t) curve and the hot set of a trace')
+    .argument('<trace>', 'a .dpt, .dpt.gz, .dpt.jsonl or recorder trace.jsonl(.gz)')
+    .option('--json', 'print the summary as JSON')
+    .option('--hot-threshold <share>', 'a page is hot when written in at least this share of epochs', numArg('--hot-threshold', { min: 0, exclusiveMin: true }), 0.5)
+    .addOption(formatOption())
+    .action(async (trace: string, o: { json?: boolean; hotThreshold: number; format?: TraceFormat }) => {
+      if (o.hotThreshold > 1) throw new UsageError(`--hot-threshold must be in (0, 1], not ${o.hotThreshold}`);
+      const t = await openTrace(fileInput(trace), { format: o.format });
+      const kernel = await Kernel.load();
+      const s = await summarizeTrace(t.header, t.epochs, kernel, { hotThreshold: o.hotThreshold });
+      if (o.json) out.log(JSON.stringify({ file: trace, format: t.format, gzipped: t.gzipped, ...s, meta: t.header.meta }, null, 2));
+      else out.log(renderSummary(trace, t.format + (t.gzipped ? ', gzipped' : ''), s));
+    });
+
+  program
+    .command('convert')
+    .description('convert a trace between .dpt, .dpt.gz and .dpt.jsonl (and import recorder JSON lines); exact round trip')
+    .argument('<in>', 'input trace (any supported format)')
+    .argument('<out>', 'output file: .dpt, .dpt.gz, .dpt.jsonl or .dpt.jsonl.gz')
+    .addOption(formatOption())
+    .action(async (input: string, output: string, o: { format?: TraceFormat }) => {
+      if (!outputKind(output)) throw new UsageError(`cannot tell the output format of "${output}": name it .dpt, .dpt.gz or .dpt.jsonl`);
+      const t = await openTrace(fileInput(input), { format: o.format });
+      const r = await writeTraceFile(output, t.header, t.epochs);
+      out.log(`${output}: ${r.epochs} epochs (${t.format} → ${outputKind(output)!.format}${outputKind(output)!.gzip ? ', gzipped' : ''})`);
+    });
+
+  program
+    .command('generate')
+    .description('write a seeded, reproducible synthetic trace')
+    .argument('<kind>', `one of ${GENERATOR_KINDS.join(', ')}`)
+    .requiredOption('-o, --out <file>', 'output file (.dpt, .dpt.gz, .dpt.jsonl)')
+    .option('--pages <n>', 'guest pages', intArg('--pages', 1), 65536)
+    .option('--epochs <n>', 'epochs', intArg('--epochs', 1), 100)
+    .option('--epoch-ms <ms>', 'epoch length in ms', numArg('--epoch-ms', { min: 0, exclusiveMin: true }), 100)
+    .option('--rate <writes/s>', 'page writes per second', numArg('--rate', { min: 0 }), 10000)
+    .option('--seed <n>', 'random seed', intArg('--seed'), 1)
+    .option('--page-size <bytes>', 'page size', intArg('--page-size', 1), 4096)
+    .option('--hot-fraction <share>', 'hotcold/phases: share of pages that are hot', numArg('--hot-fraction', { min: 0, exclusiveMin: true }), 0.1)
+    .option('--hot-probability <share>', 'hotcold/phases: share of writes to the hot set', numArg('--hot-probability', { min: 0 }), 0.9)
+    .option('--zipf-s <s>', 'zipf: exponent', numArg('--zipf-s', { min: 0, exclusiveMin: true }), 1.1)
+    .option('--phase-epochs <n>', 'phases: epochs per phase', intArg('--phase-epochs', 1), 50)
+    .action(async (kind: string, o: Record<string, number> & { out: string }) => {
+      if (!(GENERATOR_KINDS as readonly string[]).includes(kind)) throw new UsageError(`unknown generator "${kind}"; use one of ${GENERATOR_KINDS.join(', ')}`);
+      if (!outputKind(o.out)) throw new UsageError(`cannot tell the output format of "${o.out}": name it .dpt, .dpt.gz or .dpt.jsonl`);
+      const opts = {
+        kind: kind as GeneratorKind, pages: o.pages!, epochs: o.epochs!, epochMs: o.epochMs!, rate: o.rate!, seed: o.seed!,
+        pageSize: o.pageSize!, hotFraction: o.hotFraction!, hotProbability: o.hotProbability!, zipfS: o.zipfS!, phaseEpochs: o.phaseEpochs!,
+      };
+      let header;
+      try {
+        header = generatedHeader(opts, packageVersion());
+      } catch (e) {
+        if (e instanceof RangeError) throw new UsageError(e.message);
+        throw e;
+      }
+      const r = await writeTraceFile(o.out, header, generateEpochs(opts));
+      out.log(`${o.out}: ${r.epochs} epochs of ${kind} writes over ${o.pages} pages (seed ${o.seed})`);
+    });
+
+  return program;
+}
+
+/** Run the CLI; returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (process.env.DIRTYLAB_DEBUG) console.error(e);
+    if (e instanceof CommanderError) {
+      // commander already printed its message (help and version exit 0).
+      return e.exitCode === 0 ? 0 : 1;
+    }
+    if (e instanceof UsageError) {
+      process.stderr.write(`dirtylab: ${e.message}\n`);
+      return 1;
+    }
+    if (e instanceof TraceError) {
+      process.stderr.write(`dirtylab: ${e.message}\n`);
+      return 2;
+    }
+    if (e instanceof KernelMemoryError) {
+      process.stderr.write(`dirtylab: ${e.message}\n`);
+      return 3;
+    }
+    const err = e as NodeJS.ErrnoException;
+    if (err?.code && err.path) {
+      // A file-system error on an output path (e.g. a missing directory).
+      process.stderr.write(`dirtylab: ${err.path}: cannot write (${err.code})\n`);
+      return 2;
+    }
+    process.stderr.write(`dirtylab: internal error: ${err?.message ?? String(e)}\n`);
+    return 3;
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * Derived views of a trace (DESIGN §2.4), computed exactly in one streaming
+ * pass: pages written per epoch, distinct pages, the W(t) curve (distinct
+ * pages written in a window of length t, averaged over window starts) and the
+ * hot set (pages written in at least a given share of epochs).
+ */
+import { Kernel } from '../kernel/index.js';
+import type { Epoch, TraceHeader } from './model.js';
+
+/** W(t) windows reported by default, in ms (as QEMU's predictor samples). */
+export const DEFAULT_WT_WINDOWS_MS = [100, 400, 1000, 4000, 10000];
+
+/** One point of the W(t) curve. */
+export interface WtPoint {
+  windowMs: number;
+  /** Mean distinct pages over window starts; null if the trace is shorter than the window. */
+  pages: number | null;
+  /** Number of window starts averaged. */
+  starts: number;
+}
+
+/** The summary `dirtylab inspect` prints. */
+export interface TraceSummary {
+  pageSize: number;
+  nPages: number;
+  timeUnit: TraceHeader['timeUnit'];
+  epochs: number;
+  /** From the first epoch's start to the last epoch's end (ns traces only, else null). */
+  durationMs: number | null;
+  nominalEpochMs: number | null;
+  pagesPerEpoch: { min: number; median: number; max: number; mean: number };
+  distinctPages: number;
+  wt: WtPoint[];
+  hotThreshold: number;
+  hotSetPages: number;
+  zeroAtStartPages: number | null;
+  /** Where t = 0 lies, in ms from the first epoch's start (null if not recorded). */
+  timeZeroMs: number | null;
+}
+
+/** Options of summarizeTrace. */
+export interface SummaryOptions {
+  /** Share of epochs a page must be written in to be hot (default 0.5). */
+  hotThreshold?: number;
+  windowsMs?: number[];
+}
+
+/**
+ * Sliding-window distinct count for one window length. A window starting at
+ * epoch k's start covers the epochs whose midpoint lies inside it (always at
+ * least epoch k): epochs are the trace's time resolution.
+ */
+class WtWindow {
+  private readonly counts: Uint16Array;
+  private distinct = 0;
+  private k = 0; // absolute index of the first epoch in the window
+  private sum = 0;
+  private starts = 0;
+  readonly closed: { t0: number; pages: number }[] = [];
+
+  constructor(readonly windowNs: number, nPages: number) {
+    this.counts = new Uint16Array(nPages);
+  }
+
+  private add(pages: Uint32Array): void {
+    const c = this.counts;
+    for (let i = 0; i < pages.length; i++) {
+      const p = pages[i]!;
+      if (c[p] === 0) this.distinct++;
+      if (c[p] === 0xffff) throw new Error('a W(t) window holds more than 65535 epochs; use a shorter window');
+      c[p]!++;
+    }
+  }
+
+  private remove(pages: Uint32Array): void {
+    const c = this.counts;
+    for (let i = 0; i < pages.length; i++) {
+      const p = pages[i]!;
+      c[p]!--;
+      if (c[p] === 0) this.distinct--;
+    }
+  }
+
+  /** Epoch j arrives; `queue(i)` gives epoch i for i in [first, j]. */
+  push(j: number, e: Epoch, queue: (i: number) => Epoch): void {
+    const mid = (e.t0 + e.t1) / 2;
+    while (this.k < j && mid >= queue(this.k).t0 + this.windowNs) this.closeFirst(queue);
+    this.add(e.pages);
+  }
+
+  private closeFirst(queue: (i: number) => Epoch): void {
+    const first = queue(this.k);
+    this.closed.push({ t0: first.t0, pages: this.distinct });
+    this.remove(first.pages);
+    this.k++;
+  }
+
+  /** Close the remaining windows; average those that fit before tEnd. */
+  finish(total: number, tEnd: number, queue: (i: number) => Epoch): WtPoint {
+    while (this.k < total) this.closeFirst(queue);
+    for (const w of this.closed) {
+      if (w.t0 + this.windowNs <= tEnd) { this.sum += w.pages; this.starts++; }
+    }
+    return { windowMs: this.windowNs / 1e6, pages: this.starts > 0 ? this.sum / this.starts : null, starts: this.starts };
+  }
+
+  get firstNeeded(): number {
+    return this.k;
+  }
+}
+
+/** Summarise a trace's epochs in one pass (kernel bitmaps for the distinct set). */
+export async function summarizeTrace(
+  header: TraceHeader, epochs: AsyncIterable<Epoch>, kernel: Kernel, opts: SummaryOptions = {},
+): Promise<TraceSummary> {
+  const hotThreshold = opts.hotThreshold ?? 0.5;
+  const isNs = header.timeUnit === 'ns';
+  const windows = isNs ? (opts.windowsMs ?? DEFAULT_WT_WINDOWS_MS).map((ms) => new WtWindow(ms * 1e6, header.nPages)) : [];
+  const written = kernel.bitmap(header.nPages);
+  const perPage = new Uint32Array(header.nPages);
+  const sizes: number[] = [];
+  // Epochs still needed by some window, by absolute index.
+  const queue: Epoch[] = [];
+  let queueBase = 0;
+  const at = (i: number) => queue[i - queueBase]!;
+  let first: Epoch | null = null;
+  let last: Epoch | null = null;
+  let j = 0;
+  for await (const e of epochs) {
+    first ??= e;
+    last = e;
+    sizes.push(e.pages.length);
+    kernel.setPages(written, e.pages);
+    for (let i = 0; i < e.pages.length; i++) perPage[e.pages[i]!]!++;
+    queue.push(e);
+    for (const w of windows) w.push(j, e, at);
+    const need = windows.length ? Math.min(...windows.map((w) => w.firstNeeded)) : j + 1;
+    while (queueBase < need) { queue.shift(); queueBase++; }
+    j++;
+  }
+  const tEnd = last?.t1 ?? 0;
+  const wt = windows.map((w) => w.finish(j, tEnd, at));
+  const threshold = hotThreshold * j;
+  let hot = 0;
+  if (j > 0) for (let p = 0; p < perPage.length; p++) if (perPage[p]! >= threshold && perPage[p]! > 0) hot++;
+  const sorted = [...sizes].sort((a, b) => a - b);
+  const median = sorted.length === 0 ? 0 : sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
+  const distinctPages = kernel.popcount(written);
+  kernel.dispose(written);
+  const tz = header.meta.timeZeroNs;
+  return {
+    pageSize: header.pageSize,
+    nPages: header.nPages,
+    timeUnit: header.timeUnit,
+    epochs: j,
+    durationMs: isNs && first && last ? (last.t1 - first.t0) / 1e6 : null,
+    nominalEpochMs: isNs ? header.epochLen / 1e6 : null,
+    pagesPerEpoch: {
+      min: sorted[0] ?? 0,
+      median,
+      max: sorted[sorted.length - 1] ?? 0,
+      mean: sizes.length ? sizes.reduce((s, x) => s + x, 0) / sizes.length : 0,
+    },
+    distinctPages,
+    wt,
+    hotThreshold,
+    hotSetPages: hot,
+    zeroAtStartPages: header.zeroAtStart ? header.zeroAtStart.length : null,
+    timeZeroMs: isNs && typeof tz === 'number' ? tz / 1e6 : null,
+  };
+}

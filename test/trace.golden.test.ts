@@ -5,30 +5,9 @@ import { describe, expect, it } from 'vitest';
 import { readTrace } from '../src/trace/open.js';
 import { encodingSizes } from '../src/trace/dpt.js';
 import { bytesInput, dptBytes, ep, header, hex } from './helpers.js';
+import { GOLDEN_HEX } from './fixtures/golden.js';
 
-export const GOLDEN_HEX = `
-44 50 54 52 41 43 45 01   # magic "DPTRACE\\x01"
-46 00 00 00               # hdr_len 70 = 52 + json_len
-05 00 00 00               # flags: bit0 epochs carry t0/t1, bit2 zeroAtStart block
-00 10 00 00               # page_size 4096
-14 00 00 00 00 00 00 00   # n_pages 20
-00 00 00 00               # time_unit 0 = ns
-64 00 00 00 00 00 00 00   # epoch_len 100
-05 00 00 00 00 00 00 00   # n_epochs 5
-12 00 00 00               # json_len 18
-7b 22 74 69 6d 65 5a 65 72 6f 4e 73 22 3a 31 30 30 7d   # {"timeZeroNs":100}
-04 00 00 00  02  02 00 00 00  10 04     # zeroAtStart: n 4, enc 2 runs, len 2: start 16, length 4
-00 00 00 00 00 00 00 00  64 00 00 00 00 00 00 00   # epoch 0: t0 0, t1 100
-02 00 00 00  00  02 00 00 00  03 02     #   n 2, enc 0 list, len 2: page 3, gap 2 → {3, 5}
-64 00 00 00 00 00 00 00  c8 00 00 00 00 00 00 00   # epoch 1: t0 100, t1 200
-02 00 00 00  03  00 00 00 00            #   n 2, enc 3 same as previous, len 0
-c8 00 00 00 00 00 00 00  2c 01 00 00 00 00 00 00   # epoch 2: t0 200, t1 300
-05 00 00 00  02  02 00 00 00  0a 05     #   n 5, enc 2 runs, len 2: start 10, length 5 → {10..14}
-2c 01 00 00 00 00 00 00  90 01 00 00 00 00 00 00   # epoch 3: t0 300, t1 400
-0c 00 00 00  01  03 00 00 00  55 ff 00  #   n 12, enc 1 bitmap, len 3 → {0,2,4,6,8..15}
-90 01 00 00 00 00 00 00  f4 01 00 00 00 00 00 00   # epoch 4: t0 400, t1 500
-00 00 00 00  00  00 00 00 00            #   n 0, enc 0 list, len 0 (the empty set)
-`;
+
 
 const goldenHeader = header({ nEpochs: 5, zeroAtStart: Uint32Array.from([16, 17, 18, 19]), meta: { timeZeroNs: 100 } });
 const goldenEpochs = [

@@ -1,18 +1,11 @@
 // End-to-end: the real `dirtylab` command (bin/dirtylab.js → dist/, built by
 // `npm test`'s pretest), its output, exit codes and file handling.
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-const root = new URL('..', import.meta.url).pathname;
-const bin = join(root, 'bin/dirtylab.js');
-
-export function dirtylab(...args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: 'utf8' });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
+import { dirtylab, root } from './run-cli.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'dirtylab-cli-'));
 const medium = 'data/medium-bw32-dt300.dpt';

@@ -1,0 +1,28 @@
+// The README's tour is tested: every `$ npx dirtylab …` line in its ```sh
+// blocks runs the real CLI and must succeed.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { dirtylab } from './run-cli.js';
+
+const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+const tour = readme.slice(readme.indexOf('## A five-minute tour'), readme.indexOf('## The `.dpt` trace format'));
+const commands = [...tour.matchAll(/```sh\n([\s\S]*?)```/g)]
+  .flatMap((m) => m[1]!.split('\n'))
+  .filter((l) => l.startsWith('$ npx dirtylab '))
+  .map((l) => l.slice('$ npx dirtylab '.length).trim().split(/\s+/));
+
+describe('README tour', () => {
+  it('has examples', () => {
+    expect(commands.length).toBeGreaterThanOrEqual(6);
+  });
+  it.each(commands.map((c) => [c.join(' '), c] as const))('dirtylab %s', (_s, args) => {
+    const r = dirtylab(...args);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout.length).toBeGreaterThan(0);
+  });
+  it('shows the two commands', () => {
+    expect(readme).toContain('npm ci && npm start');
+    expect(readme).toContain('npm test');
+  });
+});

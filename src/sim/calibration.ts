@@ -1,0 +1,54 @@
+/**
+ * Calibration profiles: host-specific physical constants (DESIGN §8). The
+ * default, `ideal`, models an ideal host: no setup time, no per-page CPU cost,
+ * the final copy at link speed. Profiles fitted to real hosts are added by
+ * name and chosen with `--calibration NAME`; they never become everyone's
+ * defaults.
+ */
+
+/** One constant of a profile, with where its value comes from. */
+export interface CalibrationConstant {
+  value: number;
+  unit: string;
+  source: string;
+}
+
+/** A named set of host constants the engine applies. */
+export interface Calibration {
+  name: string;
+  description: string;
+  /** Time from `migrate` to the first page sent, ms. */
+  setupMs: number;
+  /** The guest's vCPUs make no progress during setup. */
+  setupStallsGuest: boolean;
+  /** All constants, for reports. */
+  constants: Record<string, CalibrationConstant>;
+}
+
+/** The ideal host: what the models say, with no host effects. */
+export const IDEAL: Calibration = {
+  name: 'ideal',
+  description: 'an ideal host: zero setup time, no CPU cost per page, final copy at link speed',
+  setupMs: 0,
+  setupStallsGuest: false,
+  constants: {
+    setupMs: { value: 0, unit: 'ms', source: 'ideal host' },
+  },
+};
+
+const PROFILES = new Map<string, Calibration>([[IDEAL.name, IDEAL]]);
+
+/** Register a profile (by its name). */
+export function registerCalibration(c: Calibration): void {
+  PROFILES.set(c.name, c);
+}
+
+/** The profile of that name, or undefined. */
+export function getCalibration(name: string): Calibration | undefined {
+  return PROFILES.get(name);
+}
+
+/** Names of all registered profiles. */
+export function calibrationNames(): string[] {
+  return [...PROFILES.keys()];
+}

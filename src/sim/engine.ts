@@ -1,0 +1,528 @@
+/**
+ * The replay engine (DESIGN §4): clocks, the guest's writes, dirty tracking,
+ * the network and the bookkeeping every copy method shares. A method (one file
+ * in methods/) only decides which pages to send and when to stop; it drives
+ * the engine through the primitives below.
+ *
+ * Clocks. Wall time `now` (ns since `migrate`) drives the link; guest time
+ * `guest` (ns on the trace's axis) drives the writes. dτ/dt = 1 − throttle,
+ * times a method's rate factor (dirty-limit), and 0 while the guest is stopped
+ * (setup stall, stop-and-copy).
+ *
+ * Bitmaps (all kernel bitmaps of nPages bits, allocated once per run):
+ *   mig      pages the sender still has to send (QEMU's migration bitmap, Xen's to_send)
+ *   log      the hypervisor's dirty log: pages written since the last sync
+ *   nonZero  pages that may hold data (not zero at start, or written since)
+ *   sentEver pages sent at least once (for pagesResent)
+ *   tmp      scratch
+ *   synced   (rearm=chunk) the log as fetched at the last sync
+ *
+ * Re-arming (when a written page becomes dirty for migration again):
+ *   rearm=sync   the log is cleared at each sync only (TCG; KVM without manual
+ *                clearing): a page written after a sync is re-sent next round even
+ *                if its send carried the new content.
+ *   rearm=chunk  KVM's manual dirty-log clearing (QEMU ≥ 4.2): the pages of a
+ *                2^clear-bitmap-shift chunk that the last sync found dirty are
+ *                re-armed when the sender first enters the chunk, so their writes
+ *                between the sync and that moment are absorbed by the send
+ *                (QEMU ram.c migration_clear_memory_region_dirty_bitmap).
+ *
+ * Cost: writes are applied page by page as guest time passes; sends and syncs
+ * are bulk kernel operations over ranges. A run costs O(pages written + pages
+ * sent + syncs × nPages/64 words), never epochs × nPages.
+ */
+import type { Bitmap, Kernel, U32Buffer } from '../kernel/index.js';
+import type { Trace } from '../trace/model.js';
+import type { Calibration } from './calibration.js';
+import type { RoundRecord, SimResult, StopReason } from './result.js';
+import { RESULT_SCHEMA_VERSION } from './result.js';
+import { Timeline, type OnTraceEnd, type WriteTime } from './timeline.js';
+
+/** How dirty tracking re-arms a page after it was found dirty. */
+export type Rearm = 'sync' | 'chunk';
+
+/** Observers, for tests (the oracle) and charts. */
+export interface EngineHooks {
+  /** Pages sent by one bulk send, at the guest and wall time it began. */
+  onSend?(pages: Uint32Array, guestNs: number, wallNs: number): void;
+}
+
+/** Everything the engine needs for one run. */
+export interface EngineConfig {
+  trace: Trace;
+  kernel: Kernel;
+  /** Rate cap of the live phase, bytes/s (QEMU max-bandwidth). */
+  bandwidth: number;
+  /** Link speed, used while the source is stopped, bytes/s. */
+  linkBandwidth: number;
+  downtimeLimitMs: number;
+  writeTime: WriteTime;
+  rearm: Rearm;
+  /** log2 of the pages per re-arm chunk (QEMU clear-bitmap-shift, default 18). */
+  clearBitmapShift: number;
+  onTraceEnd: OnTraceEnd;
+  /** Guest time (trace axis, ns) at which the migration starts. */
+  startNs: number;
+  maxTimeMs: number;
+  calibration: Calibration;
+  /** Bytes of header per page on the wire (QEMU: 8). */
+  pageHeaderBytes: number;
+  /** Bytes of a zero-page marker (QEMU: 8 + 1). */
+  zeroPageBytes: number;
+  deviceStateBytes: number;
+  switchoverFixedMs: number;
+  rttMs: number;
+  hooks?: EngineHooks;
+}
+
+/** The outcome of a bulk send. */
+export interface Sent {
+  pages: number;
+  bytes: number;
+  zero: number;
+}
+
+const NS = 1e9;
+
+/** One run's state and the primitives methods use. */
+export class Engine {
+  readonly k: Kernel;
+  readonly nPages: number;
+  readonly pageSize: number;
+  /** Wire bytes of a normal page. */
+  readonly pageCost: number;
+  readonly mig: Bitmap;
+  readonly log: Bitmap;
+  readonly nonZero: Bitmap;
+  readonly sentEver: Bitmap;
+  readonly tmp: Bitmap;
+  private readonly synced: Bitmap | null;
+  private readonly chunkCleared: Uint8Array | null;
+  private readonly timeline: Timeline;
+  private readonly writeBuf: U32Buffer;
+  private readonly collectBuf: U32Buffer | null;
+  readonly maxTimeNs: number;
+
+  /** Wall time, ns since the migration started. */
+  now = 0;
+  /** Guest time, ns on the trace's axis. */
+  guest: number;
+  paused = false;
+  throttlePct = 0;
+  maxThrottlePct = 0;
+  /** A method's extra factor on the guest clock rate (dirty-limit), given the current write rate (pages/s). */
+  guestRateFactor: ((writeRatePagesPerSec: number) => number) | null = null;
+  /** Pages in mig (kept in step with the bitmap). */
+  migCount: number;
+  /** QEMU's cursor: where the next search for a dirty page starts. */
+  cursor = 0;
+
+  transferred = 0;
+  downtimeBytes = 0;
+  pagesSent = 0;
+  pagesResent = 0;
+  zeroPagesSent = 0;
+  dirtySyncCount = 0;
+  readonly rounds: RoundRecord[] = [];
+  private stopAt: number | null = null;
+  private guestAtStop: number | null = null;
+  setupTimeMs = 0;
+  finalDirtyPages = 0;
+  readonly extra: Record<string, number | string | boolean> = {};
+
+  constructor(readonly cfg: EngineConfig) {
+    const h = cfg.trace.header;
+    this.k = cfg.kernel;
+    this.nPages = h.nPages;
+    this.pageSize = h.pageSize;
+    this.pageCost = h.pageSize + cfg.pageHeaderBytes;
+    const k = this.k;
+    this.mig = k.bitmap(this.nPages);
+    this.log = k.bitmap(this.nPages);
+    this.nonZero = k.bitmap(this.nPages);
+    this.sentEver = k.bitmap(this.nPages);
+    this.tmp = k.bitmap(this.nPages);
+    k.fill(this.nonZero);
+    if (h.zeroAtStart) {
+      const buf = k.buffer(Math.max(1, h.zeroAtStart.length));
+      k.writeList(buf, h.zeroAtStart);
+      k.clearList(this.nonZero, buf, h.zeroAtStart.length);
+      k.dispose(buf);
+    }
+    if (cfg.rearm === 'chunk') {
+      this.synced = k.bitmap(this.nPages);
+      this.chunkCleared = new Uint8Array(Math.ceil(this.nPages / 2 ** cfg.clearBitmapShift));
+    } else {
+      this.synced = null;
+      this.chunkCleared = null;
+    }
+    this.writeBuf = k.buffer(4096);
+    this.collectBuf = cfg.hooks?.onSend ? k.buffer(1 << 16) : null;
+    this.migCount = 0;
+    this.maxTimeNs = cfg.maxTimeMs * 1e6;
+    this.guest = cfg.startNs;
+    this.timeline = new Timeline(cfg.trace, { writeTime: cfg.writeTime, onTraceEnd: cfg.onTraceEnd, startNs: cfg.startNs });
+  }
+
+  /** Free the kernel bitmaps of this run. */
+  dispose(): void {
+    for (const b of [this.mig, this.log, this.nonZero, this.sentEver, this.tmp, this.synced]) if (b) this.k.dispose(b);
+    this.k.dispose(this.writeBuf);
+    if (this.collectBuf) this.k.dispose(this.collectBuf);
+  }
+
+  // ------------------------------------------------------------ clocks and writes
+
+  /** Writes land in the dirty log and make their pages non-zero. */
+  private readonly sink = (pages: Uint32Array, n: number): void => {
+    const buf = this.writeBuf;
+    for (let i = 0; i < n; i += buf.length) {
+      const m = Math.min(buf.length, n - i);
+      this.k.writeList(buf, pages.subarray(i, i + m));
+      this.k.raw.setList(this.log.ptr, this.nPages, buf.ptr, m);
+      this.k.raw.setList(this.nonZero.ptr, this.nPages, buf.ptr, m);
+    }
+  };
+
+  /** The current dτ/dt. */
+  private rate(): number {
+    if (this.paused) return 0;
+    let r = 1 - this.throttlePct / 100;
+    if (this.guestRateFactor) r *= this.guestRateFactor(this.timeline.currentRate);
+    return r;
+  }
+
+  /** The guest ran past the end of the trace with --on-trace-end stop. */
+  get traceEnded(): boolean {
+    return this.cfg.onTraceEnd === 'stop' && this.timeline.ended;
+  }
+
+  /** Why the run must end now, if it must: the wall-time cap or the trace's end. */
+  get abortReason(): StopReason | null {
+    if (this.now >= this.maxTimeNs) return 'max-time';
+    if (this.traceEnded) return 'trace-end';
+    return null;
+  }
+
+  /** Let wall time run to `wallNs`; the guest writes as its clock advances. */
+  advanceTo(wallNs: number): void {
+    const needBoundaries = this.guestRateFactor !== null || this.cfg.onTraceEnd === 'stop';
+    while (this.now < wallNs) {
+      const r = this.rate();
+      if (r <= 0) { this.now = wallNs; return; }
+      const target = this.guest + (wallNs - this.now) * r;
+      if (needBoundaries) {
+        const b = this.timeline.epochEnd;
+        if (b < target) {
+          this.now += (b - this.guest) / r;
+          this.guest = b;
+          this.timeline.advance(b, this.sink);
+          if (this.traceEnded) return;
+          continue;
+        }
+      }
+      this.now = wallNs;
+      this.guest = target;
+      this.timeline.advance(target, this.sink);
+    }
+  }
+
+  /** Let `ns` of wall time pass. */
+  wait(ns: number): void {
+    this.advanceTo(this.now + ns);
+  }
+
+  /** The setup phase of the calibration profile (the guest may stall in it). */
+  setup(): void {
+    const c = this.cfg.calibration;
+    this.setupTimeMs = c.setupMs;
+    if (c.setupMs > 0) {
+      const was = this.paused;
+      if (c.setupStallsGuest) this.paused = true;
+      this.wait(c.setupMs * 1e6);
+      this.paused = was;
+    }
+  }
+
+  /** Set the CPU throttle (auto-converge), percent of vCPU time taken away. */
+  setThrottle(pct: number): void {
+    this.throttlePct = pct;
+    this.maxThrottlePct = Math.max(this.maxThrottlePct, pct);
+    const open = this.rounds[this.rounds.length - 1];
+    if (open && !open.final) open.throttlePct = Math.max(open.throttlePct, pct);
+  }
+
+  /** Stop the guest: the downtime starts now. */
+  stopGuest(): void {
+    if (this.stopAt !== null) return;
+    this.paused = true;
+    this.stopAt = this.now;
+    this.guestAtStop = this.guest;
+  }
+
+  /** Whether the guest has been stopped for the switchover. */
+  get stopped(): boolean {
+    return this.stopAt !== null;
+  }
+
+  // ------------------------------------------------------------ dirty tracking
+
+  private openRound(newDirty: number, info: { bandwidthBytesPerSec?: number | null; expectedDowntimeMs?: number | null }): void {
+    this.closeRound();
+    this.rounds.push({
+      sync: this.dirtySyncCount,
+      startMs: this.now / 1e6,
+      endMs: this.now / 1e6,
+      pagesSent: 0,
+      bytes: 0,
+      zeroPages: 0,
+      dirtyPages: newDirty,
+      remainingPages: this.migCount,
+      remainingBytes: this.migCount * this.pageSize,
+      bandwidthBytesPerSec: info.bandwidthBytesPerSec ?? null,
+      expectedDowntimeMs: info.expectedDowntimeMs ?? null,
+      throttlePct: this.throttlePct,
+      final: this.paused,
+    });
+  }
+
+  private closeRound(): void {
+    const r = this.rounds[this.rounds.length - 1];
+    if (r) r.endMs = this.now / 1e6;
+  }
+
+  /**
+   * QEMU's migration_bitmap_sync: OR the log into mig and clear the log.
+   * Returns the pages newly set in mig (QEMU's num_dirty_pages_period increment).
+   */
+  sync(info: { bandwidthBytesPerSec?: number | null; expectedDowntimeMs?: number | null } = {}): number {
+    const k = this.k;
+    this.dirtySyncCount++;
+    const fresh = k.popcountAndNot(this.log, this.mig);
+    if (this.synced) {
+      k.copy(this.synced, this.log);
+      this.chunkCleared!.fill(0);
+    }
+    k.or(this.mig, this.mig, this.log);
+    k.clear(this.log);
+    this.migCount += fresh;
+    this.openRound(fresh, info);
+    return fresh;
+  }
+
+  /** Xen's CLEAN: mig becomes the log (pages written since the last clean); returns |mig|. */
+  clean(): number {
+    const k = this.k;
+    this.dirtySyncCount++;
+    k.copy(this.mig, this.log);
+    k.clear(this.log);
+    this.migCount = k.popcount(this.mig);
+    if (this.synced) {
+      k.copy(this.synced, this.mig);
+      this.chunkCleared!.fill(0);
+    }
+    this.openRound(this.migCount, {});
+    return this.migCount;
+  }
+
+  /** Open a round without a sync (Xen's first pass: everything is to send). */
+  startRound(): void {
+    this.dirtySyncCount++;
+    this.openRound(this.migCount, {});
+  }
+
+  /** Mark every page to send (the first full pass). */
+  markAll(): void {
+    this.k.fill(this.mig);
+    this.migCount = this.nPages;
+  }
+
+  /** The first set page of bm at or after `from`, or −1. */
+  nextSet(bm: Bitmap, from: number): number {
+    if (from >= this.nPages) return -1;
+    const q = this.k.advance(bm, from, 1, this.nPages);
+    if (q < this.nPages) return q - 1;
+    return this.k.popcount(bm, this.nPages - 1, this.nPages) === 1 && from <= this.nPages - 1 ? this.nPages - 1 : -1;
+  }
+
+  /** Whether page p was written since the last sync/clean (reads the log bit). */
+  isLogged(p: number): boolean {
+    const u = this.k.u32;
+    return ((u[(this.log.ptr >>> 2) + (p >>> 5)]! >>> (p & 31)) & 1) === 1;
+  }
+
+  // ------------------------------------------------------------ sending
+
+  /** Wire bytes of the set pages of src in [from, to): (pages, zero pages, bytes). */
+  cost(src: Bitmap, from: number, to: number): Sent {
+    const pages = this.k.popcount(src, from, to);
+    const zero = pages === 0 ? 0 : this.k.popcountAndNot(src, this.nonZero, from, to);
+    return { pages, zero, bytes: (pages - zero) * this.pageCost + zero * this.cfg.zeroPageBytes };
+  }
+
+  /**
+   * The end of the shortest run of set pages of src from `from` (not past
+   * `end`) whose wire bytes exceed `budget` — QEMU sends until the budget is
+   * exceeded, so the last page overshoots — or `end` if all of them fit.
+   */
+  budgetEnd(src: Bitmap, from: number, end: number, budget: number): number {
+    if (budget < 0) return from;
+    if (budget === Infinity) return end;
+    let to = from;
+    let bytes = 0;
+    // Every page costs at most pageCost, so the first floor(left/pageCost)+1 pages
+    // cannot overshoot by more than the last one: grow the run in such steps.
+    while (to < end && bytes <= budget) {
+      const step = Math.min(this.nPages, Math.floor((budget - bytes) / this.pageCost) + 1);
+      const next = this.k.advance(src, to, step, end);
+      bytes += this.cost(src, to, next).bytes;
+      to = next;
+    }
+    return to;
+  }
+
+  /**
+   * Send every set page of src in [from, to), ascending, at `bandwidth`
+   * bytes/s, starting now; src's bits in the range are cleared. Time passes
+   * (the guest writes meanwhile); under rearm=chunk each chunk is re-armed when
+   * the sender first enters it.
+   */
+  send(src: Bitmap, from: number, to: number, bandwidth: number): Sent {
+    const total: Sent = { pages: 0, bytes: 0, zero: 0 };
+    const shift = this.cfg.clearBitmapShift;
+    let lo = from;
+    while (lo < to) {
+      const hi = this.chunkCleared ? Math.min(to, ((lo >>> shift) + 1) * 2 ** shift) : to;
+      const s = this.cost(src, lo, hi);
+      if (s.pages > 0) {
+        if (this.chunkCleared) {
+          const c = Math.floor(lo / 2 ** shift);
+          if (!this.chunkCleared[c]) {
+            // QEMU clears the chunk's log for the pages the last sync found dirty.
+            this.chunkCleared[c] = 1;
+            const clo = c * 2 ** shift;
+            const chi = Math.min(this.nPages, clo + 2 ** shift);
+            this.k.andNot(this.log, this.log, this.synced!, clo, chi);
+          }
+        }
+        this.account(src, lo, hi, s);
+        total.pages += s.pages;
+        total.bytes += s.bytes;
+        total.zero += s.zero;
+        this.advanceTo(this.now + (s.bytes / bandwidth) * NS);
+      }
+      lo = hi;
+    }
+    return total;
+  }
+
+  private account(src: Bitmap, from: number, to: number, s: Sent): void {
+    const k = this.k;
+    const fresh = k.popcountAndNot(src, this.sentEver, from, to);
+    if (this.collectBuf && this.cfg.hooks?.onSend) {
+      let p = from;
+      while (p < to) {
+        const n = k.collect(src, this.collectBuf, p, to);
+        if (n === 0) break;
+        const list = k.entriesOf(this.collectBuf, n).slice();
+        this.cfg.hooks.onSend(list, this.guest, this.now);
+        p = list[n - 1]! + 1;
+      }
+    }
+    k.or(this.sentEver, this.sentEver, src, from, to);
+    if (src === this.mig) this.migCount -= s.pages;
+    k.clear(src, from, to);
+    this.pagesSent += s.pages;
+    this.pagesResent += s.pages - fresh;
+    this.zeroPagesSent += s.zero;
+    this.transferred += s.bytes;
+    if (this.paused) {
+      this.downtimeBytes += s.bytes;
+      if (this.stopAt !== null) this.finalDirtyPages += s.pages;
+    }
+    const r = this.rounds[this.rounds.length - 1];
+    if (r) {
+      r.pagesSent += s.pages;
+      r.bytes += s.bytes;
+      r.zeroPages += s.zero;
+    }
+  }
+
+  /** Count bytes that are not pages (e.g. QEMU's 8-byte end-of-section markers). */
+  sendOverhead(bytes: number, bandwidth: number): void {
+    this.transferred += bytes;
+    if (this.paused) this.downtimeBytes += bytes;
+    const r = this.rounds[this.rounds.length - 1];
+    if (r) r.bytes += bytes;
+    this.advanceTo(this.now + (bytes / bandwidth) * NS);
+  }
+
+  /**
+   * Send pages of mig from the cursor, wrapping at the top, until `budget`
+   * bytes are exceeded or mig is empty (QEMU ram_find_and_save_block in a loop).
+   */
+  sendFromCursor(budget: number, bandwidth: number): Sent {
+    const total: Sent = { pages: 0, bytes: 0, zero: 0 };
+    while (this.migCount > 0 && total.bytes <= budget) {
+      if (this.cursor >= this.nPages) this.cursor = 0;
+      const to = this.budgetEnd(this.mig, this.cursor, this.nPages, budget - total.bytes);
+      const s = this.send(this.mig, this.cursor, to, bandwidth);
+      total.pages += s.pages;
+      total.bytes += s.bytes;
+      total.zero += s.zero;
+      this.cursor = to >= this.nPages ? 0 : to;
+      if (s.pages === 0 && to >= this.nPages) this.cursor = 0;
+    }
+    return total;
+  }
+
+  /** Send all of mig (from the cursor, wrapping) at `bandwidth`. */
+  sendAllFromCursor(bandwidth: number): Sent {
+    return this.sendFromCursor(Infinity, bandwidth);
+  }
+
+  // ------------------------------------------------------------ the end
+
+  /**
+   * Complete the switchover after the final pages were sent: device state at
+   * link speed, the fixed switchover cost and one round trip. Then build the
+   * result.
+   */
+  finish(method: string, end: { completed: boolean; converged: boolean; stopReason: StopReason }): Omit<SimResult, 'provenance'> {
+    if (end.completed) {
+      const c = this.cfg;
+      this.stopGuest();
+      this.advanceTo(this.now + (c.deviceStateBytes / c.linkBandwidth) * NS + (c.switchoverFixedMs + c.rttMs) * 1e6);
+    }
+    this.closeRound();
+    const wallLive = (this.stopAt ?? this.now) - 0;
+    const guestLive = (this.guestAtStop ?? this.guest) - this.cfg.startNs;
+    return {
+      method,
+      completed: end.completed,
+      converged: end.completed && end.converged,
+      stopReason: end.stopReason,
+      totalTimeMs: this.now / 1e6,
+      downtimeMs: end.completed && this.stopAt !== null ? (this.now - this.stopAt) / 1e6 : null,
+      setupTimeMs: this.setupTimeMs,
+      transferredBytes: this.transferred,
+      precopyBytes: this.transferred - this.downtimeBytes,
+      downtimeBytes: this.downtimeBytes,
+      postcopyBytes: 0,
+      pagesSent: this.pagesSent,
+      pagesResent: this.pagesResent,
+      zeroPagesSent: this.zeroPagesSent,
+      dirtySyncCount: this.dirtySyncCount,
+      rounds: this.rounds,
+      finalDirtyPages: this.finalDirtyPages,
+      remoteFaults: 0,
+      guestStallMs: Math.max(0, (wallLive - guestLive) / 1e6),
+      maxThrottlePct: this.maxThrottlePct,
+      traceLooped: this.timeline.loops > 0,
+      extra: this.extra,
+    };
+  }
+
+  /** Schema version for results built from this engine. */
+  static readonly schemaVersion = RESULT_SCHEMA_VERSION;
+}

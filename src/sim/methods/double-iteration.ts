@@ -1,0 +1,129 @@
+/**
+ * double-iteration: the seed paper, Kang, Zhang and Kumar 2024, "A Dirty Page
+ * Migration Method in Process of Memory Migration Based on Pre-copy
+ * Technology" (IJCIE 18(5), WASET). Only its abstract is public: typical
+ * pre-copy sends in round n the pages dirtied in round n−1; the authors
+ * create a "double iteration method" to cut downtime. The algorithm is not
+ * given, so three readings are implemented and every result names the one
+ * that ran (research/algorithms.md §14; all three are OUR interpretations):
+ *
+ * - `confirm` (A): a page dirtied in round n−1 is sent in round n only if it
+ *   is still clean when its turn comes — two dirty-bitmap checks per page,
+ *   i.e. Xen's skip at page granularity instead of per 1024-page batch.
+ *   Otherwise Xen's legacy loop and stop rule.
+ * - `two-round-hot` (B): a page dirty in both rounds n−2 and n−1 is hot and
+ *   waits for the stop-and-copy until it misses a round; everything else
+ *   pending is sent (no skip). Stop rule: legacy Xen's, counting deferred
+ *   pages as skipped.
+ * - `double-final` (C): plain pre-copy (no skip) with legacy Xen's stop rule,
+ *   but when the rule fires, one more live round first sends the would-be
+ *   final set D_n, so the stop copies only what that short round dirtied —
+ *   unless the guard predicts it will not shrink: dirty rate of round n ×
+ *   time to send D_n ≥ |D_n|.
+ */
+import type { Engine } from '../engine.js';
+import type { MethodSpec, Params, RunEnd } from '../method.js';
+import type { StopReason } from '../result.js';
+import { XEN_PARAMS, xenLegacy, xenLegacyStop, xenRound } from './precopy.js';
+
+/** (B) Pages dirty in the last two rounds wait for the stop-and-copy. */
+function twoRoundHot(e: Engine, p: Params): RunEnd {
+  const k = e.k;
+  const d1 = k.bitmap(e.nPages); // D_{n−1}
+  const d2 = k.bitmap(e.nPages); // D_{n−2}
+  const send = k.bitmap(e.nPages);
+  try {
+    e.setup();
+    e.markAll(); // pending = ALL
+    e.startRound();
+    let n = 0;
+    let totalSent = 0;
+    let deferredMax = 0;
+    while (true) {
+      n++;
+      // S = pending ∖ (D_{n−1} ∩ D_{n−2}); hot pages stay pending.
+      if (n >= 3) {
+        k.and(send, d1, d2);
+        k.andNot(send, e.mig, send);
+      } else {
+        k.copy(send, e.mig);
+      }
+      const deferred = e.migCount - k.popcount(send);
+      deferredMax = Math.max(deferredMax, deferred);
+      k.andNot(e.mig, e.mig, send);
+      e.migCount = deferred;
+      const sent = e.send(send, 0, e.nPages, e.cfg.bandwidth).pages;
+      totalSent += sent;
+      const abort = e.abortReason;
+      if (abort) return { completed: false, converged: false, stopReason: abort };
+      // D_n = pages written in round n; pending |= D_n (the sync).
+      k.copy(d2, d1);
+      k.copy(d1, e.log);
+      const stop = xenLegacyStop(n, sent, deferred, totalSent, e, p);
+      if (stop) {
+        e.stopGuest();
+        e.sync();
+        e.sendAllFromCursor(e.cfg.linkBandwidth);
+        e.extra.liveRounds = n;
+        e.extra.maxDeferredPages = deferredMax;
+        return { completed: true, converged: stop === 'converged', stopReason: stop };
+      }
+      e.sync();
+    }
+  } finally {
+    for (const b of [d1, d2, send]) k.dispose(b);
+  }
+}
+
+/** (C) One more live round before the stop, when it is predicted to shrink the final set. */
+function doubleFinal(e: Engine, p: Params): RunEnd {
+  e.setup();
+  e.markAll();
+  e.startRound();
+  let n = 0;
+  let totalSent = 0;
+  let extraDone = false;
+  let stop: StopReason | null = null;
+  while (true) {
+    n++;
+    const roundStart = e.now;
+    const { sent } = xenRound(e, 'none', 0, e.cfg.bandwidth);
+    totalSent += sent;
+    const abort = e.abortReason;
+    if (abort) return { completed: false, converged: false, stopReason: abort };
+    if (extraDone) break; // the extra round is done: stop now
+    stop = xenLegacyStop(n, sent, 0, totalSent, e, p);
+    const dn = e.clean(); // D_n: what the stop would copy
+    if (stop) {
+      const roundSec = (e.now - roundStart) / 1e9;
+      const rate = roundSec > 0 ? dn / roundSec : Infinity; // pages dirtied per second in round n
+      const predicted = rate * ((dn * e.pageCost) / e.cfg.bandwidth);
+      e.extra.predictedNextDirty = predicted;
+      if (p.guard === 'on' && predicted >= dn) break;
+      extraDone = true;
+      e.extra.extraRound = true;
+    }
+  }
+  e.extra.liveRounds = n;
+  e.stopGuest();
+  e.clean();
+  xenRound(e, 'none', 0, e.cfg.linkBandwidth);
+  const reason = stop ?? 'converged';
+  return { completed: true, converged: reason === 'converged', stopReason: reason };
+}
+
+export const doubleIteration: MethodSpec = {
+  id: 'double-iteration',
+  summary: 'The seed paper\'s "double iteration" pre-copy (Kang et al. 2024), in three readings of its abstract: confirm a page is still clean before sending it, hold pages dirty two rounds running until the stop, or run one extra short round before the stop.',
+  source: 'Kang, Zhang, Kumar 2024, IJCIE 18(5) (abstract only); interpretations per research/algorithms.md §14',
+  variants: ['confirm', 'two-round-hot', 'double-final'],
+  params: [
+    ...XEN_PARAMS.filter((x) => x.name !== 'batch'),
+    { name: 'guard', kind: 'enum', default: 'on', choices: ['on', 'off'], description: 'double-final: skip the extra round when it is predicted not to shrink the final set' },
+  ],
+  run(e, p) {
+    if (p.variant === 'two-round-hot') return twoRoundHot(e, p);
+    if (p.variant === 'double-final') return doubleFinal(e, p);
+    return xenLegacy(e, { ...p, batch: 1 }, 'page');
+  },
+};

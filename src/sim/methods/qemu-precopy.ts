@@ -1,0 +1,146 @@
+/**
+ * qemu-precopy: QEMU's pre-copy loop, single channel, no capabilities.
+ *
+ * migration/migration.c migration_thread → migration_iteration_run,
+ * migration_rate_limit, migration_update_counters; migration/ram.c
+ * ram_save_pending (7.2) / ram_state_pending_estimate+exact (8.x),
+ * migration_bitmap_sync, ram_save_iterate, ram_find_and_save_block,
+ * ram_save_complete; defaults from migration/options.c. Spec:
+ * research/algorithms.md §4.
+ *
+ *   setup: mig = ALL; sync()                         (dirty-sync-count = 1)
+ *   loop (one pass per rate-limit check):
+ *     if bytes this slot ≤ max-bandwidth/10:          (100 ms slots)
+ *       pending = |mig|·P
+ *       if pending < threshold: sync(); pending = |mig|·P
+ *       if pending = 0 or pending < threshold: break → completion
+ *       send from the cursor (wrapping, kept across syncs) until the slot
+ *       budget is exceeded or 50 ms pass; an 8-byte EOS marker
+ *     every ≥ 100 ms: bandwidth = bytes / time in the slot (sleep included);
+ *       threshold = bandwidth × downtime-limit; expected-downtime =
+ *       dirty bytes at the last sync / bandwidth; new slot
+ *     if over budget: sleep to the slot's end
+ *   completion: stop; sync(); send all of mig at link speed (not rate-limited)
+ *
+ *   sync(): mig |= log; log = ∅; count new bits; if > 1 s since the period
+ *     began: (auto-converge check), dirty-pages-rate, new period.
+ */
+import type { Engine } from '../engine.js';
+import { REARM_PARAMS, type MethodSpec, type ParamSpec, type Params, type RunEnd } from '../method.js';
+
+/** QEMU's BUFFER_DELAY: the rate-limit slot, ms. */
+export const BUFFER_DELAY_MS = 100;
+/** ram_save_iterate's MAX_WAIT, ms. */
+export const MAX_WAIT_MS = 50;
+/** Bytes of the RAM_SAVE_FLAG_EOS marker after each ram_save_iterate. */
+export const EOS_BYTES = 8;
+
+/** The state QEMU keeps across the loop (names from migration.c / ram.c). */
+export interface QemuState {
+  /** threshold_size, bytes. */
+  threshold: number;
+  /** The last slot's bandwidth estimate, bytes/ms (null before the first slot ends). */
+  bandwidth: number | null;
+  expectedDowntimeMs: number;
+  slotStart: number;
+  slotBytes0: number;
+  /** time_last_bitmap_sync, num_dirty_pages_period, bytes_xfer_prev. */
+  periodStart: number;
+  periodDirtyPages: number;
+  periodBytes0: number;
+  dirtyPagesRate: number;
+  dirtyBytesLastSync: number;
+}
+
+/** Hooks for the capabilities built on this loop. */
+export interface QemuHooks {
+  /** At a sync that ends a period (> 1 s old), before the period resets (migration_trigger_throttle). */
+  periodEnd?(e: Engine, q: QemuState): void;
+}
+
+/** Parameters of QEMU's loop (migration/options.c names and defaults). */
+export const QEMU_PARAMS: readonly ParamSpec[] = [
+  { name: 'avail-switchover-bandwidth', kind: 'bandwidth', default: '0', description: 'bandwidth assumed for the switchover test instead of the estimate (0 = use the estimate)' },
+  ...REARM_PARAMS,
+];
+
+/** Run QEMU's pre-copy loop; capabilities hook into period ends. */
+export function qemuLoop(e: Engine, p: Params, hooks: QemuHooks = {}): RunEnd {
+  const slotNs = BUFFER_DELAY_MS * 1e6;
+  const budget = (e.cfg.bandwidth * BUFFER_DELAY_MS) / 1000; // max-bandwidth / XFER_LIMIT_RATIO
+  const link = e.cfg.linkBandwidth;
+  const limitMs = e.cfg.downtimeLimitMs;
+  const availBw = (p['avail-switchover-bandwidth'] as number) / 1000; // bytes/ms
+  const P = e.pageSize;
+
+  e.setup();
+  e.markAll();
+  const q: QemuState = {
+    threshold: 0, bandwidth: null, expectedDowntimeMs: limitMs,
+    slotStart: e.now, slotBytes0: e.transferred,
+    periodStart: e.now, periodDirtyPages: 0, periodBytes0: e.transferred,
+    dirtyPagesRate: 0, dirtyBytesLastSync: 0,
+  };
+  const sync = () => {
+    q.periodDirtyPages += e.sync({
+      bandwidthBytesPerSec: q.bandwidth === null ? null : q.bandwidth * 1000,
+      expectedDowntimeMs: q.expectedDowntimeMs,
+    });
+    q.dirtyBytesLastSync = e.migCount * P;
+    if (e.now > q.periodStart + 1000e6) {
+      hooks.periodEnd?.(e, q);
+      q.dirtyPagesRate = (q.periodDirtyPages * 1e9) / (e.now - q.periodStart);
+      q.periodStart = e.now;
+      q.periodDirtyPages = 0;
+      q.periodBytes0 = e.transferred;
+    }
+  };
+  const updateCounters = () => {
+    if (e.now < q.slotStart + slotNs) return;
+    const bytes = e.transferred - q.slotBytes0;
+    const bw = bytes / ((e.now - q.slotStart) / 1e6); // bytes per ms
+    q.bandwidth = bw;
+    const expBw = availBw > 0 ? availBw : bw;
+    q.threshold = expBw * limitMs;
+    if (q.dirtyPagesRate > 0 && bytes > 10000 && expBw > 0) q.expectedDowntimeMs = q.dirtyBytesLastSync / expBw;
+    q.slotStart = e.now;
+    q.slotBytes0 = e.transferred;
+  };
+
+  sync(); // ram_init_bitmaps: dirty-sync-count = 1
+  while (true) {
+    const abort = e.abortReason;
+    if (abort) return { completed: false, converged: false, stopReason: abort };
+    if (e.transferred - q.slotBytes0 <= budget) {
+      let pending = e.migCount * P;
+      if (pending < q.threshold) {
+        sync();
+        pending = e.migCount * P;
+      }
+      if (pending === 0 || pending < q.threshold) break;
+      const room = budget - (e.transferred - q.slotBytes0);
+      e.sendFromCursor(Math.min(room, (link * MAX_WAIT_MS) / 1000), link);
+      e.sendOverhead(EOS_BYTES, link);
+    }
+    updateCounters();
+    if (e.transferred - q.slotBytes0 > budget) {
+      e.advanceTo(q.slotStart + slotNs);
+      updateCounters();
+    }
+  }
+  // migration_completion: stop the guest, final sync, flush regardless of the rate limit.
+  e.stopGuest();
+  sync();
+  e.sendAllFromCursor(link);
+  e.sendOverhead(EOS_BYTES, link);
+  e.extra.thresholdBytes = q.threshold;
+  return { completed: true, converged: true, stopReason: 'converged' };
+}
+
+export const qemuPrecopy: MethodSpec = {
+  id: 'qemu-precopy',
+  summary: 'QEMU\'s pre-copy: a cursor sends dirty pages in 100 ms rate-limited slots and re-syncs the bitmap only when what is left fits the downtime limit at the measured bandwidth.',
+  source: 'QEMU migration/migration.c migration_iteration_run, migration_update_counters; migration/ram.c migration_bitmap_sync, ram_save_iterate, ram_save_complete; migration/options.c',
+  params: QEMU_PARAMS,
+  run: (e, p) => qemuLoop(e, p),
+};

@@ -1,0 +1,138 @@
+/**
+ * simulate(): one migration of a trace by one method, under one condition.
+ * The library twin of `dirtylab simulate`.
+ */
+import { Kernel } from '../kernel/index.js';
+import type { Trace } from '../trace/model.js';
+import { getCalibration, calibrationNames, IDEAL } from './calibration.js';
+import { Engine, type EngineHooks, type Rearm } from './engine.js';
+import { ParamError, resolveParams } from './method.js';
+import { getMethod, methodIds } from './methods/index.js';
+import { RESULT_SCHEMA_VERSION, type SimResult } from './result.js';
+import type { OnTraceEnd, WriteTime } from './timeline.js';
+
+/** QEMU's default max-bandwidth (migration/options.c MAX_THROTTLE). */
+export const DEFAULT_BANDWIDTH = 128 * 2 ** 20;
+/** QEMU's default downtime-limit (DEFAULT_MIGRATE_SET_DOWNTIME), ms. */
+export const DEFAULT_DOWNTIME_LIMIT_MS = 300;
+/** Default wall-time cap, ms. */
+export const DEFAULT_MAX_TIME_MS = 600_000;
+
+/** Options of one simulated migration. */
+export interface SimulateOptions {
+  /** Method ID, optionally with a variant: `double-iteration/two-round-hot`. */
+  method: string;
+  /** `--param k=v` pairs, unparsed. */
+  params?: Record<string, string>;
+  /** Live-phase rate cap, bytes/s (default 128 MiB/s). */
+  bandwidth?: number;
+  /** Link speed while the source is stopped, bytes/s (default = bandwidth). */
+  linkBandwidth?: number;
+  downtimeLimitMs?: number;
+  /** Start at this epoch (0-based index in the file). */
+  startEpoch?: number;
+  /** Or at this time, ms on the trace's axis (t = 0 at meta.timeZeroNs). */
+  startTimeMs?: number;
+  maxTimeMs?: number;
+  onTraceEnd?: OnTraceEnd;
+  calibration?: string;
+  kernel?: Kernel;
+  hooks?: EngineHooks;
+  /** For provenance. */
+  traceSha256?: string | null;
+  packageVersion?: string;
+}
+
+/** Split `id/variant`, check both, and return the method with its resolved parameters. */
+export function resolveMethod(idWithVariant: string, given: Record<string, string> = {}) {
+  const [id, variant, ...rest] = idWithVariant.split('/');
+  const m = getMethod(id!);
+  if (!m || rest.length > 0) throw new ParamError(`unknown method "${idWithVariant}"; methods: ${methodIds().join(', ')}`);
+  const params = { ...given };
+  if (variant !== undefined) {
+    if (!m.variants?.includes(variant)) throw new ParamError(`method ${m.id} has no variant "${variant}"${m.variants ? `; variants: ${m.variants.join(', ')}` : ''}`);
+    if (params.variant !== undefined && params.variant !== variant) throw new ParamError(`${idWithVariant} conflicts with --param variant=${params.variant}`);
+    params.variant = variant;
+  }
+  const resolved = resolveParams(m, params);
+  const name = m.variants ? `${m.id}/${resolved.variant}` : m.id;
+  return { method: m, params: resolved, name };
+}
+
+/** Guest time (ns, trace axis) where the migration starts. */
+export function startGuestNs(trace: Trace, opts: { startEpoch?: number; startTimeMs?: number }): number {
+  if (opts.startEpoch !== undefined && opts.startTimeMs !== undefined) throw new ParamError('give --start-epoch or --start-time, not both');
+  if (opts.startTimeMs !== undefined) {
+    const tz = trace.header.meta.timeZeroNs ?? 0;
+    const ns = tz + opts.startTimeMs * 1e6;
+    const end = trace.epochs[trace.epochs.length - 1]?.t1 ?? 0;
+    if (ns < 0 || ns >= end) throw new ParamError(`--start-time ${opts.startTimeMs}ms is outside the trace (${(-tz / 1e6).toFixed(3)} to ${((end - tz) / 1e6).toFixed(3)} ms)`);
+    return ns;
+  }
+  const i = opts.startEpoch ?? 0;
+  if (!Number.isInteger(i) || i < 0 || i >= trace.epochs.length) throw new ParamError(`--start-epoch must be 0 to ${trace.epochs.length - 1}, not ${i}`);
+  return trace.epochs[i]!.t0;
+}
+
+/** Run one migration. */
+export async function simulate(trace: Trace, opts: SimulateOptions): Promise<SimResult> {
+  if (trace.header.timeUnit !== 'ns') throw new ParamError(`simulate needs a trace timed in ns; this one counts ${trace.header.timeUnit}`);
+  if (trace.epochs.length === 0) throw new ParamError('the trace has no epochs');
+  const { method, params, name } = resolveMethod(opts.method, opts.params);
+  const bandwidth = opts.bandwidth ?? DEFAULT_BANDWIDTH;
+  if (!(bandwidth > 0)) throw new ParamError('--bandwidth must be > 0');
+  const linkBandwidth = opts.linkBandwidth ?? bandwidth;
+  if (!(linkBandwidth > 0)) throw new ParamError('--link-bandwidth must be > 0');
+  const calibration = opts.calibration === undefined ? IDEAL : getCalibration(opts.calibration);
+  if (!calibration) throw new ParamError(`unknown calibration "${opts.calibration}"; profiles: ${calibrationNames().join(', ')}`);
+  const downtimeLimitMs = opts.downtimeLimitMs ?? DEFAULT_DOWNTIME_LIMIT_MS;
+  const maxTimeMs = opts.maxTimeMs ?? DEFAULT_MAX_TIME_MS;
+  if (!(maxTimeMs > 0)) throw new ParamError('--max-time must be > 0');
+  const startNs = startGuestNs(trace, opts);
+  const kernel = opts.kernel ?? (await Kernel.load());
+  const rearm = (params.rearm ?? 'sync') as Rearm;
+  const engine = new Engine({
+    trace,
+    kernel,
+    bandwidth,
+    linkBandwidth,
+    downtimeLimitMs,
+    writeTime: params['write-time'] as WriteTime,
+    rearm,
+    clearBitmapShift: (params['clear-bitmap-shift'] as number | undefined) ?? 18,
+    onTraceEnd: opts.onTraceEnd ?? 'loop',
+    startNs,
+    maxTimeMs,
+    calibration,
+    pageHeaderBytes: 8,
+    zeroPageBytes: 9,
+    deviceStateBytes: params['device-state'] as number,
+    switchoverFixedMs: params['switchover-fixed'] as number,
+    rttMs: params.rtt as number,
+    hooks: opts.hooks,
+  });
+  try {
+    const end = method.run(engine, params);
+    const r = engine.finish(name, end);
+    return {
+      ...r,
+      provenance: {
+        schemaVersion: RESULT_SCHEMA_VERSION,
+        packageVersion: opts.packageVersion ?? 'dev',
+        traceSha256: opts.traceSha256 ?? null,
+        method: method.id,
+        variant: method.variants ? (params.variant as string) : null,
+        params: Object.fromEntries(Object.entries(params)),
+        network: { bandwidthBytesPerSec: bandwidth, linkBandwidthBytesPerSec: linkBandwidth, downtimeLimitMs },
+        calibration: calibration.name,
+        writeTime: params['write-time'] as string,
+        rearm,
+        startGuestNs: startNs,
+        onTraceEnd: opts.onTraceEnd ?? 'loop',
+        maxTimeMs,
+      },
+    };
+  } finally {
+    engine.dispose();
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * The guest's writes in guest time (DESIGN §4.1). Within epoch k (absolute
+ * ordinal: it keeps counting when the trace loops) page p is written once at
+ *
+ *   w(p, k) = t0_k + h(p, k) · (t1_k − t0_k)
+ *
+ * where h is a fixed, unseeded hash to [0, 1) with 20-bit resolution
+ * (`write-time=uniform`), or 0 (`start`) or 1 (`end`). A write at w has
+ * happened at guest time τ iff w < τ. The timeline hands the engine, in
+ * instant order, every write with w < τ as τ advances; an epoch whose writes
+ * all fall before τ is handed over whole, so the cost is proportional to the
+ * pages written, never to epochs × pages.
+ */
+import type { Epoch, Trace } from '../trace/model.js';
+
+/** Where writes fall inside an epoch. */
+export type WriteTime = 'uniform' | 'start' | 'end';
+/** What happens when the guest reaches the end of the trace. */
+export type OnTraceEnd = 'loop' | 'stop' | 'idle';
+
+/** murmur3's 32-bit finaliser. */
+function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** h(p, k) as a 20-bit integer: the write instant is t0 + (h / 2^20)·(t1 − t0). */
+export function writeHash20(page: number, ordinal: number): number {
+  return fmix32((Math.imul(page, 0x9e3779b1) ^ fmix32(ordinal + 0x632be5ab)) >>> 0) >>> 12;
+}
+
+/** The write instant of page p in epoch [t0, t1) with absolute ordinal k. */
+export function writeInstant(page: number, ordinal: number, t0: number, t1: number, model: WriteTime): number {
+  if (model === 'start') return t0;
+  if (model === 'end') return t1;
+  return t0 + (writeHash20(page, ordinal) / 2 ** 20) * (t1 - t0);
+}
+
+/** Receives writes: `pages[0..n)` (any order) all written before the current guest time. */
+export type WriteSink = (pages: Uint32Array, n: number) => void;
+
+/** Options of a Timeline. */
+export interface TimelineOptions {
+  writeTime: WriteTime;
+  onTraceEnd: OnTraceEnd;
+  /** Guest time (trace axis, ns) at which the migration starts; earlier writes are history. */
+  startNs: number;
+}
+
+/** Streams a trace's writes in guest-time order, looping or stopping at its end. */
+export class Timeline {
+  readonly epochs: Epoch[];
+  readonly period: number;
+  private k: number; // absolute ordinal of the current epoch
+  private fileIndex: number;
+  private offset = 0; // added to file times in the current loop
+  private sorted: Uint32Array | null = null; // pages of the current epoch by write instant
+  private keys: Float64Array | null = null;
+  private next = 0; // first page of `sorted` not yet written
+  private scratch = new Uint32Array(1024);
+  /** Times the trace wrapped around to its first epoch. */
+  loops = 0;
+  /** The guest ran past the end of the trace (onTraceEnd stop/idle). */
+  ended = false;
+
+  constructor(trace: Trace, readonly opts: TimelineOptions) {
+    this.epochs = trace.epochs;
+    if (this.epochs.length === 0) throw new RangeError('the trace has no epochs');
+    const first = this.epochs[0]!;
+    const last = this.epochs[this.epochs.length - 1]!;
+    this.period = Math.max(1, last.t1 - first.t0);
+    // Find the epoch holding the start; writes before it are history.
+    let i = this.epochs.findIndex((e) => e.t1 > opts.startNs);
+    if (i < 0) i = this.epochs.length; // start after the end: the trace has ended
+    this.k = i;
+    this.fileIndex = i;
+    if (i === this.epochs.length) this.wrap();
+    this.advance(opts.startNs, () => {});
+  }
+
+  /** The epoch the guest is in (or will enter next), with loop-shifted times. */
+  current(): { t0: number; t1: number; pages: Uint32Array } | null {
+    if (this.ended) return null;
+    const e = this.epochs[this.fileIndex]!;
+    return { t0: e.t0 + this.offset, t1: e.t1 + this.offset, pages: e.pages };
+  }
+
+  /** Guest time at which the current epoch ends (Infinity once the trace ended). */
+  get epochEnd(): number {
+    return this.ended ? Infinity : this.epochs[this.fileIndex]!.t1 + this.offset;
+  }
+
+  /** Guest time of the end of the trace in the current loop (for onTraceEnd=stop). */
+  get traceEnd(): number {
+    return this.epochs[this.epochs.length - 1]!.t1 + this.offset;
+  }
+
+  /** Pages written per second in the current epoch (0 once the trace ended). */
+  get currentRate(): number {
+    if (this.ended) return 0;
+    const e = this.epochs[this.fileIndex]!;
+    return e.t1 > e.t0 ? (e.pages.length * 1e9) / (e.t1 - e.t0) : 0;
+  }
+
+  private wrap(): void {
+    if (this.opts.onTraceEnd === 'loop') {
+      this.offset += this.period;
+      this.fileIndex = 0;
+      this.loops++;
+    } else {
+      this.ended = true;
+    }
+  }
+
+  private nextEpoch(): void {
+    this.k++;
+    this.fileIndex++;
+    this.sorted = null;
+    this.keys = null;
+    this.next = 0;
+    if (this.fileIndex === this.epochs.length) this.wrap();
+  }
+
+  /** Hand every write with instant < tau to sink, in instant order. */
+  advance(tau: number, sink: WriteSink): void {
+    const model = this.opts.writeTime;
+    while (!this.ended) {
+      const e = this.epochs[this.fileIndex]!;
+      const t0 = e.t0 + this.offset;
+      const t1 = e.t1 + this.offset;
+      const last = model === 'start' ? t0 : t1; // every instant is ≤ this (uniform: < t1)
+      if (this.next === 0 && (model === 'uniform' ? tau >= t1 : tau > last)) {
+        if (e.pages.length > 0) sink(e.pages, e.pages.length);
+        this.nextEpoch();
+        continue;
+      }
+      if (model !== 'uniform') {
+        // All instants equal: nothing of this epoch yet.
+        return;
+      }
+      if (tau <= t0) return;
+      this.sortCurrent(e);
+      const keys = this.keys!;
+      const sorted = this.sorted!;
+      const span = t1 - t0;
+      let j = this.next;
+      while (j < sorted.length && t0 + (Math.floor(keys[j]! / 2 ** 32) / 2 ** 20) * span < tau) j++;
+      if (j > this.next) {
+        const n = j - this.next;
+        if (this.scratch.length < n) this.scratch = new Uint32Array(Math.max(n, this.scratch.length * 2));
+        this.scratch.set(sorted.subarray(this.next, j));
+        sink(this.scratch, n);
+        this.next = j;
+      }
+      if (this.next === sorted.length) { this.nextEpoch(); continue; }
+      return;
+    }
+  }
+
+  private sortCurrent(e: Epoch): void {
+    if (this.sorted) return;
+    const n = e.pages.length;
+    const keys = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const p = e.pages[i]!;
+      keys[i] = writeHash20(p, this.k) * 2 ** 32 + p;
+    }
+    keys.sort();
+    const sorted = new Uint32Array(n);
+    for (let i = 0; i < n; i++) sorted[i] = keys[i]! % 2 ** 32;
+    this.keys = keys;
+    this.sorted = sorted;
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * Units as people write them (DESIGN §6): `128MiB/s`, `1Gbit/s`, `32MB/s`,
+ * `300ms`, `2s`, `512MiB`. MB = 10^6, MiB = 2^20; a bare number is bytes/s for
+ * a bandwidth, ms for a time and bytes for a size, as in QEMU.
+ */
+
+/** A value that does not parse; the CLI turns it into exit code 1. */
+export class UnitError extends Error {}
+
+const SIZE: Record<string, number> = {
+  b: 1, byte: 1, bytes: 1,
+  kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12,
+  kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40,
+  k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40,
+  kbit: 1e3 / 8, mbit: 1e6 / 8, gbit: 1e9 / 8, tbit: 1e12 / 8, bit: 1 / 8,
+  kibit: 2 ** 10 / 8, mibit: 2 ** 20 / 8, gibit: 2 ** 30 / 8,
+};
+
+const TIME_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60000, min: 60000, h: 3600000 };
+
+function split(text: string): [number, string] {
+  const m = /^\s*([0-9]*\.?[0-9]+(?:e[+-]?\d+)?)\s*([a-zµ/]*)\s*$/i.exec(text);
+  if (!m) throw new UnitError(`"${text}" is not a number with a unit`);
+  return [Number(m[1]), m[2]!.toLowerCase()];
+}
+
+/** A bandwidth in bytes/s: `128MiB/s`, `1Gbit/s`, `10Gbps`, or a bare number of bytes/s. */
+export function parseBandwidth(text: string): number {
+  const [v, unit] = split(text);
+  let u = unit.replace(/\/s$/, '').replace(/ps$/, '');
+  if (unit.endsWith('bps') && !unit.endsWith('/s')) u = unit.slice(0, -3) + 'bit';
+  if (u === '') return v;
+  const f = SIZE[u];
+  if (f === undefined) throw new UnitError(`"${text}" is not a bandwidth (use e.g. 128MiB/s, 1Gbit/s, 32MB/s or bytes/s)`);
+  return v * f;
+}
+
+/** A duration in ms: `300ms`, `2s`, `1.5min`, or a bare number of ms. */
+export function parseDurationMs(text: string): number {
+  const [v, unit] = split(text);
+  if (unit === '') return v;
+  const f = TIME_MS[unit];
+  if (f === undefined) throw new UnitError(`"${text}" is not a duration (use e.g. 300ms, 2s, 1min)`);
+  return v * f;
+}
+
+/** A size in bytes: `512MiB`, `1GB`, or a bare number of bytes. */
+export function parseSize(text: string): number {
+  const [v, unit] = split(text);
+  if (unit === '') return v;
+  const f = SIZE[unit];
+  if (f === undefined || unit.endsWith('bit')) throw new UnitError(`"${text}" is not a size (use e.g. 512MiB, 1GB or bytes)`);
+  return v * f;
+}
+
+/** "128 MiB/s"-style rendering of a bandwidth. */
+export function formatBandwidth(bytesPerSec: number): string {
+  if (bytesPerSec >= 2 ** 30) return `${+(bytesPerSec / 2 ** 30).toFixed(2)} GiB/s`;
+  if (bytesPerSec >= 2 ** 20) return `${+(bytesPerSec / 2 ** 20).toFixed(2)} MiB/s`;
+  return `${+(bytesPerSec / 2 ** 10).toFixed(2)} KiB/s`;
+}

@@ -45,6 +45,8 @@ export type Rearm = 'sync' | 'chunk';
 export interface EngineHooks {
   /** Pages sent by one bulk send, at the guest and wall time it began. */
   onSend?(pages: Uint32Array, guestNs: number, wallNs: number): void;
+  /** The guest stopped for the switchover, at this guest and wall time. */
+  onStop?(guestNs: number, wallNs: number): void;
 }
 
 /** Everything the engine needs for one run. */
@@ -258,6 +260,7 @@ export class Engine {
     this.paused = true;
     this.stopAt = this.now;
     this.guestAtStop = this.guest;
+    this.cfg.hooks?.onStop?.(this.guest, this.now);
   }
 
   /** Whether the guest has been stopped for the switchover. */

@@ -106,7 +106,7 @@ function doubleFinal(e: Engine, p: Params): RunEnd {
   }
   e.extra.liveRounds = n;
   e.stopGuest();
-  e.clean();
+  e.sync(); // mig (D_n when the guard kept the plain stop, else empty) ∪ what the guest wrote since
   xenRound(e, 'none', 0, e.cfg.linkBandwidth);
   const reason = stop ?? 'converged';
   return { completed: true, converged: reason === 'converged', stopReason: reason };

@@ -1,0 +1,212 @@
+// Golden tests of the replay engine and the methods on tiny hand-made traces.
+// Every expectation is computed by hand in the comment beside it.
+// Units: bandwidth 4,104,000 B/s = one 4096-byte page (+ 8-byte header) per ms.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { Kernel } from '../src/kernel/index.js';
+import { simulate, type SimulateOptions } from '../src/sim/simulate.js';
+import type { Trace } from '../src/trace/model.js';
+
+const MS = 1e6;
+const PAGE_PER_MS = 4104 * 1000; // bytes/s
+let kernel: Kernel;
+beforeAll(async () => { kernel = await Kernel.load(); });
+
+/** A trace from [t0 ms, t1 ms, pages] epochs. */
+function trace(nPages: number, epochs: [number, number, number[]][], zeroAtStart: number[] | null = null): Trace {
+  return {
+    header: { pageSize: 4096, nPages, timeUnit: 'ns', epochLen: MS, nEpochs: epochs.length, hasTimes: true, hasCounts: false, zeroAtStart: zeroAtStart ? Uint32Array.from(zeroAtStart) : null, meta: {} },
+    epochs: epochs.map(([t0, t1, pages]) => ({ t0: t0 * MS, t1: t1 * MS, pages: Uint32Array.from(pages) })),
+  };
+}
+
+function run(t: Trace, method: string, o: Partial<SimulateOptions> = {}, params: Record<string, string> = {}) {
+  return simulate(t, { bandwidth: PAGE_PER_MS, kernel, ...o, method, params: { rtt: '0', 'write-time': 'start', ...params } });
+}
+
+const idle = (n: number, ms = 1000) => trace(n, [[0, ms, []]]);
+
+describe('stop-and-copy', () => {
+  it('takes Σ page costs / link bandwidth, zero pages as 9-byte markers', async () => {
+    // 16 pages, 4 zero: 12 × 4104 + 4 × 9 = 49,284 bytes at 4,104,000 B/s = 12.00877… ms, all downtime.
+    const r = await run(trace(16, [[0, 100, [1, 2]]], [3, 7, 8, 15]), 'stop-and-copy');
+    expect(r.transferredBytes).toBe(49284);
+    expect(r.totalTimeMs).toBeCloseTo(49284 / 4104, 9);
+    expect(r.downtimeMs).toBeCloseTo(49284 / 4104, 9);
+    expect(r.zeroPagesSent).toBe(4);
+    expect(r.pagesSent).toBe(16);
+    expect(r).toMatchObject({ completed: true, converged: true, stopReason: 'immediate', pagesResent: 0, finalDirtyPages: 16 });
+  });
+
+  it('adds device state at link speed, the fixed switchover cost and one rtt', async () => {
+    // 16 pages = 16 ms; + 41,040 B of device state = 10 ms; + 2 ms fixed; + 0.5 ms rtt = 28.5 ms.
+    const r = await run(idle(16), 'stop-and-copy', {}, { 'device-state': '41040', 'switchover-fixed': '2ms', rtt: '0.5ms' });
+    expect(r.downtimeMs).toBeCloseTo(28.5, 9);
+  });
+});
+
+describe('precopy (Xen)', () => {
+  it('an idle guest finishes after one pass', async () => {
+    // 64 pages: round 1 sends 64 (64 ms; 64 ≥ 50 so go on), round 2 has nothing (0 < 50: converged), the final copy is empty.
+    const r = await run(idle(64), 'precopy');
+    expect(r).toMatchObject({ completed: true, converged: true, stopReason: 'converged', pagesSent: 64, pagesResent: 0, finalDirtyPages: 0 });
+    expect(r.totalTimeMs).toBeCloseTo(64, 9);
+    expect(r.downtimeMs).toBeCloseTo(0, 9);
+    expect(r.dirtySyncCount).toBe(3); // round 1, the clean before round 2, the final clean
+  });
+
+  it('v2: a page written every epoch is re-sent every round, until the 5-round limit', async () => {
+    // Page 5 is written at every ms (1 ms epochs, write-time start). v2 with min-pages 0:
+    // round 1 sends 64 pages (0–64 ms), rounds 2–5 send {5} (1 ms each), then the stop: the
+    // final clean finds {5} again → 1 page. 64 + 4 + 1 = 69 pages, page 5 sent 6 times (5 re-sends),
+    // 69 ms in all, 1 ms downtime, forced by the round limit.
+    const epochs: [number, number, number[]][] = Array.from({ length: 200 }, (_, i) => [i, i + 1, [5]]);
+    const r = await run(trace(64, epochs), 'precopy', {}, { xen: 'v2', 'min-pages': '0' });
+    expect(r).toMatchObject({ completed: true, converged: false, stopReason: 'max-rounds', pagesSent: 69, pagesResent: 5, finalDirtyPages: 1 });
+    expect(r.rounds.map((x) => x.pagesSent)).toEqual([64, 1, 1, 1, 1, 1]);
+    expect(r.totalTimeMs).toBeCloseTo(69, 9);
+    expect(r.downtimeMs).toBeCloseTo(1, 9);
+  });
+
+  // 16 pages, one per ms. Page 6 is written at 2.5 ms, page 12 at 9.5 ms, nothing else.
+  const skipTrace = trace(16, [[0, 2.5, []], [2.5, 9.5, [6]], [9.5, 200, [12]]]);
+
+  it('legacy Xen peeks the log once per batch: a write after the batch began is not seen', async () => {
+    // batch = 8. Batch 0 (pages 0–7) peeks at 0 ms: empty, so page 6 goes at 6 ms although written at 2.5.
+    // Batch 1 peeks at 8 ms: {6}, not in this batch; page 12 (written 9.5) goes at 12 ms. Round 1: 16 sent,
+    // 0 skipped; 16 < 50 → stop; the final copy sends {6, 12}: 18 pages, 2 re-sent, 18 ms, downtime 2 ms.
+    const r = await run(skipTrace, 'precopy', {}, { batch: '8' });
+    expect(r).toMatchObject({ pagesSent: 18, pagesResent: 2, finalDirtyPages: 2, converged: true });
+    expect(r.extra.skippedPages).toBe(0);
+    expect(r.totalTimeMs).toBeCloseTo(18, 9);
+    expect(r.downtimeMs).toBeCloseTo(2, 9);
+  });
+
+  it('double-iteration/confirm checks each page when its turn comes, and differs from both', async () => {
+    // Pages 0–5 go at 0–6 ms; page 6 is dirty (2.5) → skipped; 7–11 go at 6–11 ms; page 12 is dirty
+    // (9.5) → skipped; 13–15 go at 11–14 ms. Round 1: 14 sent, 2 skipped; 16 < 50 → stop; the final
+    // copy sends {6, 12}: 16 pages, none re-sent, 16 ms, downtime 2 ms.
+    const r = await run(skipTrace, 'double-iteration/confirm');
+    expect(r).toMatchObject({ method: 'double-iteration/confirm', pagesSent: 16, pagesResent: 0, finalDirtyPages: 2 });
+    expect(r.extra.skippedPages).toBe(2);
+    expect(r.totalTimeMs).toBeCloseTo(16, 9);
+    expect(r.downtimeMs).toBeCloseTo(2, 9);
+  });
+
+  it('Xen v2 does not skip: the dirty pages go in a second live round', async () => {
+    // v2's policy runs before each send with the dirty count (16 at first). With min-pages 10: 16 ≥ 10, so
+    // round 1 sends 16 (16 ms); the clean finds {6, 12}: 2 < 10 → stop-and-copy decided, but v2 still
+    // sends them live (16–18 ms) and then stops; the final clean is empty. 18 pages, 2 re-sent, 18 ms,
+    // downtime 0. (With the default 50, 16 < 50 decides the stop before round 1, which is then sent
+    // live anyway, and the final copy takes {6, 12}: checked below.)
+    const r = await run(skipTrace, 'precopy', {}, { xen: 'v2', 'min-pages': '10' });
+    expect(r).toMatchObject({ pagesSent: 18, pagesResent: 2, finalDirtyPages: 0, converged: true });
+    expect(r.totalTimeMs).toBeCloseTo(18, 9);
+    expect(r.downtimeMs).toBeCloseTo(0, 9);
+    const d = await run(skipTrace, 'precopy', {}, { xen: 'v2' });
+    expect(d).toMatchObject({ pagesSent: 18, finalDirtyPages: 2, converged: true });
+    expect(d.downtimeMs).toBeCloseTo(2, 9);
+  });
+});
+
+describe('qemu-precopy', () => {
+  // 300 pages; the link is 100× the 1-page/ms cap, so each 100 ms slot sends its budget at once.
+  // Budget per slot = 410,400 B = 100 pages; the 101st page exceeds it, so 101 pages (+ an 8-byte
+  // EOS) go per slot, then the sender sleeps. Bandwidth estimate = (101 × 4104 + 8) B / 100 ms =
+  // 4145.12 B/ms; downtime-limit 100 ms → threshold = 414,512 B (101.2 pages of 4096 B).
+  // Writes: pages 0–9 at 0 ms; page 1 again at 200.1 ms.
+  const t = trace(300, [[0, 50, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]], [50, 200.1, []], [200.1, 1000, [1]]]);
+  const o = { linkBandwidth: 100 * PAGE_PER_MS, downtimeLimitMs: 100 };
+
+  it('switches over at the first sync whose pending bytes are below the threshold, not one sync earlier', async () => {
+    // 0 ms: threshold 0 → send pages 0–100. 100 ms: pending 199 pages ≥ threshold → send 101–201.
+    // 200 ms: pending 98 pages < threshold → sync #2 adds {0..9} → 108 pages ≥ threshold: NOT yet;
+    // send 202–299, wrap, 0–2 (101 pages; the sender enters pages 0–2 at 200.98 ms, after page 1's
+    // write at 200.1). 300 ms: pending {3..9} = 7 pages < threshold → sync #3 adds {1} (rearm=sync:
+    // written after sync #2) → 8 pages, still below → switch over: stop at 300 ms, final sync #4,
+    // 8 pages at link speed (0.08 ms) + EOS.
+    const r = await run(t, 'qemu-precopy', o);
+    expect(r.dirtySyncCount).toBe(4);
+    expect(r.rounds.map((x) => x.dirtyPages)).toEqual([0, 10, 1, 0]);
+    expect(r.rounds.map((x) => Math.round(x.startMs * 1000) / 1000)).toEqual([0, 200, 300, 300]);
+    expect(r.rounds[1]!.remainingPages).toBe(108);
+    expect(r).toMatchObject({ completed: true, converged: true, pagesSent: 311, pagesResent: 11, finalDirtyPages: 8 });
+    expect(r.transferredBytes).toBe(311 * 4104 + 4 * 8);
+    const finalMs = (8 * 4104 + 8) / 4104 / 100;
+    expect(r.downtimeMs).toBeCloseTo(finalMs, 9);
+    expect(r.totalTimeMs).toBeCloseTo(300 + finalMs, 6);
+    expect(r.rounds[1]!.bandwidthBytesPerSec).toBeCloseTo(4145.12 * 1000, 6);
+  });
+
+  it('rearm=chunk absorbs a write between a sync and the sender entering its chunk', async () => {
+    // Same run with 64-page chunks: sync #2 found page 1 dirty; the sender enters chunk 0 at 200.98 ms
+    // and re-arms it then, so page 1's write at 200.1 ms rides along with its send. Sync #3 finds
+    // nothing new: 310 pages, final copy 7.
+    const r = await run(t, 'qemu-precopy', o, { rearm: 'chunk', 'clear-bitmap-shift': '6' });
+    expect(r.rounds.map((x) => x.dirtyPages)).toEqual([0, 10, 0, 0]);
+    expect(r).toMatchObject({ pagesSent: 310, finalDirtyPages: 7 });
+  });
+
+  it('an idle guest: one pass in the first slot, then completion with the final sync', async () => {
+    // 64 pages at 1 page/ms (link = cap): the first iterate may send 50 ms worth (MAX_WAIT) = 51 pages
+    // (the 51st exceeds 205,200 B), then 13 more: 64 ms. Threshold is still 0 (no slot has ended), so
+    // pending = 0 completes at once, without a live sync: dirty-sync-count = 2 (setup + final).
+    const r = await run(idle(64), 'qemu-precopy');
+    expect(r.dirtySyncCount).toBe(2);
+    expect(r.pagesSent).toBe(64);
+    expect(r.totalTimeMs).toBeCloseTo(64 + (3 * 8) / 4104, 9); // + three EOS markers
+  });
+});
+
+describe('the guest clock and auto-converge', () => {
+  it('a 50 % throttle halves the guest clock: only half as many epochs are written per wall second', async () => {
+    // Run qemu-auto-converge with 1 ms epochs each writing a new page, but throttle from the start via the
+    // engine directly: see test/sim.engine.test.ts. Here: the max-time abort reports how much guest time passed.
+    const epochs: [number, number, number[]][] = Array.from({ length: 64 }, (_, i) => [i * 10, (i + 1) * 10, [i]]);
+    const r = await run(trace(64, epochs), 'qemu-precopy', { maxTimeMs: 50, onTraceEnd: 'idle' });
+    expect(r).toMatchObject({ completed: false, stopReason: 'max-time', downtimeMs: null, guestStallMs: 0 });
+  });
+});
+
+describe('double-iteration readings that differ from precopy', () => {
+  it('two-round-hot holds a page dirty two rounds running', async () => {
+    // 64 pages, page 10 written at every ms; min-pages 0, max-iters 4.
+    // precopy: rounds send 64, {10}, {10}, {10} (64+1+1+1 ms), stop (4 rounds), final {10}: 68 pages, 68 ms.
+    // two-round-hot: R1 64 (0–64 ms), R2 {10} (64–65), R3: 10 is in D1 ∩ D2 → held, nothing sent (0 ms),
+    // and R3 dirtied nothing (it took no time); R4: 10 is no longer hot → sent (65–66); stop; final {10}
+    // (written at 65): 67 pages, 67 ms, downtime 1 ms.
+    const epochs: [number, number, number[]][] = Array.from({ length: 300 }, (_, i) => [i, i + 1, [10]]);
+    const t = trace(64, epochs);
+    const p = { 'min-pages': '0', 'max-iters': '4' };
+    const a = await run(t, 'precopy', {}, p);
+    const b = await run(t, 'double-iteration/two-round-hot', {}, p);
+    expect([a.pagesSent, b.pagesSent]).toEqual([68, 67]);
+    expect(a.totalTimeMs).toBeCloseTo(68, 9);
+    expect(b.totalTimeMs).toBeCloseTo(67, 9);
+    expect(b.downtimeMs).toBeCloseTo(1, 9);
+    expect(b.extra.maxDeferredPages).toBe(1);
+    expect(b.stopReason).toBe('max-rounds');
+  });
+
+  it('double-final runs one more live round when it shrinks the final set', async () => {
+    // 64 pages; pages 20–39 written at 10 ms, page 5 at 80 ms; min-pages 0, max-iters 2.
+    // precopy: R1 64 (0–64), R2 {20..39} (64–84; page 5 written at 80), stop after 2 rounds, final {5}:
+    // 85 pages, 85 ms, downtime 1 ms.
+    // double-final: the stop fires after R2 with D2 = {5}; R2 dirtied 1 page in 20 ms = 50 pages/s; sending D2
+    // takes 1 ms, so 0.05 pages are predicted < 1 → one more live round sends {5} (84–85), dirtying
+    // nothing; the final copy is empty: 85 pages, 85 ms, downtime 0.
+    const t = trace(64, [[0, 10, []], [10, 11, Array.from({ length: 20 }, (_, i) => 20 + i)], [11, 80, []], [80, 1000, [5]]]);
+    const p = { 'min-pages': '0', 'max-iters': '2' };
+    const a = await run(t, 'precopy', {}, p);
+    const c = await run(t, 'double-iteration/double-final', {}, p);
+    expect(a.downtimeMs).toBeCloseTo(1, 9);
+    expect(c.downtimeMs).toBeCloseTo(0, 9);
+    expect([a.pagesSent, c.pagesSent]).toEqual([85, 85]);
+    expect(c.extra.extraRound).toBe(true);
+    expect(c.extra.predictedNextDirty).toBeCloseTo(0.05, 9);
+    // With the guard off the extra round always runs; with a page dirtied every ms it would not shrink,
+    // and the guard keeps the plain stop.
+    const hot = trace(64, Array.from({ length: 300 }, (_, i) => [i, i + 1, [10]] as [number, number, number[]]));
+    const g = await run(hot, 'double-iteration/double-final', {}, p);
+    expect(g.extra.extraRound).toBeUndefined();
+  });
+});

@@ -125,6 +125,8 @@ export class Engine {
   pagesResent = 0;
   zeroPagesSent = 0;
   dirtySyncCount = 0;
+  /** Page writes applied to the dirty log (the trace's pages, as the guest reached them). */
+  pagesWritten = 0;
   readonly rounds: RoundRecord[] = [];
   private stopAt: number | null = null;
   private guestAtStop: number | null = null;
@@ -178,6 +180,7 @@ export class Engine {
   /** Writes land in the dirty log and make their pages non-zero. */
   private readonly sink = (pages: Uint32Array, n: number): void => {
     const buf = this.writeBuf;
+    this.pagesWritten += n;
     for (let i = 0; i < n; i += buf.length) {
       const m = Math.min(buf.length, n - i);
       this.k.writeList(buf, pages.subarray(i, i + m));
@@ -522,7 +525,7 @@ export class Engine {
       guestStallMs: Math.max(0, (wallLive - guestLive) / 1e6),
       maxThrottlePct: this.maxThrottlePct,
       traceLooped: this.timeline.loops > 0,
-      extra: this.extra,
+      extra: { ...this.extra, pagesWritten: this.pagesWritten },
     };
   }
 

@@ -59,7 +59,8 @@ export class Timeline {
   private fileIndex: number;
   private offset = 0; // added to file times in the current loop
   private sorted: Uint32Array | null = null; // pages of the current epoch by write instant
-  private keys: Float64Array | null = null;
+  private keys: Uint32Array | null = null; // their h(p, k), ascending
+  private radix = { h: new Uint32Array(0), idx: new Uint32Array(0), idx2: new Uint32Array(0), pages: new Uint32Array(0), keys: new Uint32Array(0) };
   private next = 0; // first page of `sorted` not yet written
   private scratch = new Uint32Array(1024);
   /** Times the trace wrapped around to its first epoch. */
@@ -148,7 +149,7 @@ export class Timeline {
       const sorted = this.sorted!;
       const span = t1 - t0;
       let j = this.next;
-      while (j < sorted.length && t0 + (Math.floor(keys[j]! / 2 ** 32) / 2 ** 20) * span < tau) j++;
+      while (j < sorted.length && t0 + (keys[j]! / 2 ** 20) * span < tau) j++;
       if (j > this.next) {
         const n = j - this.next;
         if (this.scratch.length < n) this.scratch = new Uint32Array(Math.max(n, this.scratch.length * 2));
@@ -161,18 +162,27 @@ export class Timeline {
     }
   }
 
+  /** Order the current epoch's pages by h(p, k): an LSD radix sort, two passes of 10 bits. */
   private sortCurrent(e: Epoch): void {
     if (this.sorted) return;
     const n = e.pages.length;
-    const keys = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      const p = e.pages[i]!;
-      keys[i] = writeHash20(p, this.k) * 2 ** 32 + p;
+    let r = this.radix;
+    if (r.h.length < n) {
+      const m = Math.max(n, r.h.length * 2);
+      r = this.radix = { h: new Uint32Array(m), idx: new Uint32Array(m), idx2: new Uint32Array(m), pages: new Uint32Array(m), keys: new Uint32Array(m) };
     }
-    keys.sort();
-    const sorted = new Uint32Array(n);
-    for (let i = 0; i < n; i++) sorted[i] = keys[i]! % 2 ** 32;
-    this.keys = keys;
-    this.sorted = sorted;
+    const h = r.h;
+    for (let i = 0; i < n; i++) h[i] = writeHash20(e.pages[i]!, this.k);
+    const count = new Uint32Array(1025);
+    for (let i = 0; i < n; i++) count[(h[i]! & 1023) + 1]!++;
+    for (let b = 1; b <= 1024; b++) count[b]! += count[b - 1]!;
+    for (let i = 0; i < n; i++) r.idx2[count[h[i]! & 1023]!++] = i;
+    count.fill(0);
+    for (let i = 0; i < n; i++) count[(h[i]! >>> 10) + 1]!++;
+    for (let b = 1; b <= 1024; b++) count[b]! += count[b - 1]!;
+    for (let j = 0; j < n; j++) { const i = r.idx2[j]!; r.idx[count[h[i]! >>> 10]!++] = i; }
+    for (let j = 0; j < n; j++) { const i = r.idx[j]!; r.pages[j] = e.pages[i]!; r.keys[j] = h[i]!; }
+    this.sorted = r.pages.subarray(0, n);
+    this.keys = r.keys.subarray(0, n);
   }
 }

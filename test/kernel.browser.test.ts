@@ -59,3 +59,14 @@ describe('kernel in the browser', () => {
     expect(s.wt[1]!.pages).toBe(4); // {1,2,3} ∪ {2,3,4} = 4 pages, then {2,3,4} ∪ {50} = 4
   });
 });
+
+describe('simulate in the browser', async () => {
+  const { simulate: sim, generatedHeader, generateEpochs } = await import('../src/browser.js');
+  it('replays a generated trace through QEMU pre-copy like Node does', async () => {
+    const g = { kind: 'hotcold' as const, pages: 4096, epochs: 20, epochMs: 100, rate: 20000, seed: 3 };
+    const r = await sim({ header: generatedHeader(g), epochs: [...generateEpochs(g)] }, { method: 'qemu-precopy', bandwidth: 8 * 2 ** 20 });
+    expect(r.completed).toBe(true);
+    expect(r.pagesSent - r.pagesResent).toBe(4096);
+    expect(r.dirtySyncCount).toBe(r.rounds.length);
+  });
+});

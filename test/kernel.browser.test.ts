@@ -63,7 +63,7 @@ describe('kernel in the browser', () => {
 describe('simulate in the browser', async () => {
   const { simulate: sim, generatedHeader, generateEpochs } = await import('../src/browser.js');
   it('replays a generated trace through QEMU pre-copy like Node does', async () => {
-    const g = { kind: 'hotcold' as const, pages: 4096, epochs: 20, epochMs: 100, rate: 20000, seed: 3 };
+    const g = { kind: 'hotcold' as const, pages: 4096, epochs: 20, epochMs: 100, rate: 2000, seed: 3 };
     const r = await sim({ header: generatedHeader(g), epochs: [...generateEpochs(g)] }, { method: 'qemu-precopy', bandwidth: 8 * 2 ** 20 });
     expect(r.completed).toBe(true);
     expect(r.pagesSent - r.pagesResent).toBe(4096);

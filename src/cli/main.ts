@@ -21,6 +21,7 @@ import { parseBandwidth, parseDurationMs, UnitError, formatBandwidth } from '../
 import type { SimResult } from '../sim/result.js';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { parseRecordedThrottle, type RateSegment } from '../trace/warp.js';
 
 /** A usage error found after parsing (exit 1). */
 export class UsageError extends Error {}
@@ -85,7 +86,7 @@ function unitArg<T>(parse: (s: string) => T, flag: string): (v: string) => T {
     try {
       return parse(v);
     } catch (e) {
-      if (e instanceof UnitError) throw new InvalidArgumentError(`${flag}: ${e.message}`);
+      if (e instanceof UnitError || e instanceof RangeError) throw new InvalidArgumentError(`${flag}: ${e.message}`);
       throw e;
     }
   };
@@ -235,12 +236,14 @@ export function buildProgram(out: { log: (s: string) => void } = { log: (s) => p
     .option('--max-time <time>', `wall-time cap; past it the migration did not complete (default ${DEFAULT_MAX_TIME_MS / 1000}s)`, unitArg(parseDurationMs, '--max-time'))
     .addOption(new Option('--on-trace-end <mode>', 'when the guest reaches the end of the trace').choices(['loop', 'stop', 'idle']).default('loop'))
     .option('--calibration <name>', `host profile: ${calibrationNames().join(', ')} (default ideal)`)
+    .option('--recorded-throttle <ms:pct,…>', 'the trace was recorded under this throttle (100 = guest stalled) from these ms after t = 0; it is mapped back to guest time first', unitArg(parseRecordedThrottle, '--recorded-throttle'))
     .option('--json', 'print the result object')
     .addOption(formatOption())
     .addHelpText('after', methodsHelp())
     .action(async (trace: string, o: {
       method: string; param: Record<string, string>; bandwidth?: number; linkBandwidth?: number; downtimeLimit?: number;
       startEpoch?: number; startTime?: number; maxTime?: number; onTraceEnd: 'loop' | 'stop' | 'idle'; calibration?: string; json?: boolean; format?: TraceFormat;
+      recordedThrottle?: RateSegment[];
     }) => {
       const t = await readTrace(fileInput(trace), { format: o.format });
       let r: SimResult;
@@ -248,6 +251,7 @@ export function buildProgram(out: { log: (s: string) => void } = { log: (s) => p
         r = await simulate(t, {
           method: o.method, params: o.param, bandwidth: o.bandwidth, linkBandwidth: o.linkBandwidth, downtimeLimitMs: o.downtimeLimit,
           startEpoch: o.startEpoch, startTimeMs: o.startTime, maxTimeMs: o.maxTime, onTraceEnd: o.onTraceEnd, calibration: o.calibration,
+          recordedThrottle: o.recordedThrottle,
           traceSha256: await fileSha256(trace), packageVersion: packageVersion(),
         });
       } catch (e) {

@@ -21,6 +21,16 @@ export interface Calibration {
   setupMs: number;
   /** The guest's vCPUs make no progress during setup. */
   setupStallsGuest: boolean;
+  /** Sender speed when not rate-limited (within a slot, and the final copy), bytes/s; null = --link-bandwidth. */
+  linkBytesPerSec?: number | null;
+  /** Sender CPU time per zero page found (QEMU: buffer_is_zero on 4 KiB), µs. */
+  zeroPageCpuUs?: number;
+  /** Pages marked dirty at every sync without a guest write (TCG's page-table walker). */
+  phantomPages?: number;
+  /** How much later than the 100 ms slot end the rate-limited sender wakes up, ms. */
+  slotOvershootMs?: number;
+  /** Pages of other RAM blocks (ROMs, BIOS) sent once in the first pass: non-zero and zero. */
+  otherBlockPages?: { normal: number; zero: number };
   /** All constants, for reports. */
   constants: Record<string, CalibrationConstant>;
 }

@@ -47,6 +47,8 @@ export interface EngineHooks {
   onSend?(pages: Uint32Array, guestNs: number, wallNs: number): void;
   /** The guest stopped for the switchover, at this guest and wall time. */
   onStop?(guestNs: number, wallNs: number): void;
+  /** A sync (or Xen clean / round start) happened; n = dirty-sync-count after it. */
+  onSync?(n: number): void;
 }
 
 /** Everything the engine needs for one run. */
@@ -104,6 +106,13 @@ export class Engine {
   private readonly writeBuf: U32Buffer;
   private readonly collectBuf: U32Buffer | null;
   readonly maxTimeNs: number;
+  /** Sender CPU per zero page (calibration), ns. */
+  readonly zeroCpuNs: number;
+  /** Pages TCG re-dirties at every sync without a write (calibration), or null. */
+  private readonly phantom: U32Buffer | null;
+  private phantomCount = 0;
+  /** Other RAM blocks still to send with the first pass (calibration). */
+  private otherBlocks: { normal: number; zero: number } | null;
 
   /** Wall time, ns since the migration started. */
   now = 0;
@@ -164,8 +173,32 @@ export class Engine {
     this.collectBuf = cfg.hooks?.onSend ? k.buffer(1 << 16) : null;
     this.migCount = 0;
     this.maxTimeNs = cfg.maxTimeMs * 1e6;
+    this.zeroCpuNs = (cfg.calibration.zeroPageCpuUs ?? 0) * 1e3;
+    this.otherBlocks = cfg.calibration.otherBlockPages ?? null;
+    this.phantom = this.choosePhantomPages(cfg.calibration.phantomPages ?? 0);
     this.guest = cfg.startNs;
     this.timeline = new Timeline(cfg.trace, { writeTime: cfg.writeTime, onTraceEnd: cfg.onTraceEnd, startNs: cfg.startNs });
+  }
+
+  /**
+   * TCG's phantom dirty pages are guest page-table pages: they hold data and
+   * the guest never stores to them. Without the guest's page tables we take
+   * the lowest-numbered pages that are not zero at start and never written in
+   * the trace: the count is what costs bytes and time.
+   */
+  private choosePhantomPages(n: number): U32Buffer | null {
+    if (n <= 0) return null;
+    const k = this.k;
+    const written = this.tmp;
+    k.clear(written);
+    for (const e of this.cfg.trace.epochs) k.setPages(written, e.pages);
+    k.andNot(written, this.nonZero, written); // non-zero, never written
+    const pages = k.toList(written).subarray(0, n);
+    k.clear(written);
+    const buf = k.buffer(Math.max(1, pages.length));
+    k.writeList(buf, pages);
+    this.phantomCount = pages.length;
+    return buf;
   }
 
   /** Free the kernel bitmaps of this run. */
@@ -173,6 +206,7 @@ export class Engine {
     for (const b of [this.mig, this.log, this.nonZero, this.sentEver, this.tmp, this.synced]) if (b) this.k.dispose(b);
     this.k.dispose(this.writeBuf);
     if (this.collectBuf) this.k.dispose(this.collectBuf);
+    if (this.phantom) this.k.dispose(this.phantom);
   }
 
   // ------------------------------------------------------------ clocks and writes
@@ -275,6 +309,7 @@ export class Engine {
 
   private openRound(newDirty: number, info: { bandwidthBytesPerSec?: number | null; expectedDowntimeMs?: number | null }): void {
     this.closeRound();
+    this.cfg.hooks?.onSync?.(this.dirtySyncCount);
     this.rounds.push({
       sync: this.dirtySyncCount,
       startMs: this.now / 1e6,
@@ -303,6 +338,7 @@ export class Engine {
    */
   sync(info: { bandwidthBytesPerSec?: number | null; expectedDowntimeMs?: number | null } = {}): number {
     const k = this.k;
+    if (this.phantom && this.dirtySyncCount > 0) k.raw.setList(this.log.ptr, this.nPages, this.phantom.ptr, this.phantomCount);
     this.dirtySyncCount++;
     const fresh = k.popcountAndNot(this.log, this.mig);
     if (this.synced) {
@@ -371,17 +407,23 @@ export class Engine {
    * `end`) whose wire bytes exceed `budget` — QEMU sends until the budget is
    * exceeded, so the last page overshoots — or `end` if all of them fit.
    */
-  budgetEnd(src: Bitmap, from: number, end: number, budget: number): number {
-    if (budget < 0) return from;
-    if (budget === Infinity) return end;
+  budgetEnd(src: Bitmap, from: number, end: number, budget: number, timeBudgetNs = Infinity, bandwidth = Infinity): number {
+    if (budget < 0 || timeBudgetNs < 0) return from;
+    if (budget === Infinity && timeBudgetNs === Infinity) return end;
     let to = from;
     let bytes = 0;
-    // Every page costs at most pageCost, so the first floor(left/pageCost)+1 pages
-    // cannot overshoot by more than the last one: grow the run in such steps.
-    while (to < end && bytes <= budget) {
-      const step = Math.min(this.nPages, Math.floor((budget - bytes) / this.pageCost) + 1);
+    let ns = 0;
+    // Every page costs at most pageCost bytes and maxNs of time, so the first
+    // min(floor(left / max)) + 1 pages overshoot by at most the last one: grow in such steps.
+    const maxNs = Math.max((this.pageCost / bandwidth) * NS, (this.cfg.zeroPageBytes / bandwidth) * NS + this.zeroCpuNs);
+    while (to < end && bytes <= budget && ns <= timeBudgetNs) {
+      const byBytes = budget === Infinity ? this.nPages : Math.floor((budget - bytes) / this.pageCost);
+      const byTime = timeBudgetNs === Infinity || maxNs === 0 ? this.nPages : Math.floor((timeBudgetNs - ns) / maxNs);
+      const step = Math.min(this.nPages, byBytes, byTime) + 1;
       const next = this.k.advance(src, to, step, end);
-      bytes += this.cost(src, to, next).bytes;
+      const c = this.cost(src, to, next);
+      bytes += c.bytes;
+      if (timeBudgetNs !== Infinity) ns += this.sendNs(c, bandwidth);
       to = next;
     }
     return to;
@@ -415,7 +457,7 @@ export class Engine {
         total.pages += s.pages;
         total.bytes += s.bytes;
         total.zero += s.zero;
-        this.advanceTo(this.now + (s.bytes / bandwidth) * NS);
+        this.advanceTo(this.now + this.sendNs(s, bandwidth));
       }
       lo = hi;
     }
@@ -454,6 +496,11 @@ export class Engine {
     }
   }
 
+  /** Wall time to send: the bytes at `bandwidth` plus the sender's CPU time per zero page. */
+  sendNs(s: Sent, bandwidth: number): number {
+    return (s.bytes / bandwidth) * NS + s.zero * this.zeroCpuNs;
+  }
+
   /** Count bytes that are not pages (e.g. QEMU's 8-byte end-of-section markers). */
   sendOverhead(bytes: number, bandwidth: number): void {
     this.transferred += bytes;
@@ -467,19 +514,33 @@ export class Engine {
    * Send pages of mig from the cursor, wrapping at the top, until `budget`
    * bytes are exceeded or mig is empty (QEMU ram_find_and_save_block in a loop).
    */
-  sendFromCursor(budget: number, bandwidth: number): Sent {
+  sendFromCursor(budget: number, bandwidth: number, timeBudgetNs = Infinity): Sent {
     const total: Sent = { pages: 0, bytes: 0, zero: 0 };
-    while (this.migCount > 0 && total.bytes <= budget) {
+    const t0 = this.now;
+    while (this.migCount > 0 && total.bytes <= budget && this.now - t0 <= timeBudgetNs) {
       if (this.cursor >= this.nPages) this.cursor = 0;
-      const to = this.budgetEnd(this.mig, this.cursor, this.nPages, budget - total.bytes);
+      const to = this.budgetEnd(this.mig, this.cursor, this.nPages, budget - total.bytes, timeBudgetNs - (this.now - t0), bandwidth);
       const s = this.send(this.mig, this.cursor, to, bandwidth);
       total.pages += s.pages;
       total.bytes += s.bytes;
       total.zero += s.zero;
       this.cursor = to >= this.nPages ? 0 : to;
-      if (s.pages === 0 && to >= this.nPages) this.cursor = 0;
+      if (to >= this.nPages && this.otherBlocks) this.sendOtherBlocks(bandwidth);
     }
     return total;
+  }
+
+  /** The first pass reached the end of guest RAM: QEMU walks the other RAM blocks (ROMs) once. */
+  private sendOtherBlocks(bandwidth: number): void {
+    const b = this.otherBlocks!;
+    this.otherBlocks = null;
+    const s: Sent = { pages: b.normal + b.zero, zero: b.zero, bytes: b.normal * this.pageCost + b.zero * this.cfg.zeroPageBytes };
+    this.extra.otherBlockPagesSent = s.pages;
+    this.transferred += s.bytes;
+    if (this.paused) this.downtimeBytes += s.bytes;
+    const r = this.rounds[this.rounds.length - 1];
+    if (r) r.bytes += s.bytes;
+    this.advanceTo(this.now + this.sendNs(s, bandwidth));
   }
 
   /** Send all of mig (from the cursor, wrapping) at `bandwidth`. */

@@ -82,6 +82,8 @@ export interface Provenance {
   startGuestNs: number;
   onTraceEnd: string;
   maxTimeMs: number;
+  /** How the recorded trace was mapped back to guest time before the replay. */
+  recordedThrottle: { fromMs: number; rate: number }[];
 }
 
 /** One simulated migration. */

@@ -10,6 +10,7 @@ import { ParamError, resolveParams } from './method.js';
 import { getMethod, methodIds } from './methods/index.js';
 import { RESULT_SCHEMA_VERSION, type SimResult } from './result.js';
 import type { OnTraceEnd, WriteTime } from './timeline.js';
+import { warpTrace, type RateSegment } from '../trace/warp.js';
 
 /** QEMU's default max-bandwidth (migration/options.c MAX_THROTTLE). */
 export const DEFAULT_BANDWIDTH = 128 * 2 ** 20;
@@ -36,6 +37,11 @@ export interface SimulateOptions {
   maxTimeMs?: number;
   onTraceEnd?: OnTraceEnd;
   calibration?: string;
+  /**
+   * The guest's recorded progress during the recording (setup stall, throttle):
+   * the trace is mapped back to guest time before the replay (DESIGN §4.1).
+   */
+  recordedThrottle?: RateSegment[];
   kernel?: Kernel;
   hooks?: EngineHooks;
   /** For provenance. */
@@ -75,16 +81,18 @@ export function startGuestNs(trace: Trace, opts: { startEpoch?: number; startTim
 }
 
 /** Run one migration. */
-export async function simulate(trace: Trace, opts: SimulateOptions): Promise<SimResult> {
+export async function simulate(recorded: Trace, opts: SimulateOptions): Promise<SimResult> {
+  const trace = opts.recordedThrottle?.length ? warpTrace(recorded, opts.recordedThrottle) : recorded;
   if (trace.header.timeUnit !== 'ns') throw new ParamError(`simulate needs a trace timed in ns; this one counts ${trace.header.timeUnit}`);
   if (trace.epochs.length === 0) throw new ParamError('the trace has no epochs');
   const { method, params, name } = resolveMethod(opts.method, opts.params);
   const bandwidth = opts.bandwidth ?? DEFAULT_BANDWIDTH;
   if (!(bandwidth > 0)) throw new ParamError('--bandwidth must be > 0');
-  const linkBandwidth = opts.linkBandwidth ?? bandwidth;
-  if (!(linkBandwidth > 0)) throw new ParamError('--link-bandwidth must be > 0');
   const calibration = opts.calibration === undefined ? IDEAL : getCalibration(opts.calibration);
   if (!calibration) throw new ParamError(`unknown calibration "${opts.calibration}"; profiles: ${calibrationNames().join(', ')}`);
+  // The link defaults to the host's measured copy speed when the profile has one, else to --bandwidth.
+  const linkBandwidth = opts.linkBandwidth ?? calibration.linkBytesPerSec ?? bandwidth;
+  if (!(linkBandwidth > 0)) throw new ParamError('--link-bandwidth must be > 0');
   const downtimeLimitMs = opts.downtimeLimitMs ?? DEFAULT_DOWNTIME_LIMIT_MS;
   const maxTimeMs = opts.maxTimeMs ?? DEFAULT_MAX_TIME_MS;
   if (!(maxTimeMs > 0)) throw new ParamError('--max-time must be > 0');
@@ -130,6 +138,7 @@ export async function simulate(trace: Trace, opts: SimulateOptions): Promise<Sim
         startGuestNs: startNs,
         onTraceEnd: opts.onTraceEnd ?? 'loop',
         maxTimeMs,
+        recordedThrottle: opts.recordedThrottle ?? [],
       },
     };
   } finally {

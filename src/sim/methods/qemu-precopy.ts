@@ -118,13 +118,14 @@ export function qemuLoop(e: Engine, p: Params, hooks: QemuHooks = {}): RunEnd {
         pending = e.migCount * P;
       }
       if (pending === 0 || pending < q.threshold) break;
-      const room = budget - (e.transferred - q.slotBytes0);
-      e.sendFromCursor(Math.min(room, (link * MAX_WAIT_MS) / 1000), link);
+      // ram_save_iterate: until the slot budget is exceeded or MAX_WAIT has passed.
+      e.sendFromCursor(budget - (e.transferred - q.slotBytes0), link, MAX_WAIT_MS * 1e6);
       e.sendOverhead(EOS_BYTES, link);
     }
     updateCounters();
     if (e.transferred - q.slotBytes0 > budget) {
-      e.advanceTo(q.slotStart + slotNs);
+      // Sleep to the slot's end (the host may wake the thread a little late).
+      e.advanceTo(q.slotStart + slotNs + (e.cfg.calibration.slotOvershootMs ?? 0) * 1e6);
       updateCounters();
     }
   }

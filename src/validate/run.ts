@@ -1,0 +1,179 @@
+/**
+ * A real-run directory (DESIGN §8, ../shared/qemu-runs/README.md):
+ * `trace.jsonl.gz` (the source guest's writes, recorded page-exactly),
+ * `result.json` (parameters and QEMU's final figures), `sent.jsonl.gz` (the
+ * pages QEMU really sent, per round) and `qmp.jsonl.gz` (query-migrate every
+ * 50 ms). This module reads what validation needs and checks it; a malformed
+ * directory is a TraceError (exit 2).
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { TraceError } from '../trace/model.js';
+import { fileInput } from '../trace/node.js';
+import { lines, ByteReader, gunzip, isGzip } from '../trace/bytes.js';
+import type { RateSegment } from '../trace/warp.js';
+
+/** QEMU's measured figures of one run (a cancelled run: its counters at the cancel). */
+export interface Measured {
+  completed: boolean;
+  status: string;
+  totalTimeMs: number;
+  downtimeMs: number | null;
+  setupTimeMs: number;
+  transferredBytes: number;
+  dirtySyncCount: number;
+  downtimeBytes: number;
+}
+
+/** One real run, as validation uses it. */
+export interface RunRecord {
+  name: string;
+  dir: string;
+  tracePath: string;
+  sentPath: string | null;
+  capability: 'precopy' | 'auto-converge' | 'postcopy' | string;
+  bandwidthBytesPerSec: number;
+  downtimeLimitMs: number;
+  cancelAfterMs: number | null;
+  postcopyAfterMs: number | null;
+  qemu: string;
+  accel: string;
+  measured: Measured;
+  /** Per sync: host ms since t = 0, and pages newly set by it (QEMU's new_dirty_pages). */
+  syncs: { sync: number; tMs: number; newDirtyPages: number | null; sentWithoutRecordedWrite: number | null }[];
+  /** When the setup phase ended (the vCPU was held until then), ms. */
+  setupCompleteMs: number;
+  /** cpu-throttle-percentage changes: [ms, percent]. */
+  throttleChanges: [number, number][];
+  /** Pages of other RAM blocks (ROM, BIOS): non-zero ones sent, and the rest. */
+  otherBlocks: { normal: number; zero: number };
+  /** Periods of the rate-limit slots that used their whole budget, ms (from rate_limit_slots). */
+  fullSlotPeriodsMs: number[];
+  pageSize: number;
+}
+
+function num(v: unknown, file: string, what: string): number {
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new TraceError(file, {}, `${what} as a number`);
+  return v;
+}
+
+/** Read and check a run directory. */
+export function readRun(dir: string): RunRecord {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new TraceError(dir, {}, 'a run directory (no such directory)');
+  const resultPath = join(dir, 'result.json');
+  const tracePath = join(dir, 'trace.jsonl.gz');
+  if (!existsSync(resultPath)) throw new TraceError(resultPath, {}, 'an existing file: a run directory holds result.json');
+  if (!existsSync(tracePath)) throw new TraceError(tracePath, {}, 'an existing file: a run directory holds trace.jsonl.gz');
+  let r: Record<string, any>;
+  try {
+    r = JSON.parse(readFileSync(resultPath, 'utf8'));
+  } catch {
+    throw new TraceError(resultPath, {}, 'a JSON object');
+  }
+  const p = r.params;
+  const f = r.final;
+  if (!p || typeof p !== 'object') throw new TraceError(resultPath, {}, 'a "params" object');
+  if (!f || typeof f !== 'object') throw new TraceError(resultPath, {}, 'a "final" object');
+  const completed = f.status === 'completed';
+  const guestRam = num(p.guest_ram_bytes, resultPath, 'params.guest_ram_bytes');
+  const pageSize = num(p.page_size ?? 4096, resultPath, 'params.page_size');
+  const ramTotal = typeof f.ram_total_bytes === 'number' ? f.ram_total_bytes : guestRam;
+  const otherTotal = Math.max(0, Math.round((ramTotal - guestRam) / pageSize));
+  const sentPath = existsSync(join(dir, 'sent.jsonl.gz')) ? join(dir, 'sent.jsonl.gz') : null;
+  let otherNormal = 0;
+  if (sentPath) {
+    try {
+      const head = JSON.parse(gunzipFirstLine(sentPath));
+      const o = head.other_ramblocks_pages_sent ?? {};
+      otherNormal = Object.values(o).reduce((s: number, v) => s + (typeof v === 'number' ? v : 0), 0);
+    } catch {
+      throw new TraceError(sentPath, { line: 1 }, 'a JSON header line');
+    }
+  }
+  const rounds = Array.isArray(r.rounds) ? r.rounds : [];
+  return {
+    name: basename(dir.replace(/\/+$/, '')),
+    dir,
+    tracePath,
+    sentPath,
+    capability: String(p.capability ?? 'precopy'),
+    bandwidthBytesPerSec: num(p.max_bandwidth_bytes_s, resultPath, 'params.max_bandwidth_bytes_s'),
+    downtimeLimitMs: num(p.downtime_limit_ms, resultPath, 'params.downtime_limit_ms'),
+    cancelAfterMs: typeof p.cancel_after_s === 'number' ? p.cancel_after_s * 1000 : null,
+    postcopyAfterMs: typeof p.postcopy_after_s === 'number' ? p.postcopy_after_s * 1000 : null,
+    qemu: String(p.qemu ?? ''),
+    accel: String(p.accel ?? ''),
+    measured: {
+      completed,
+      status: String(f.status),
+      totalTimeMs: num(f.total_time_ms, resultPath, 'final.total_time_ms'),
+      downtimeMs: typeof f.downtime_ms === 'number' ? f.downtime_ms : null,
+      setupTimeMs: num(f.setup_time_ms, resultPath, 'final.setup_time_ms'),
+      transferredBytes: num(f.transferred_bytes, resultPath, 'final.transferred_bytes'),
+      dirtySyncCount: num(f.dirty_sync_count, resultPath, 'final.dirty_sync_count'),
+      downtimeBytes: typeof f.downtime_bytes === 'number' ? f.downtime_bytes : 0,
+    },
+    syncs: rounds.map((x: any) => ({
+      sync: x.sync, tMs: x.t_ms,
+      newDirtyPages: typeof x.new_dirty_pages === 'number' ? x.new_dirty_pages : null,
+      sentWithoutRecordedWrite: typeof x.sent_without_recorded_write === 'number' ? x.sent_without_recorded_write : null,
+    })),
+    setupCompleteMs: typeof r.src_marks?.migration_thread_setup_complete_t_ms === 'number' ? r.src_marks.migration_thread_setup_complete_t_ms : f.setup_time_ms,
+    throttleChanges: Array.isArray(r.cpu_throttle_changes) ? r.cpu_throttle_changes : [],
+    otherBlocks: { normal: otherNormal, zero: Math.max(0, otherTotal - otherNormal) },
+    fullSlotPeriodsMs: fullSlotPeriods(r.rate_limit_slots, num(p.max_bandwidth_bytes_s, resultPath, 'params.max_bandwidth_bytes_s') / 10),
+    pageSize,
+  };
+}
+
+function fullSlotPeriods(slots: any, budget: number): number[] {
+  const rows: unknown[] = Array.isArray(slots?.rows) ? slots.rows : [];
+  const out: number[] = [];
+  for (let i = 1; i < rows.length; i++) {
+    const a = rows[i - 1] as number[];
+    const b = rows[i] as number[];
+    if (Array.isArray(a) && Array.isArray(b) && typeof b[1] === 'number' && b[1] >= budget) out.push(b[0]! - a[0]!);
+  }
+  return out;
+}
+
+function gunzipFirstLine(path: string): string {
+  const z = gunzipSync(readFileSync(path));
+  const s = z.toString('utf8', 0, Math.min(z.length, 1 << 20));
+  const nl = s.indexOf('\n');
+  return nl >= 0 ? s.slice(0, nl) : s;
+}
+
+/**
+ * How the recorded guest progressed: held during setup (rate 0 from t = 0 to
+ * the end of setup), then throttled as QEMU reported it.
+ */
+export function recordedProgress(run: RunRecord, setupStallsGuest: boolean): RateSegment[] {
+  const segs: RateSegment[] = [];
+  if (setupStallsGuest) segs.push({ fromMs: 0, rate: 0 }, { fromMs: run.setupCompleteMs, rate: 1 });
+  for (const [t, pct] of run.throttleChanges) segs.push({ fromMs: t, rate: 1 - pct / 100 });
+  return segs;
+}
+
+/** The pages QEMU sent per round (sync k → its page set), from sent.jsonl.gz. */
+export async function readSentRounds(path: string): Promise<Map<number, Uint32Array>> {
+  const out = new Map<number, Uint32Array>();
+  const raw = new ByteReader(fileInput(path).open()[Symbol.asyncIterator]());
+  await raw.fill(2);
+  const src = isGzip(raw.peek(2)) ? gunzip(raw.rest()) : raw.rest();
+  let first = true;
+  for await (const { text, line } of lines(src)) {
+    if (first) { first = false; continue; }
+    if (text.trim() === '') continue;
+    let o: any;
+    try {
+      o = JSON.parse(text);
+    } catch {
+      throw new TraceError(path, { line }, 'a JSON object per line');
+    }
+    if (typeof o.round !== 'number' || !Array.isArray(o.pages)) throw new TraceError(path, { line }, '"round" and "pages"');
+    out.set(o.round, Uint32Array.from(o.pages as number[]));
+  }
+  return out;
+}

@@ -1,0 +1,215 @@
+/**
+ * Validation against real QEMU migrations (DESIGN §8): replay each run's
+ * recorded trace with the matching method under the run's own parameters and
+ * compare the prediction with what QEMU measured. `validate` adds nothing to
+ * the model: each run's prediction is exactly `dirtylab simulate` with the
+ * options printed in `command`.
+ */
+import { median } from 'simple-statistics';
+import type { Kernel } from '../kernel/index.js';
+import { getCalibration, type Calibration } from '../sim/calibration.js';
+import type { SimResult } from '../sim/result.js';
+import { simulate, type SimulateOptions } from '../sim/simulate.js';
+import { fileInput } from '../trace/node.js';
+import { readTrace } from '../trace/open.js';
+import type { Trace } from '../trace/model.js';
+import { formatRecordedThrottle } from '../trace/warp.js';
+import { readSentRounds, recordedProgress, type RunRecord } from './run.js';
+
+/** Predicted vs measured for one figure. */
+export interface Compared {
+  predicted: number | null;
+  measured: number | null;
+  /** predicted − measured. */
+  error: number | null;
+  /** error / measured. */
+  relError: number | null;
+}
+
+/** One run's comparison. */
+export interface RunComparison {
+  name: string;
+  method: string;
+  skipped?: string;
+  completed?: { predicted: boolean; measured: boolean };
+  totalTimeMs?: Compared;
+  transferredBytes?: Compared;
+  dirtySyncCount?: Compared;
+  downtimeMs?: Compared;
+  /** Per sync: predicted and measured new dirty pages, and the overlap (Jaccard) of the pages sent after it. */
+  syncs?: { sync: number; predictedDirtyPages: number | null; measuredDirtyPages: number | null; sentOverlap: number | null }[];
+  /** The equivalent `dirtylab simulate` command. */
+  command?: string;
+}
+
+/** The validation targets of the issue (errors as fractions; ms). */
+export const TARGETS = {
+  medianTotalTime: 0.03,
+  medianTransferred: 0.01,
+  worst: 0.1,
+  syncWithin1: 0.9,
+  medianDowntimeMs: 15,
+};
+
+/** Median and worst errors across runs, and whether the targets hold. */
+export interface Summary {
+  runs: number;
+  replayed: number;
+  skipped: number;
+  medianAbsRelError: { totalTimeMs: number | null; transferredBytes: number | null };
+  worstAbsRelError: { totalTimeMs: number | null; transferredBytes: number | null };
+  verdictsRight: number;
+  syncWithin1: number | null;
+  medianAbsDowntimeErrorMs: number | null;
+  meanSentOverlap: number | null;
+  targets: typeof TARGETS;
+  meetsTargets: boolean;
+}
+
+function compare(predicted: number | null, measured: number | null): Compared {
+  const error = predicted !== null && measured !== null ? predicted - measured : null;
+  return { predicted, measured, error, relError: error !== null && measured ? error / measured : null };
+}
+
+/** The method that replays a run. */
+export function methodFor(run: RunRecord): string | null {
+  if (run.capability === 'precopy') return 'qemu-precopy';
+  if (run.capability === 'auto-converge') return 'qemu-auto-converge';
+  return null;
+}
+
+/** The calibration profile for a run's host, from its metadata (QEMU version, accelerator). */
+export function profileFor(run: RunRecord): string {
+  if (/QEMU emulator version 7\.2/.test(run.qemu) && /tcg/i.test(run.accel)) return 'qemu-7.2-tcg';
+  return 'ideal';
+}
+
+/** The simulate options that replay a run (what `validate` and the printed command use). */
+export function simulateOptionsFor(run: RunRecord, cal: Calibration): SimulateOptions & { method: string } {
+  const method = methodFor(run)!;
+  const progress = recordedProgress(run, cal.setupStallsGuest);
+  return {
+    method,
+    params: { rearm: 'sync' }, // TCG re-arms its dirty tracking at each sync
+    bandwidth: run.bandwidthBytesPerSec,
+    downtimeLimitMs: run.downtimeLimitMs,
+    startTimeMs: 0,
+    maxTimeMs: run.measured.completed ? undefined : run.measured.totalTimeMs,
+    calibration: cal.name,
+    recordedThrottle: progress,
+  };
+}
+
+/** The command line equivalent to simulateOptionsFor. */
+export function commandFor(run: RunRecord, o: SimulateOptions & { method: string }): string {
+  const parts = ['dirtylab simulate', run.tracePath, `--method ${o.method}`, `--bandwidth ${o.bandwidth}`, `--downtime-limit ${o.downtimeLimitMs}ms`, '--start-time 0', '--param rearm=sync'];
+  if (o.maxTimeMs !== undefined) parts.push(`--max-time ${o.maxTimeMs}ms`);
+  parts.push(`--calibration ${o.calibration}`);
+  if (o.recordedThrottle?.length) parts.push(`--recorded-throttle ${formatRecordedThrottle(o.recordedThrottle)}`);
+  return parts.join(' ');
+}
+
+/** Pages sent after each sync in a simulation (pc.ram pages only). */
+async function simulateWithSends(trace: Trace, o: SimulateOptions, kernel: Kernel): Promise<{ r: SimResult; sent: Map<number, Set<number>> }> {
+  const sent = new Map<number, Set<number>>();
+  let sync = 0;
+  const r = await simulate(trace, {
+    ...o,
+    kernel,
+    hooks: {
+      onSync: (n) => { sync = n; },
+      onSend: (pages) => {
+        let s = sent.get(sync);
+        if (!s) sent.set(sync, (s = new Set()));
+        for (const p of pages) s.add(p);
+      },
+    },
+  });
+  return { r, sent };
+}
+
+/** Replay one run and compare. */
+export async function validateRun(run: RunRecord, cal: Calibration, kernel: Kernel, opts: { perSync?: boolean } = {}): Promise<RunComparison> {
+  const method = methodFor(run);
+  if (!method) {
+    return { name: run.name, method: run.capability, skipped: `${run.capability} runs need the post-copy method, which dirtylab does not have yet` };
+  }
+  const o = simulateOptionsFor(run, cal);
+  const trace = await readTrace(fileInput(run.tracePath));
+  const { r, sent } = await simulateWithSends(trace, o, kernel);
+  const m = run.measured;
+  const out: RunComparison = {
+    name: run.name,
+    method,
+    completed: { predicted: r.completed, measured: m.completed },
+    totalTimeMs: compare(r.totalTimeMs, m.totalTimeMs),
+    transferredBytes: compare(r.transferredBytes, m.transferredBytes),
+    dirtySyncCount: compare(r.dirtySyncCount, m.dirtySyncCount),
+    downtimeMs: compare(r.downtimeMs, m.downtimeMs),
+    command: commandFor(run, o),
+  };
+  if (opts.perSync !== false) {
+    const real = run.sentPath ? await readSentRounds(run.sentPath) : new Map<number, Uint32Array>();
+    const n = Math.max(r.rounds.length, run.syncs.length);
+    out.syncs = [];
+    for (let i = 0; i < n; i++) {
+      const sync = i + 1;
+      const pr = r.rounds[i];
+      const ms = run.syncs[i];
+      const a = sent.get(sync);
+      const b = real.get(sync);
+      let overlap: number | null = null;
+      if (a && b) {
+        let inter = 0;
+        for (const p of b) if (a.has(p)) inter++;
+        const union = a.size + b.length - inter;
+        overlap = union > 0 ? inter / union : 1;
+      }
+      out.syncs.push({ sync, predictedDirtyPages: pr?.dirtyPages ?? null, measuredDirtyPages: ms?.newDirtyPages ?? null, sentOverlap: overlap });
+    }
+  }
+  return out;
+}
+
+/** Median and worst absolute errors, verdicts, syncs, downtime; and the targets. */
+export function summarize(rows: RunComparison[]): Summary {
+  const done = rows.filter((x) => !x.skipped);
+  const abs = (k: 'totalTimeMs' | 'transferredBytes') => done.map((x) => Math.abs(x[k]!.relError ?? NaN)).filter(Number.isFinite);
+  const med = (xs: number[]) => (xs.length ? median(xs) : null);
+  const max = (xs: number[]) => (xs.length ? Math.max(...xs) : null);
+  const tt = abs('totalTimeMs');
+  const tb = abs('transferredBytes');
+  const syncOk = done.filter((x) => Math.abs(x.dirtySyncCount!.error ?? Infinity) <= 1).length;
+  const down = done.map((x) => Math.abs(x.downtimeMs!.error ?? NaN)).filter(Number.isFinite);
+  const overlaps = done.flatMap((x) => (x.syncs ?? []).map((s) => s.sentOverlap).filter((v): v is number => v !== null));
+  const s: Summary = {
+    runs: rows.length,
+    replayed: done.length,
+    skipped: rows.length - done.length,
+    medianAbsRelError: { totalTimeMs: med(tt), transferredBytes: med(tb) },
+    worstAbsRelError: { totalTimeMs: max(tt), transferredBytes: max(tb) },
+    verdictsRight: done.filter((x) => x.completed!.predicted === x.completed!.measured).length,
+    syncWithin1: done.length ? syncOk / done.length : null,
+    medianAbsDowntimeErrorMs: med(down),
+    meanSentOverlap: overlaps.length ? overlaps.reduce((a, b) => a + b, 0) / overlaps.length : null,
+    targets: TARGETS,
+    meetsTargets: false,
+  };
+  s.meetsTargets = done.length > 0
+    && (s.medianAbsRelError.totalTimeMs ?? 1) <= TARGETS.medianTotalTime
+    && (s.medianAbsRelError.transferredBytes ?? 1) <= TARGETS.medianTransferred
+    && (s.worstAbsRelError.totalTimeMs ?? 1) <= TARGETS.worst
+    && (s.worstAbsRelError.transferredBytes ?? 1) <= TARGETS.worst
+    && s.verdictsRight === done.length
+    && (s.syncWithin1 ?? 0) >= TARGETS.syncWithin1
+    && (s.medianAbsDowntimeErrorMs ?? Infinity) <= TARGETS.medianDowntimeMs;
+  return s;
+}
+
+/** The profile used for a set of runs (all must agree), or an explicit one. */
+export function calibrationFor(runs: RunRecord[], name?: string): Calibration {
+  const n = name ?? profileFor(runs[0]!);
+  const c = getCalibration(n);
+  if (!c) throw new Error(`no calibration profile "${n}"`);
+  return c;
+}

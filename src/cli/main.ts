@@ -22,6 +22,13 @@ import type { SimResult } from '../sim/result.js';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { parseRecordedThrottle, type RateSegment } from '../trace/warp.js';
+import { readRun, type RunRecord } from '../validate/run.js';
+import { validateRun, summarize, profileFor, type RunComparison, type Summary } from '../validate/validate.js';
+import { deriveCalibration } from '../validate/derive.js';
+import { getCalibration, type Calibration } from '../sim/calibration.js';
+import '../sim/profiles.js';
+import { mkdirSync, renameSync, writeFileSync as writeFile } from 'node:fs';
+import { join as joinPath } from 'node:path';
 
 /** A usage error found after parsing (exit 1). */
 export class UsageError extends Error {}
@@ -151,6 +158,66 @@ export function renderResult(file: string, r: SimResult): string {
   return out.join('\n');
 }
 
+const pct = (x: number | null | undefined) => (x === null || x === undefined ? '–' : `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)} %`);
+
+/** The human-readable validation table. */
+export function renderValidation(cals: Calibration[], rows: RunComparison[], s: Summary): string {
+  const out: string[] = [];
+  for (const c of cals) out.push(`calibration ${c.name}: ${Object.entries(c.constants).map(([k, v]) => `${k} ${+v.value.toPrecision(4)} ${v.unit}`).join('; ')}`);
+  out.push('');
+  const cols = ['run', 'method', 'verdict pred/real', 'total ms pred/real', 'err', 'MB pred/real', 'err', 'syncs', 'downtime ms', 'err ms'];
+  const body = rows.map((r) => r.skipped
+    ? [r.name, r.method, 'skipped*', '', '', '', '', '', '', '']
+    : [
+      r.name, r.method,
+      `${r.completed!.predicted ? 'done' : 'not done'}/${r.completed!.measured ? 'done' : 'not done'}`,
+      `${fmt(r.totalTimeMs!.predicted!)}/${fmt(r.totalTimeMs!.measured!)}`, pct(r.totalTimeMs!.relError),
+      `${fmt(r.transferredBytes!.predicted! / 1e6, 1)}/${fmt(r.transferredBytes!.measured! / 1e6, 1)}`, pct(r.transferredBytes!.relError),
+      `${r.dirtySyncCount!.predicted}/${r.dirtySyncCount!.measured}`,
+      `${r.downtimeMs!.predicted === null ? '–' : fmt(r.downtimeMs!.predicted, 1)}/${r.downtimeMs!.measured ?? '–'}`,
+      r.downtimeMs!.error === null ? '–' : fmt(r.downtimeMs!.error, 1),
+    ]);
+  const w = cols.map((c, i) => Math.max(c.length, ...body.map((b) => b[i]!.length)));
+  out.push(cols.map((c, i) => c.padEnd(w[i]!)).join('  '));
+  for (const b of body) out.push(b.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd());
+  for (const r of rows) if (r.skipped) out.push(`* ${r.name}: ${r.skipped}`);
+  out.push('');
+  const t = s.targets;
+  out.push(`replayed ${s.replayed} of ${s.runs} runs (${s.skipped} skipped)`);
+  out.push(`total time: median |error| ${pct(s.medianAbsRelError.totalTimeMs).replace('+', '')} (target ≤ ${t.medianTotalTime * 100} %), worst ${pct(s.worstAbsRelError.totalTimeMs).replace('+', '')} (≤ ${t.worst * 100} %)`);
+  out.push(`transferred bytes: median |error| ${pct(s.medianAbsRelError.transferredBytes).replace('+', '')} (≤ ${t.medianTransferred * 100} %), worst ${pct(s.worstAbsRelError.transferredBytes).replace('+', '')} (≤ ${t.worst * 100} %)`);
+  out.push(`verdicts right: ${s.verdictsRight} of ${s.replayed}; dirty-sync-count within ±1: ${pct(s.syncWithin1).replace('+', '')} (≥ ${t.syncWithin1 * 100} %); median |downtime error| ${s.medianAbsDowntimeErrorMs === null ? '–' : fmt(s.medianAbsDowntimeErrorMs, 1)} ms (≤ ${t.medianDowntimeMs} ms)`);
+  out.push(`pages sent after each sync vs QEMU's (sent.jsonl.gz): mean overlap ${s.meanSentOverlap === null ? '–' : s.meanSentOverlap.toFixed(2)} (Jaccard)`);
+  out.push(`targets ${s.meetsTargets ? 'met' : 'NOT met'}`);
+  return out.join('\n');
+}
+
+function csvOf(rows: RunComparison[]): string {
+  const head = ['name', 'method', 'skipped', 'completed_predicted', 'completed_measured'];
+  const metrics = ['totalTimeMs', 'transferredBytes', 'dirtySyncCount', 'downtimeMs'] as const;
+  for (const m of metrics) head.push(`${m}_predicted`, `${m}_measured`, `${m}_error`, `${m}_relError`);
+  const q = (v: unknown) => (v === null || v === undefined ? '' : typeof v === 'string' && /[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : String(v));
+  const lines = [head.join(',')];
+  for (const r of rows) {
+    const cells: unknown[] = [r.name, r.method, r.skipped ?? '', r.completed?.predicted, r.completed?.measured];
+    for (const m of metrics) { const c = r[m]; cells.push(c?.predicted, c?.measured, c?.error, c?.relError); }
+    lines.push(cells.map(q).join(','));
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** Write files into DIR atomically (each to a temporary name, then renamed). */
+function writeOut(dir: string, files: Record<string, string>): void {
+  mkdirSync(dir, { recursive: true });
+  const tmp: [string, string][] = [];
+  for (const [name, text] of Object.entries(files)) {
+    const t = joinPath(dir, `.${name}.${process.pid}.tmp`);
+    writeFile(t, text);
+    tmp.push([t, joinPath(dir, name)]);
+  }
+  for (const [t, f] of tmp) renameSync(t, f);
+}
+
 /** Build the command tree (exported for tests and --help checks). */
 export function buildProgram(out: { log: (s: string) => void } = { log: (s) => process.stdout.write(s + '\n') }): Command {
   const program = new Command('dirtylab')
@@ -259,6 +326,42 @@ export function buildProgram(out: { log: (s: string) => void } = { log: (s) => p
         throw e;
       }
       out.log(o.json ? JSON.stringify(r, null, 2) : renderResult(trace, r));
+    });
+
+  program
+    .command('validate')
+    .description('replay real QEMU migrations (run directories: trace.jsonl.gz, result.json, sent.jsonl.gz) and compare the predictions with what QEMU measured')
+    .argument('<run-dir...>', 'run directories, e.g. test/fixtures/qemu-runs/*')
+    .option('--json', 'print {calibration, runs, summary}')
+    .option('--out <dir>', 'write validate.csv and validate.json there')
+    .option('--calibration <name>', 'use this profile (default: chosen from each run\'s QEMU version and accelerator)')
+    .option('--calibrate-on <run-dir...>', 'derive the constants from these runs (by the rules of src/validate/derive.ts) instead of a stored profile')
+    .option('--no-per-sync', 'skip the per-sync comparison with sent.jsonl.gz (faster)')
+    .action(async (dirs: string[], o: { json?: boolean; out?: string; calibration?: string; calibrateOn?: string[]; perSync: boolean }) => {
+      const runs: RunRecord[] = dirs.map((d) => readRun(d));
+      const kernel = await Kernel.load();
+      let fixed: Calibration | undefined;
+      if (o.calibrateOn) fixed = await deriveCalibration('derived', o.calibrateOn.map((d) => readRun(d)), kernel);
+      else if (o.calibration) {
+        fixed = getCalibration(o.calibration);
+        if (!fixed) throw new UsageError(`unknown calibration "${o.calibration}"; profiles: ${calibrationNames().join(', ')}`);
+      }
+      const used = new Map<string, Calibration>();
+      const rows: RunComparison[] = [];
+      for (const run of runs) {
+        const cal = fixed ?? getCalibration(profileFor(run))!;
+        used.set(cal.name, cal);
+        rows.push(await validateRun(run, cal, kernel, { perSync: o.perSync }));
+      }
+      const summary = summarize(rows);
+      const cals = [...used.values()];
+      const doc = {
+        calibration: cals.length === 1 ? { name: cals[0]!.name, constants: cals[0]!.constants } : cals.map((c) => ({ name: c.name, constants: c.constants })),
+        runs: rows,
+        summary,
+      };
+      if (o.out) writeOut(o.out, { 'validate.json': JSON.stringify(doc, null, 2) + '\n', 'validate.csv': csvOf(rows) });
+      out.log(o.json ? JSON.stringify(doc, null, 2) : renderValidation(cals, rows, summary));
     });
 
   return program;

@@ -43,8 +43,8 @@ export type Rearm = 'sync' | 'chunk';
 
 /** Observers, for tests (the oracle) and charts. */
 export interface EngineHooks {
-  /** Pages sent by one bulk send, at the guest and wall time it began. */
-  onSend?(pages: Uint32Array, guestNs: number, wallNs: number): void;
+  /** Pages sent by one bulk send, at the guest and wall time it began; `normal` = those not sent as zero pages. */
+  onSend?(pages: Uint32Array, guestNs: number, wallNs: number, normal: Uint32Array): void;
   /** The guest stopped for the switchover, at this guest and wall time. */
   onStop?(guestNs: number, wallNs: number): void;
   /** A sync (or Xen clean / round start) happened; n = dirty-sync-count after it. */
@@ -473,7 +473,10 @@ export class Engine {
         const n = k.collect(src, this.collectBuf, p, to);
         if (n === 0) break;
         const list = k.entriesOf(this.collectBuf, n).slice();
-        this.cfg.hooks.onSend(list, this.guest, this.now);
+        const u = k.u32;
+        const nz = this.nonZero.ptr >>> 2;
+        const normal = list.filter((q) => ((u[nz + (q >>> 5)]! >>> (q & 31)) & 1) === 1);
+        this.cfg.hooks.onSend(list, this.guest, this.now, normal);
         p = list[n - 1]! + 1;
       }
     }

@@ -5,6 +5,7 @@
 import { Kernel } from '../kernel/index.js';
 import type { Trace } from '../trace/model.js';
 import { getCalibration, calibrationNames, IDEAL } from './calibration.js';
+import './profiles.js';
 import { Engine, type EngineHooks, type Rearm } from './engine.js';
 import { ParamError, resolveParams } from './method.js';
 import { getMethod, methodIds } from './methods/index.js';

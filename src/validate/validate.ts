@@ -118,10 +118,11 @@ async function simulateWithSends(trace: Trace, o: SimulateOptions, kernel: Kerne
     kernel,
     hooks: {
       onSync: (n) => { sync = n; },
-      onSend: (pages) => {
+      onSend: (_pages, _g, _w, normal) => {
+        // sent.jsonl.gz lists the pages QEMU sent as normal pages: compare those.
         let s = sent.get(sync);
         if (!s) sent.set(sync, (s = new Set()));
-        for (const p of pages) s.add(p);
+        for (const p of normal) s.add(p);
       },
     },
   });

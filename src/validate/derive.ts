@@ -108,5 +108,7 @@ export async function deriveCalibration(name: string, runs: RunRecord[], kernel:
     else hi = mid;
   }
   const us = Math.round(((lo + hi) / 2) * 100) / 100;
-  return profile(name, c, us);
+  const result = profile(name, c, us);
+  registerCalibration(result); // simulate() finds profiles by name
+  return result;
 }

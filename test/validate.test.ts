@@ -1,0 +1,119 @@
+// Validation against the real QEMU runs in test/fixtures/qemu-runs: the
+// targets of the validation issue hold, validate adds nothing to simulate,
+// the profile's constants follow from their rules, and bad run directories
+// are refused.
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { Kernel } from '../src/kernel/index.js';
+import { QEMU_72_TCG } from '../src/sim/profiles.js';
+import { closedFormConstants, deriveCalibration } from '../src/validate/derive.js';
+import { readRun } from '../src/validate/run.js';
+import { warpTrace } from '../src/trace/warp.js';
+import { dirtylab, root } from './run-cli.js';
+
+const base = join(root, 'test/fixtures/qemu-runs');
+const dirs = readdirSync(base).filter((x) => x.includes('-dt')).map((x) => join('test/fixtures/qemu-runs', x));
+
+describe('dirtylab validate on the real runs', () => {
+  let doc: any;
+  const out = mkdtempSync(join(tmpdir(), 'dirtylab-validate-'));
+  beforeAll(() => {
+    const r = dirtylab('validate', ...dirs, '--json', '--out', out);
+    expect(r.code).toBe(0);
+    doc = JSON.parse(r.stdout);
+  }, 120_000);
+
+  it('meets the targets: median |error| ≤ 3 % time and ≤ 1 % bytes, worst ≤ 10 %, verdicts right, syncs ±1, downtime', () => {
+    const s = doc.summary;
+    expect(s.replayed).toBe(dirs.length - 1);
+    expect(s.medianAbsRelError.totalTimeMs).toBeLessThanOrEqual(0.03);
+    expect(s.medianAbsRelError.transferredBytes).toBeLessThanOrEqual(0.01);
+    expect(s.worstAbsRelError.totalTimeMs).toBeLessThanOrEqual(0.1);
+    expect(s.worstAbsRelError.transferredBytes).toBeLessThanOrEqual(0.1);
+    expect(s.verdictsRight).toBe(s.replayed);
+    expect(s.syncWithin1).toBeGreaterThanOrEqual(0.9);
+    expect(s.medianAbsDowntimeErrorMs).toBeLessThanOrEqual(15);
+    expect(s.meetsTargets).toBe(true);
+  });
+
+  it('has the documented JSON shape; the post-copy run is skipped with a reason; a cancelled run is judged not completed', () => {
+    expect(doc.calibration.name).toBe('qemu-7.2-tcg');
+    expect(doc.calibration.constants.setupMs).toMatchObject({ value: expect.any(Number), unit: 'ms', source: expect.any(String) });
+    const pc = doc.runs.find((r: any) => r.name === 'heavy-bw32-dt300-pc5');
+    expect(pc.skipped).toMatch(/post-copy/);
+    const cancelled = doc.runs.find((r: any) => r.name === 'heavy-bw32-dt300');
+    expect(cancelled.completed).toEqual({ predicted: false, measured: false });
+    expect(cancelled.totalTimeMs.measured).toBe(30060);
+    const m = doc.runs.find((r: any) => r.name === 'medium-bw32-dt300');
+    for (const k of ['totalTimeMs', 'transferredBytes', 'dirtySyncCount', 'downtimeMs']) {
+      expect(Object.keys(m[k]).sort()).toEqual(['error', 'measured', 'predicted', 'relError']);
+      expect(m[k].error).toBeCloseTo(m[k].predicted - m[k].measured, 6);
+    }
+    // The first pass sends exactly the pages QEMU sent in its first round.
+    expect(m.syncs[0].sentOverlap).toBeGreaterThan(0.98);
+    expect(m.syncs[1].measuredDirtyPages).toBe(4325);
+  });
+
+  it('--out writes validate.csv and validate.json, and nothing else', () => {
+    expect(readdirSync(out).sort()).toEqual(['validate.csv', 'validate.json']);
+    const csv = readFileSync(join(out, 'validate.csv'), 'utf8').trim().split('\n');
+    expect(csv[0]).toMatch(/^name,method,skipped,completed_predicted,completed_measured,totalTimeMs_predicted/);
+    expect(csv.length).toBe(dirs.length + 1);
+    expect(JSON.parse(readFileSync(join(out, 'validate.json'), 'utf8')).summary).toEqual(doc.summary);
+  });
+
+  it('adds nothing to the model: the printed simulate command gives the same prediction', () => {
+    const m = doc.runs.find((r: any) => r.name === 'medium-bw32-dt300');
+    const args = m.command.replace(/^dirtylab /, '').split(' ');
+    const r = dirtylab(...args, '--json');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.totalTimeMs).toBe(m.totalTimeMs.predicted);
+    expect(j.transferredBytes).toBe(m.transferredBytes.predicted);
+    expect(j.dirtySyncCount).toBe(m.dirtySyncCount.predicted);
+  });
+
+  it('a malformed run directory exits 2 with one line', () => {
+    const bad = mkdtempSync(join(tmpdir(), 'dirtylab-badrun-'));
+    mkdirSync(join(bad, 'x'));
+    writeFileSync(join(bad, 'x', 'trace.jsonl.gz'), '');
+    const r = dirtylab('validate', join(bad, 'x'));
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toMatch(/result\.json: expected an existing file: a run directory holds result\.json$/);
+    expect(dirtylab('validate', join(bad, 'nope')).code).toBe(2);
+    writeFileSync(join(bad, 'x', 'result.json'), '{"params": 3}');
+    expect(dirtylab('validate', join(bad, 'x')).stderr).toMatch(/expected a "params" object/);
+  });
+});
+
+describe('the qemu-7.2-tcg profile follows from its rules', () => {
+  const runs = dirs.map((d) => readRun(join(root, d)));
+  it('closed-form constants', () => {
+    const c = closedFormConstants(runs);
+    expect(c.setupMs).toBe(QEMU_72_TCG.setupMs);
+    expect(c.linkBytesPerSec).toBeCloseTo(QEMU_72_TCG.linkBytesPerSec!, 3);
+    expect(c.phantomPages).toBe(QEMU_72_TCG.phantomPages);
+    expect(c.otherBlockPages).toEqual(QEMU_72_TCG.otherBlockPages);
+    expect(c.slotOvershootMs).toBeCloseTo(QEMU_72_TCG.slotOvershootMs!, 3);
+  });
+  it('the zero-page CPU time by bisection', async () => {
+    const cal = await deriveCalibration('rederived', runs, await Kernel.load());
+    expect(cal.zeroPageCpuUs).toBeCloseTo(QEMU_72_TCG.zeroPageCpuUs!, 1);
+  }, 120_000);
+});
+
+describe('mapping a recorded trace back to guest time', () => {
+  it('removes a setup stall and a throttle (hand-computed)', () => {
+    // t = 0 at 1000 ms into the file. Stalled from t = 0 to t = 100 ms, then free, then throttled 50 % from t = 300 ms.
+    const MS = 1e6;
+    const t = {
+      header: { pageSize: 4096, nPages: 4, timeUnit: 'ns' as const, epochLen: 100 * MS, nEpochs: 4, hasTimes: true, hasCounts: false, zeroAtStart: null, meta: { timeZeroNs: 1000 * MS } },
+      epochs: [900, 1000, 1200, 1400].map((s) => ({ t0: s * MS, t1: (s + 100) * MS, pages: Uint32Array.from([1]) })),
+    };
+    const w = warpTrace(t, [{ fromMs: 0, rate: 0 }, { fromMs: 100, rate: 1 }, { fromMs: 300, rate: 0.5 }]);
+    // Recorded ms → guest ms: 900→900, 1000→1000, 1100→1000 (stalled), 1200→1100, 1300→1200, 1400→1250, 1500→1300.
+    expect(w.epochs.map((e) => [e.t0 / MS, e.t1 / MS])).toEqual([[900, 1000], [1000, 1000], [1100, 1200], [1250, 1300]]);
+  });
+});

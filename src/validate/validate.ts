@@ -94,7 +94,7 @@ export function simulateOptionsFor(run: RunRecord, cal: Calibration): SimulateOp
     bandwidth: run.bandwidthBytesPerSec,
     downtimeLimitMs: run.downtimeLimitMs,
     startTimeMs: 0,
-    maxTimeMs: run.measured.completed ? undefined : run.measured.totalTimeMs,
+    maxTimeMs: run.measured.completed ? undefined : (run.cancelAfterMs ?? run.measured.totalTimeMs), // cancelled: at its cancel time
     calibration: cal.name,
     recordedThrottle: progress,
   };

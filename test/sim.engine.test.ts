@@ -149,3 +149,13 @@ describe('qemu-auto-converge', () => {
     expect(r.guestStallMs).toBeGreaterThan(0);
   });
 });
+
+describe('write-time=end with a rate that changes per epoch', () => {
+  it('does not stall on an epoch boundary (regression: qemu-dirty-limit with write-time=end)', async () => {
+    const t: Trace = { ...stair, epochs: stair.epochs.map((e) => ({ ...e, pages: Uint32Array.from({ length: 40 }, (_, j) => (e.pages[0]! + j) % 64) })) };
+    const r = await simulate(t, { method: 'qemu-dirty-limit', kernel, bandwidth: 4104e3, maxTimeMs: 30_000, params: { 'write-time': 'end' } });
+    expect(r.totalTimeMs).toBeGreaterThan(0);
+    const s = await simulate(t, { method: 'precopy', kernel, bandwidth: 4104e3, onTraceEnd: 'stop', params: { 'write-time': 'end' } });
+    expect(['trace-end', 'converged', 'max-rounds', 'max-bytes']).toContain(s.stopReason);
+  });
+});

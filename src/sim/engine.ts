@@ -251,7 +251,10 @@ export class Engine {
       if (r <= 0) { this.now = wallNs; return; }
       const target = this.guest + (wallNs - this.now) * r;
       if (needBoundaries) {
-        const b = this.timeline.epochEnd;
+        let b = this.timeline.epochEnd;
+        // write-time=end: an epoch's writes fall exactly on its end and happen just after it,
+        // so a boundary we stand on is passed by one ns.
+        if (b <= this.guest) b = Math.min(target, this.guest + 1);
         if (b < target) {
           this.now += (b - this.guest) / r;
           this.guest = b;

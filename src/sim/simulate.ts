@@ -35,6 +35,8 @@ export interface SimulateOptions {
   startEpoch?: number;
   /** Or at this time, ms on the trace's axis (t = 0 at meta.timeZeroNs). */
   startTimeMs?: number;
+  /** Or at this guest instant, ns from the first epoch's start (compare's replicates). */
+  startGuestNs?: number;
   maxTimeMs?: number;
   onTraceEnd?: OnTraceEnd;
   calibration?: string;
@@ -97,7 +99,7 @@ export async function simulate(recorded: Trace, opts: SimulateOptions): Promise<
   const downtimeLimitMs = opts.downtimeLimitMs ?? DEFAULT_DOWNTIME_LIMIT_MS;
   const maxTimeMs = opts.maxTimeMs ?? DEFAULT_MAX_TIME_MS;
   if (!(maxTimeMs > 0)) throw new ParamError('--max-time must be > 0');
-  const startNs = startGuestNs(trace, opts);
+  const startNs = opts.startGuestNs ?? startGuestNs(trace, opts);
   const kernel = opts.kernel ?? (await Kernel.load());
   const rearm = (params.rearm ?? 'sync') as Rearm;
   const engine = new Engine({

@@ -1,0 +1,204 @@
+/**
+ * compare(): the run grid of DESIGN §5 — traces × conditions (bandwidth ×
+ * downtime-limit) × replicates × methods, paired across methods — and its
+ * runs, ready for summarize(). Replicates are N stratified start offsets over
+ * each recording (equal spacing, one seeded phase), shared by every method, so
+ * run r of method A and run r of method B start at the same guest instant.
+ * With the write-time band on, every cell is also run with write-time=start
+ * and write-time=end (the pessimistic and optimistic placements of writes in
+ * an epoch); those runs are reported as the band, not pooled.
+ *
+ * The grid has one canonical order (trace, bandwidth, downtime-limit,
+ * write-time, replicate, method); `shard` i/n runs the runs whose index ≡ i
+ * (mod n), so shards merge back into exactly the unsharded result.
+ */
+import type { Kernel } from '../kernel/index.js';
+import { Kernel as KernelClass } from '../kernel/index.js';
+import { allParams } from '../sim/method.js';
+import { ParamError } from '../sim/method.js';
+import { methodIds } from '../sim/methods/index.js';
+import type { SimResult } from '../sim/result.js';
+import { DEFAULT_BANDWIDTH, DEFAULT_DOWNTIME_LIMIT_MS, resolveMethod, simulate } from '../sim/simulate.js';
+import type { Trace } from '../trace/model.js';
+import { mulberry32 } from '../trace/random.js';
+
+/** A trace in a comparison. */
+export interface CompareTrace {
+  name: string;
+  trace: Trace;
+  sha256: string | null;
+}
+
+/** Everything that defines a comparison grid (stored with every run, checked by merge). */
+export interface CompareSpec {
+  traces: { name: string; sha256: string | null; nPages: number; epochs: number; durationMs: number }[];
+  methods: string[];
+  baseline: string;
+  replicates: number;
+  bandwidths: number[];
+  downtimeLimits: number[];
+  params: Record<string, string>;
+  seed: number;
+  maxTimeMs: number | null;
+  calibration: string | null;
+  writeTimeBand: boolean;
+  packageVersion: string;
+  command: string;
+}
+
+/** Options of compare(). */
+export interface CompareOptions {
+  traces: CompareTrace[];
+  methods?: string[];
+  baseline?: string;
+  replicates?: number;
+  bandwidths?: number[];
+  downtimeLimits?: number[];
+  params?: Record<string, string>;
+  seed?: number;
+  maxTimeMs?: number;
+  calibration?: string;
+  writeTimeBand?: boolean;
+  shard?: { index: number; count: number };
+  kernel?: Kernel;
+  onProgress?: (done: number, total: number) => void;
+  packageVersion?: string;
+  /** The command line, for provenance (without --shard/--out). */
+  command?: string;
+}
+
+/** One run of the grid with its coordinates. */
+export interface RunRow {
+  index: number;
+  trace: string;
+  traceSha256: string | null;
+  method: string;
+  bandwidthBytesPerSec: number;
+  downtimeLimitMs: number;
+  writeTime: 'uniform' | 'start' | 'end';
+  band: boolean;
+  replicate: number;
+  startGuestNs: number;
+  result: SimResult;
+}
+
+/** The grid's runs (this shard's, if sharded) and its definition. */
+export interface CompareRuns {
+  spec: CompareSpec;
+  runs: RunRow[];
+  /** Runs in the whole grid. */
+  total: number;
+}
+
+/** Stratified start offsets: N equally spaced guest instants over the recording, one seeded phase. */
+export function startOffsets(trace: Trace, n: number, seed: number): number[] {
+  const first = trace.epochs[0]!.t0;
+  const last = trace.epochs[trace.epochs.length - 1]!.t1;
+  const span = last - first;
+  const phase = mulberry32(seed)();
+  return Array.from({ length: n }, (_, r) => Math.floor(first + ((r + phase) / n) * span));
+}
+
+/** Per method: the --param pairs it takes (an error if no chosen method takes a given one). */
+export function paramsByMethod(methods: string[], params: Record<string, string>): Map<string, Record<string, string>> {
+  const out = new Map<string, Record<string, string>>();
+  const taken = new Set<string>();
+  for (const id of methods) {
+    const { method } = resolveMethod(id);
+    const names = new Set(allParams(method).map((p) => p.name));
+    const mine: Record<string, string> = {};
+    for (const [k, v] of Object.entries(params)) if (names.has(k)) { mine[k] = v; taken.add(k); }
+    out.set(id, mine);
+  }
+  for (const k of Object.keys(params)) {
+    if (!taken.has(k)) throw new ParamError(`no chosen method takes --param ${k}`);
+  }
+  return out;
+}
+
+/** Build the grid definition from options (defaults filled in, methods checked). */
+export function compareSpec(o: CompareOptions): CompareSpec {
+  const methods = o.methods?.length ? o.methods : methodIds();
+  for (const m of methods) resolveMethod(m); // throws ParamError for unknown IDs
+  const baseline = o.baseline ?? (methods.includes('precopy') ? 'precopy' : methods[0]!);
+  resolveMethod(baseline);
+  if (!methods.includes(baseline)) throw new ParamError(`the baseline ${baseline} is not among --methods`);
+  const replicates = o.replicates ?? 10;
+  if (!Number.isInteger(replicates) || replicates < 1) throw new ParamError('--replicates must be an integer ≥ 1');
+  const params = o.params ?? {};
+  if ('write-time' in params) throw new ParamError('compare runs write-time=uniform and reports the start/end band itself; drop --param write-time');
+  paramsByMethod(methods, params);
+  return {
+    traces: o.traces.map((t) => ({
+      name: t.name, sha256: t.sha256, nPages: t.trace.header.nPages, epochs: t.trace.epochs.length,
+      durationMs: ((t.trace.epochs[t.trace.epochs.length - 1]?.t1 ?? 0) - (t.trace.epochs[0]?.t0 ?? 0)) / 1e6,
+    })),
+    methods,
+    baseline,
+    replicates,
+    bandwidths: o.bandwidths?.length ? o.bandwidths : [DEFAULT_BANDWIDTH],
+    downtimeLimits: o.downtimeLimits?.length ? o.downtimeLimits : [DEFAULT_DOWNTIME_LIMIT_MS],
+    params,
+    seed: o.seed ?? 1,
+    maxTimeMs: o.maxTimeMs ?? null,
+    calibration: o.calibration ?? null,
+    writeTimeBand: o.writeTimeBand ?? true,
+    packageVersion: o.packageVersion ?? 'dev',
+    command: o.command ?? '',
+  };
+}
+
+/** The grid's cells in canonical order (without running them). */
+export function gridCells(spec: CompareSpec, traces: CompareTrace[]) {
+  const cells: Omit<RunRow, 'result'>[] = [];
+  const writeTimes = spec.writeTimeBand ? (['uniform', 'start', 'end'] as const) : (['uniform'] as const);
+  let index = 0;
+  for (const t of traces) {
+    const starts = startOffsets(t.trace, spec.replicates, spec.seed);
+    for (const bw of spec.bandwidths) {
+      for (const dl of spec.downtimeLimits) {
+        for (const wt of writeTimes) {
+          for (let r = 0; r < spec.replicates; r++) {
+            for (const m of spec.methods) {
+              cells.push({
+                index: index++, trace: t.name, traceSha256: t.sha256, method: m, bandwidthBytesPerSec: bw, downtimeLimitMs: dl,
+                writeTime: wt, band: wt !== 'uniform', replicate: r, startGuestNs: starts[r]!,
+              });
+            }
+          }
+        }
+      }
+    }
+  }
+  return cells;
+}
+
+/** Run the grid (or one shard of it). */
+export async function compare(o: CompareOptions): Promise<CompareRuns> {
+  const spec = compareSpec(o);
+  const kernel = o.kernel ?? (await KernelClass.load());
+  const perMethod = paramsByMethod(spec.methods, spec.params);
+  const cells = gridCells(spec, o.traces);
+  const mine = o.shard ? cells.filter((c) => c.index % o.shard!.count === o.shard!.index) : cells;
+  const byName = new Map(o.traces.map((t) => [t.name, t]));
+  const runs: RunRow[] = [];
+  let done = 0;
+  for (const c of mine) {
+    const t = byName.get(c.trace)!;
+    const result = await simulate(t.trace, {
+      method: c.method,
+      params: { ...perMethod.get(c.method)!, 'write-time': c.writeTime },
+      bandwidth: c.bandwidthBytesPerSec,
+      downtimeLimitMs: c.downtimeLimitMs,
+      startGuestNs: c.startGuestNs,
+      maxTimeMs: spec.maxTimeMs ?? undefined,
+      calibration: spec.calibration ?? undefined,
+      kernel,
+      traceSha256: t.sha256,
+      packageVersion: spec.packageVersion,
+    });
+    runs.push({ ...c, result });
+    o.onProgress?.(++done, mine.length);
+  }
+  return { spec, runs, total: cells.length };
+}

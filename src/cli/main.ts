@@ -27,7 +27,16 @@ import { validateRun, summarize, profileFor, type RunComparison, type Summary } 
 import { deriveCalibration } from '../validate/derive.js';
 import { getCalibration, type Calibration } from '../sim/calibration.js';
 import '../sim/profiles.js';
-import { mkdirSync, renameSync, writeFileSync as writeFile } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync as writeFile, readFileSync as readFile, existsSync as exists } from 'node:fs';
+import cliProgress from 'cli-progress';
+import * as vegaLib from 'vega';
+import * as vlLib from 'vega-lite';
+import { compare, compareSpec, gridCells, type CompareRuns, type CompareSpec, type CompareTrace, type RunRow } from '../stats/compare.js';
+import { summarize as summarizeRuns } from '../stats/summary.js';
+import { renderTerminal, reportFiles, runsJsonl, writeFilesAtomic } from '../report/report.js';
+import { gridChart, type GridCell } from '../report/charts/grid.js';
+import { toPng, toSvg } from '../report/render.js';
+import { fmtBw } from '../stats/summary.js';
 import { join as joinPath } from 'node:path';
 
 /** A usage error found after parsing (exit 1). */
@@ -218,6 +227,85 @@ function writeOut(dir: string, files: Record<string, string>): void {
   for (const [t, f] of tmp) renameSync(t, f);
 }
 
+function listArg<T>(parse: (s: string) => T, flag: string): (v: string) => T[] {
+  return (v) => v.split(',').filter((x) => x.trim() !== '').map((x) => unitArg(parse, flag)(x.trim()));
+}
+
+/** A progress bar on stderr when it is a TTY, shown once the work has taken a second. */
+export function progress(quiet: boolean | undefined): { update(done: number, total: number): void; stop(): void } {
+  if (quiet || !process.stderr.isTTY) return { update() {}, stop() {} };
+  const t0 = Date.now();
+  let bar: cliProgress.SingleBar | null = null;
+  return {
+    update(done, total) {
+      if (!bar && Date.now() - t0 > 1000) {
+        bar = new cliProgress.SingleBar({ stream: process.stderr, format: 'runs {bar} {value}/{total} | ETA {eta}s', hideCursor: true }, cliProgress.Presets.shades_classic);
+        bar.start(total, done);
+      }
+      bar?.update(done);
+    },
+    stop() { bar?.stop(); },
+  };
+}
+
+/** Versions that produced a report. */
+function versions(): Record<string, string> {
+  return { dirtylab: packageVersion(), node: process.version, vega: vegaLib.version, 'vega-lite': vlLib.version };
+}
+
+async function loadTraces(paths: string[], format?: TraceFormat): Promise<CompareTrace[]> {
+  const out: CompareTrace[] = [];
+  const names = new Set<string>();
+  for (const p of paths) {
+    const t = await readTrace(fileInput(p), { format });
+    let name = p.split('/').pop()!.replace(/\.(dpt|jsonl|gz)$/g, '').replace(/\.(dpt|jsonl)$/g, '').replace(/\.trace$/, '');
+    while (names.has(name)) name += "'";
+    names.add(name);
+    out.push({ name, trace: t, sha256: await fileSha256(p), path: p } as CompareTrace & { path: string });
+  }
+  return out;
+}
+
+function shardArg(v: string): { index: number; count: number } {
+  const m = /^(\d+|auto)\/(\d+)$/.exec(v);
+  if (!m) throw new InvalidArgumentError(`--shard takes i/n (0-based) or auto/n, not "${v}"`);
+  const count = Number(m[2]);
+  let index: number;
+  if (m[1] === 'auto') {
+    const env = process.env.JOB_COMPLETION_INDEX ?? process.env.SLURM_ARRAY_TASK_ID;
+    if (env === undefined) throw new InvalidArgumentError('--shard auto/n needs JOB_COMPLETION_INDEX (Kubernetes) or SLURM_ARRAY_TASK_ID (Slurm)');
+    index = Number(env);
+  } else index = Number(m[1]);
+  if (!(count >= 1) || !Number.isInteger(index) || index < 0 || index >= count) throw new InvalidArgumentError(`--shard ${v}: need 0 ≤ i < n`);
+  return { index, count };
+}
+
+/** The command line as run, without the options that do not change results. */
+function commandLine(argv: string[]): string {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (['--shard', '--out'].includes(argv[i]!)) { i++; continue; }
+    if (['--quiet', '--json'].includes(argv[i]!)) continue;
+    out.push(/[\s"']/.test(argv[i]!) ? JSON.stringify(argv[i]) : argv[i]!);
+  }
+  return ['dirtylab', ...out].join(' ');
+}
+
+/** Summarise, print and write everything a comparison produces. */
+async function finishComparison(r: CompareRuns, traces: CompareTrace[], o: { json?: boolean; out: string }, log: (s: string) => void): Promise<void> {
+  const sum = summarizeRuns(r.spec, r.runs);
+  const kernel = await Kernel.load();
+  const cal = r.spec.calibration ? getCalibration(r.spec.calibration)?.constants ?? null : null;
+  const files = await reportFiles(r, sum, traces, kernel, versions(), cal);
+  writeFilesAtomic(o.out, files);
+  if (o.json) log(JSON.stringify(sum, null, 2));
+  else {
+    log(renderTerminal(sum));
+    log('');
+    log(`report: ${joinPath(o.out, 'report.html')}`);
+  }
+}
+
 /** Build the command tree (exported for tests and --help checks). */
 export function buildProgram(out: { log: (s: string) => void } = { log: (s) => process.stdout.write(s + '\n') }): Command {
   const program = new Command('dirtylab')
@@ -329,6 +417,153 @@ export function buildProgram(out: { log: (s: string) => void } = { log: (s) => p
     });
 
   program
+    .command('compare')
+    .description('run every chosen method on the traces over a grid of conditions and start offsets; statistics, charts and an offline HTML report')
+    .argument('<trace...>', 'traces in any supported format')
+    .option('--methods <ids>', `comma-separated method IDs (default: all: ${methodIds().join(',')})`, (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean))
+    .option('--baseline <id>', 'the method others are compared with (default precopy)')
+    .option('--replicates <n>', 'stratified start offsets per trace (default 10)', intArg('--replicates', 1))
+    .option('--bandwidth <list>', 'bandwidths, e.g. 32MiB/s,1Gbit/s (default 128MiB/s)', listArg(parseBandwidth, '--bandwidth'))
+    .option('--downtime-limit <list>', 'downtime limits, e.g. 100ms,300ms (default 300ms)', listArg(parseDurationMs, '--downtime-limit'))
+    .option('-p, --param <key=value>', 'a method parameter for every method that takes it (repeatable)', collectParam, {})
+    .option('--seed <n>', 'seed of the start offsets and the bootstrap (default 1)', intArg('--seed'))
+    .option('--max-time <time>', 'wall-time cap per run (default 600s)', unitArg(parseDurationMs, '--max-time'))
+    .option('--calibration <name>', `host profile: ${calibrationNames().join(', ')} (default ideal)`)
+    .option('--no-write-time-band', 'skip the write-time start/end band (a third of the runs)')
+    .option('--out <dir>', 'output directory', './dirtylab-report')
+    .option('--shard <i/n>', 'run only slice i of n of the grid (0-based; auto/n reads JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID) and write only runs.jsonl', shardArg)
+    .option('--json', 'print the summary as JSON')
+    .option('--quiet', 'no progress bar')
+    .addOption(formatOption())
+    .action(async (paths: string[], o: {
+      methods?: string[]; baseline?: string; replicates?: number; bandwidth?: number[]; downtimeLimit?: number[]; param: Record<string, string>;
+      seed?: number; maxTime?: number; calibration?: string; writeTimeBand: boolean; out: string; shard?: { index: number; count: number };
+      json?: boolean; quiet?: boolean; format?: TraceFormat;
+    }) => {
+      const traces = await loadTraces(paths, o.format);
+      const bar = progress(o.quiet);
+      let r: CompareRuns;
+      try {
+        r = await compare({
+          traces, methods: o.methods, baseline: o.baseline, replicates: o.replicates, bandwidths: o.bandwidth, downtimeLimits: o.downtimeLimit,
+          params: o.param, seed: o.seed, maxTimeMs: o.maxTime, calibration: o.calibration, writeTimeBand: o.writeTimeBand, shard: o.shard,
+          packageVersion: packageVersion(), command: commandLine(process.argv.slice(2)), onProgress: (d, t) => bar.update(d, t),
+        });
+      } catch (e) {
+        if (e instanceof ParamError) throw new UsageError(e.message);
+        throw e;
+      } finally {
+        bar.stop();
+      }
+      r.spec.traces.forEach((t, i) => { (t as { path?: string }).path = paths[i]; });
+      if (o.shard) {
+        writeFilesAtomic(o.out, { 'runs.jsonl': runsJsonl(r) });
+        out.log(`shard ${o.shard.index}/${o.shard.count}: ${r.runs.length} of ${r.total} runs → ${joinPath(o.out, 'runs.jsonl')}`);
+        return;
+      }
+      await finishComparison(r, traces, o, out.log);
+    });
+
+  program
+    .command('merge')
+    .description('combine the runs.jsonl of compare --shard runs into exactly the outputs one machine would have written')
+    .argument('<dir...>', 'shard output directories')
+    .requiredOption('--out <dir>', 'output directory')
+    .option('--json', 'print the summary as JSON')
+    .action(async (dirs: string[], o: { out: string; json?: boolean }) => {
+      let spec: CompareSpec | null = null;
+      let specText = '';
+      const runs: RunRow[] = [];
+      for (const d of dirs) {
+        const file = joinPath(d, 'runs.jsonl');
+        if (!exists(file)) throw new TraceError(file, {}, 'an existing file: a shard directory holds runs.jsonl');
+        readFile(file, 'utf8').split('\n').forEach((line, i) => {
+          if (line.trim() === '') return;
+          let row: RunRow & { spec: CompareSpec };
+          try {
+            row = JSON.parse(line);
+          } catch {
+            throw new TraceError(file, { line: i + 1 }, 'a JSON object per line');
+          }
+          const st = JSON.stringify(row.spec);
+          if (spec === null) { spec = row.spec; specText = st; }
+          else if (st !== specText) {
+            throw new TraceError(file, { line: i + 1 }, `the same comparison as the other shards (same dirtylab version, traces, methods, conditions, parameters and seed); this run differs: ${diffSpec(spec, row.spec)}`);
+          }
+          const { spec: _s, ...rest } = row;
+          runs.push(rest as RunRow);
+        });
+      }
+      if (spec === null) throw new TraceError(dirs[0]!, {}, 'at least one run in the shards');
+      const s: CompareSpec = spec;
+      const traces = await loadTraces(s.traces.map((t) => (t as { path?: string }).path ?? t.name));
+      traces.forEach((t, i) => {
+        if (t.sha256 !== s.traces[i]!.sha256) throw new TraceError((s.traces[i] as { path?: string }).path ?? t.name, {}, `the trace the shards ran (SHA-256 ${s.traces[i]!.sha256}), found ${t.sha256}`);
+        t.name = s.traces[i]!.name;
+      });
+      const total = gridCells(s, traces).length;
+      const seen = new Set<number>();
+      for (const r of runs) {
+        if (seen.has(r.index)) throw new TraceError(dirs.join(', '), {}, `each grid run once, found run ${r.index} twice`);
+        seen.add(r.index);
+      }
+      if (seen.size !== total) throw new TraceError(dirs.join(', '), {}, `all ${total} runs of the grid, found ${seen.size} (a shard is missing)`);
+      await finishComparison({ spec: s, runs, total }, traces, { json: o.json, out: o.out }, out.log);
+    });
+
+  program
+    .command('grid')
+    .description('a QEMU-predictor-style table: predicted total time, downtime and verdict for each bandwidth × downtime-limit cell')
+    .argument('<trace>', 'a trace in any supported format')
+    .requiredOption('--bandwidth <list>', 'bandwidths, e.g. 16MiB/s,32MiB/s,64MiB/s', listArg(parseBandwidth, '--bandwidth'))
+    .requiredOption('--downtime-limit <list>', 'downtime limits, e.g. 100ms,300ms,1s', listArg(parseDurationMs, '--downtime-limit'))
+    .option('--methods <ids>', 'comma-separated method IDs (default qemu-precopy)', (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean), ['qemu-precopy'])
+    .option('--start-epoch <n>', 'start at this epoch (default 0)', intArg('--start-epoch'))
+    .option('--start-time <time>', 'or at this time on the trace axis', unitArg(parseDurationMs, '--start-time'))
+    .option('--max-time <time>', 'wall-time cap per cell (default 600s)', unitArg(parseDurationMs, '--max-time'))
+    .option('--calibration <name>', 'host profile (default ideal)')
+    .option('-p, --param <key=value>', 'a method parameter (repeatable)', collectParam, {})
+    .option('--out <dir>', 'where grid.json and charts/grid.svg|png go', './dirtylab-grid')
+    .option('--json', 'print the cells as JSON')
+    .addOption(formatOption())
+    .action(async (trace: string, o: { bandwidth: number[]; downtimeLimit: number[]; methods: string[]; startEpoch?: number; startTime?: number; maxTime?: number; calibration?: string; param: Record<string, string>; out: string; json?: boolean; format?: TraceFormat }) => {
+      const t = await readTrace(fileInput(trace), { format: o.format });
+      const kernel = await Kernel.load();
+      const cells: GridCell[] = [];
+      for (const m of o.methods) {
+        for (const bw of o.bandwidth) {
+          for (const dl of o.downtimeLimit) {
+            let r: SimResult;
+            try {
+              r = await simulate(t, { method: m, params: o.param, bandwidth: bw, downtimeLimitMs: dl, startEpoch: o.startEpoch, startTimeMs: o.startTime, maxTimeMs: o.maxTime, calibration: o.calibration, kernel });
+            } catch (e) {
+              if (e instanceof ParamError) throw new UsageError(e.message);
+              throw e;
+            }
+            cells.push({ method: r.method, bandwidth: fmtBw(bw), downtimeLimitMs: dl, downtimeMs: r.completed ? r.downtimeMs : null, totalTimeS: r.completed ? r.totalTimeMs / 1000 : null, verdict: r.completed ? (r.converged ? 'converges' : `forced (${r.stopReason})`) : `does not (${r.stopReason})` });
+          }
+        }
+      }
+      const svg = await toSvg(gridChart(cells));
+      writeFilesAtomic(o.out, { 'grid.json': JSON.stringify(cells, null, 2) + '\n', 'charts/grid.svg': svg, 'charts/grid.png': toPng(svg) });
+      if (o.json) { out.log(JSON.stringify(cells, null, 2)); return; }
+      for (const m of [...new Set(cells.map((c) => c.method))]) {
+        out.log(`${m}: total time / downtime per bandwidth (rows) × downtime-limit (columns); "no" = does not converge`);
+        const mine = cells.filter((c) => c.method === m);
+        const head = ['bandwidth', ...o.downtimeLimit.map((d) => `${d} ms`)];
+        const rows = o.bandwidth.map((bw) => [fmtBw(bw), ...o.downtimeLimit.map((d) => {
+          const c = mine.find((x) => x.bandwidth === fmtBw(bw) && x.downtimeLimitMs === d)!;
+          return c.downtimeMs === null ? 'no' : `${c.totalTimeS!.toFixed(1)} s / ${c.downtimeMs.toFixed(0)} ms`;
+        })]);
+        const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+        out.log(head.map((h, i) => h.padStart(w[i]!)).join('  '));
+        for (const r of rows) out.log(r.map((v, i) => v.padStart(w[i]!)).join('  '));
+        out.log('');
+      }
+      out.log(`chart: ${joinPath(o.out, 'charts/grid.png')}`);
+    });
+
+  program
     .command('validate')
     .description('replay real QEMU migrations (run directories: trace.jsonl.gz, result.json, sent.jsonl.gz) and compare the predictions with what QEMU measured')
     .argument('<run-dir...>', 'run directories, e.g. test/fixtures/qemu-runs/*')
@@ -365,6 +600,13 @@ export function buildProgram(out: { log: (s: string) => void } = { log: (s) => p
     });
 
   return program;
+}
+
+/** What differs between two comparison definitions, for merge's refusal. */
+function diffSpec(a: CompareSpec, b: CompareSpec): string {
+  const keys = Object.keys(a) as (keyof CompareSpec)[];
+  const d = keys.filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+  return d.map((k) => `${k} ${JSON.stringify(b[k])} vs ${JSON.stringify(a[k])}`).join('; ').slice(0, 300);
 }
 
 /** Run the CLI; returns the exit code. */

@@ -508,6 +508,7 @@ export function buildProgram(out: { log: (s: string) => void } = { log: (s) => p
         seen.add(r.index);
       }
       if (seen.size !== total) throw new TraceError(dirs.join(', '), {}, `all ${total} runs of the grid, found ${seen.size} (a shard is missing)`);
+      runs.sort((a, b) => a.index - b.index); // the canonical grid order, as one machine writes it
       await finishComparison({ spec: s, runs, total }, traces, { json: o.json, out: o.out }, out.log);
     });
 

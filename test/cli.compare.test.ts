@@ -1,0 +1,168 @@
+// End-to-end: `dirtylab compare`, `merge` and `grid` on a small generated trace;
+// determinism, shards, the offline report in headless Chromium.
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { tableFromIPC } from 'apache-arrow';
+import { chromium } from 'playwright';
+import { beforeAll, describe, expect, it } from 'vitest';
+// @ts-expect-error: a plain .mjs script without types
+import { findChromium } from '../scripts/ensure-chromium.mjs';
+import { dirtylab } from './run-cli.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'dirtylab-compare-'));
+const trace = join(tmp, 'hc.dpt');
+const args = [trace, '--replicates', '4', '--bandwidth', '16MiB/s,64MiB/s', '--max-time', '30s', '--seed', '3', '--quiet'];
+const out1 = join(tmp, 'a');
+let stdout = '';
+
+beforeAll(() => {
+  expect(dirtylab('generate', 'hotcold', '--pages', '8192', '--epochs', '40', '--rate', '4000', '--seed', '2', '-o', trace).code).toBe(0);
+  const r = dirtylab('compare', ...args, '--out', out1);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  stdout = r.stdout;
+}, 180_000);
+
+describe('dirtylab compare', () => {
+  it('answers first: a recommendation and the Pareto set, then a table readable at 100 columns', () => {
+    const lines = stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^Recommendation: hc at 16 MiB\/s, downtime-limit 300 ms: \S+ —/);
+    expect(stdout.replace(/\n  /g, ' ')).toMatch(/Recommendation: hc at 64 MiB\/s, downtime-limit 300 ms: \S+ — median downtime [\d.]+ ms, total [\d.]+ s, [\d.]+ MB, every run completed/);
+    expect(stdout).toMatch(/^Pareto set, hc \(downtime × time × bytes\): /m);
+    expect(stdout).toMatch(/^method +downtime ms +total s +MB sent .*done ×base$/m);
+    for (const m of ['stop-and-copy', 'precopy', 'qemu-precopy', 'qemu-auto-converge', 'qemu-dirty-limit', 'double-iteration/confirm', 'double-iteration/two-round-hot', 'double-iteration/double-final']) {
+      expect(stdout).toMatch(new RegExp(`^${m.replace('/', '\\/')} `, 'm'));
+    }
+    for (const l of lines) expect([...l].length, l).toBeLessThanOrEqual(100);
+    expect(lines[lines.length - 1]).toBe(`report: ${join(out1, 'report.html')}`);
+  });
+
+  it('writes every output, and nothing half-written', () => {
+    const files = readdirSync(out1).sort();
+    expect(files).toEqual(['charts', 'report.html', 'runs.jsonl', 'summary.arrow', 'summary.csv', 'summary.json']);
+    const charts = readdirSync(join(out1, 'charts'));
+    for (const c of ['downtime', 'total-time', 'pareto', 'wt', 'rounds-hc', 'heatmap-hc']) {
+      expect(charts).toContain(`${c}.svg`);
+      expect(charts).toContain(`${c}.png`);
+      expect(readFileSync(join(out1, 'charts', `${c}.png`)).subarray(1, 4).toString()).toBe('PNG');
+      expect(readFileSync(join(out1, 'charts', `${c}.svg`), 'utf8')).toMatch(/<text[^>]*>[^<]+<\/text>/);
+    }
+    // 8 methods × 2 bandwidths × 3 write-time models × 4 replicates.
+    const runs = readFileSync(join(out1, 'runs.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(runs.length).toBe(8 * 2 * 3 * 4);
+    expect(runs[0].result.provenance).toMatchObject({ schemaVersion: 1, writeTime: 'uniform' });
+    expect(runs[0].result.provenance.traceSha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(runs[0]).toMatchObject({ trace: 'hc', replicate: 0, bandwidthBytesPerSec: 16 * 2 ** 20, downtimeLimitMs: 300 });
+    // Paired: every method starts replicate r at the same guest instant.
+    const starts = new Set(runs.filter((r) => r.replicate === 1 && !r.band).map((r) => r.startGuestNs));
+    expect(starts.size).toBe(1);
+    const arrow = tableFromIPC(readFileSync(join(out1, 'summary.arrow')));
+    expect(arrow.numRows).toBe(16);
+    expect(arrow.schema.fields.map((f) => f.name)).toContain('downtimeMs_ci_lo');
+    expect(readFileSync(join(out1, 'summary.csv'), 'utf8').split('\n')[0]).toMatch(/^trace,bandwidth_bytes_per_s,downtime_limit_ms,method,runs,completed/);
+  });
+
+  it('--json gives the summary: comparisons carry medianDiff, ratio, their CIs, pValue, pHolm, winRate', () => {
+    const s = JSON.parse(readFileSync(join(out1, 'summary.json'), 'utf8'));
+    const c = s.comparisons.find((x: any) => x.method === 'qemu-precopy' && x.metric === 'downtimeMs');
+    for (const k of ['medianDiff', 'medianDiffCI', 'ratio', 'ratioCI', 'pValue', 'pHolm', 'winRate']) expect(c, k).toHaveProperty(k);
+    expect(c.pHolm).toBeGreaterThanOrEqual(c.pValue);
+    expect(s.recommendations.length).toBe(2);
+    expect(s.bootstrap).toMatch(/percentile bootstrap/);
+    expect(s.intervals).toMatch(/4 stratified start offsets/);
+    const cell = s.cells.find((x: any) => x.method === 'precopy');
+    expect(cell.downtimeMs.ci[0]).toBeLessThanOrEqual(cell.downtimeMs.median);
+    expect(cell.band.start).toHaveProperty('downtimeMs');
+  });
+
+  it('the same seed gives byte-identical outputs', () => {
+    const out2 = join(tmp, 'b');
+    expect(dirtylab('compare', ...args, '--out', out2).code).toBe(0);
+    for (const f of ['summary.json', 'runs.jsonl', 'summary.csv', 'report.html', 'charts/pareto.svg']) {
+      expect(readFileSync(join(out2, f)).equals(readFileSync(join(out1, f))), f).toBe(true);
+    }
+  });
+
+  it('3 shards merged give exactly the unsharded outputs; shards of another version are refused', () => {
+    const dirs = [0, 1, 2].map((i) => join(tmp, `shard${i}`));
+    dirs.forEach((d, i) => {
+      const r = dirtylab('compare', ...args, '--shard', `${i}/3`, '--out', d);
+      expect(r.code).toBe(0);
+      expect(readdirSync(d)).toEqual(['runs.jsonl']);
+    });
+    const merged = join(tmp, 'merged');
+    const m = dirtylab('merge', ...dirs, '--out', merged);
+    expect(m.code).toBe(0);
+    for (const f of ['summary.json', 'runs.jsonl', 'summary.csv', 'report.html']) {
+      expect(readFileSync(join(merged, f)).equals(readFileSync(join(out1, f))), f).toBe(true);
+    }
+    const bad = readFileSync(join(dirs[1]!, 'runs.jsonl'), 'utf8').replace(/"packageVersion":"[^"]+"/g, '"packageVersion":"9.9.9"');
+    writeFileSync(join(dirs[1]!, 'runs.jsonl'), bad);
+    const r = dirtylab('merge', ...dirs, '--out', join(tmp, 'mixed'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/expected the same comparison as the other shards .*packageVersion/);
+    expect(existsSync(join(tmp, 'mixed', 'summary.json'))).toBe(false);
+    const missing = dirtylab('merge', dirs[0]!, dirs[2]!, '--out', join(tmp, 'missing'));
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/a shard is missing/);
+  });
+
+  it('--shard auto/n reads JOB_COMPLETION_INDEX', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const d = join(tmp, 'auto');
+    const r = spawnSync(process.execPath, [join(__dirname, '../bin/dirtylab.js'), 'compare', ...args, '--shard', 'auto/3', '--out', d], { env: { ...process.env, JOB_COMPLETION_INDEX: '1' }, encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^shard 1\/3: 64 of 192 runs/);
+  });
+
+  it('usage errors exit 1', () => {
+    expect(dirtylab('compare', trace, '--methods', 'precopy,warp', '--quiet').code).toBe(1);
+    expect(dirtylab('compare', trace, '--param', 'nope=1', '--quiet').stderr).toMatch(/no chosen method takes --param nope/);
+    expect(dirtylab('compare', trace, '--shard', '3/3').code).toBe(1);
+    expect(dirtylab('compare', trace, '--baseline', 'qemu-precopy', '--methods', 'precopy').code).toBe(1);
+  });
+});
+
+describe('report.html', () => {
+  it('opens offline in headless Chromium, makes no request, and renders every chart', async () => {
+    const browser = await chromium.launch({ executablePath: findChromium() ?? '/usr/bin/chromium', args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-background-networking'] });
+    try {
+      const page = await browser.newPage();
+      const requests: string[] = [];
+      await page.route('**/*', (route) => {
+        const url = route.request().url();
+        if (url.startsWith('file:') && url.endsWith('report.html')) return route.continue();
+        requests.push(url);
+        return route.abort();
+      });
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(String(e)));
+      await page.goto(`file://${join(out1, 'report.html')}`);
+      await page.waitForFunction(() => [...document.querySelectorAll('.chart')].every((d) => d.querySelector('svg')), null, { timeout: 30_000 });
+      const charts = await page.$$eval('.chart', (ds) => ds.map((d) => d.querySelectorAll('svg .mark-symbol path, svg .mark-line path, svg .mark-rect path, svg path').length));
+      expect(charts.length).toBe(6);
+      for (const n of charts) expect(n).toBeGreaterThan(0);
+      expect(await page.textContent('.answer')).toMatch(/hc at 16 MiB\/s/);
+      expect(await page.textContent('body')).toMatch(/dirtylab compare .*hc\.dpt/);
+      expect(requests).toEqual([]);
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  }, 60_000);
+});
+
+describe('dirtylab grid', () => {
+  it('prints bandwidth × downtime-limit cells with verdicts and writes a heat map', () => {
+    const d = join(tmp, 'grid');
+    const r = dirtylab('grid', trace, '--bandwidth', '4MiB/s,64MiB/s', '--downtime-limit', '30ms,300ms', '--max-time', '20s', '--out', d);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^qemu-precopy: total time \/ downtime per bandwidth/m);
+    expect(r.stdout).toMatch(/^ +64 MiB\/s +[\d.]+ s \/ \d+ ms +[\d.]+ s \/ \d+ ms$/m);
+    expect(readdirSync(join(d, 'charts')).sort()).toEqual(['grid.png', 'grid.svg']);
+    const cells = JSON.parse(readFileSync(join(d, 'grid.json'), 'utf8'));
+    expect(cells.length).toBe(4);
+    expect(cells.every((c: any) => typeof c.verdict === 'string')).toBe(true);
+  });
+});

@@ -20,3 +20,8 @@ export type { MethodSpec, ParamSpec, Params } from './sim/method.js';
 export { Engine, type EngineConfig, type EngineHooks } from './sim/engine.js';
 export { registerCalibration, getCalibration, calibrationNames, IDEAL, type Calibration } from './sim/calibration.js';
 export { parseBandwidth, parseDurationMs, parseSize } from './sim/units.js';
+export { compare, compareSpec, startOffsets, type CompareOptions, type CompareRuns, type CompareSpec, type CompareTrace, type RunRow } from './stats/compare.js';
+export { summarize, METRICS, type CompareSummary, type Cell, type Comparison } from './stats/summary.js';
+export { bootstrapCI, medianOf } from './stats/bootstrap.js';
+export { holm } from './stats/holm.js';
+export { signedRankP } from './stats/wilcoxon.js';

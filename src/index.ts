@@ -3,3 +3,8 @@
  */
 export * from './browser.js';
 export { fileInput, writeTraceFile, outputKind } from './trace/node.js';
+export { reportFiles, renderTerminal, writeFilesAtomic } from './report/report.js';
+export { toSvg, toPng } from './report/render.js';
+export { readRun } from './validate/run.js';
+export { validateRun, summarize as summarizeValidation } from './validate/validate.js';
+import './sim/profiles.js';

@@ -2,7 +2,7 @@
 // blocks runs the real CLI and must succeed.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { dirtylab } from './run-cli.js';
+import { dirtylab, root } from './run-cli.js';
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 const tour = readme.slice(readme.indexOf('## A five-minute tour'), readme.indexOf('## The `.dpt` trace format'));
@@ -24,5 +24,26 @@ describe('README tour', () => {
   it('shows the two commands', () => {
     expect(readme).toContain('npm ci && npm start');
     expect(readme).toContain('npm test');
+  });
+});
+
+describe('README library example', () => {
+  it('runs as written and prints a result and a recommendation', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { writeFileSync, unlinkSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const code = /From code[^\n]*\n\n```js\n([\s\S]*?)```/.exec(readme)![1]!;
+    const file = join(root, `.readme-example-${process.pid}.mjs`);
+    writeFileSync(file, code);
+    try {
+      const r = spawnSync(process.execPath, [file], { cwd: root, encoding: 'utf8' });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      const [first, second] = r.stdout.trim().split('\n');
+      expect(first).toMatch(/^true [\d.]+ [\d.]+ \d+$/);
+      expect(second).toMatch(/^medium at 128 MiB\/s, downtime-limit 300 ms: (precopy|qemu-precopy) — median downtime/);
+    } finally {
+      unlinkSync(file);
+    }
   });
 });

@@ -136,6 +136,17 @@ export class Engine {
   dirtySyncCount = 0;
   /** Page writes applied to the dirty log (the trace's pages, as the guest reached them). */
   pagesWritten = 0;
+  /** Sees every write as it is applied (post-copy uses it to find remote faults). */
+  writeObserver: ((pages: Uint32Array, n: number) => void) | null = null;
+  /** The guest runs on the destination (after a post-copy switch). */
+  postcopy = false;
+  postcopyBytes = 0;
+  remoteFaults = 0;
+  /** Wall time the guest waited for remote faults, ns. */
+  faultStallNs = 0;
+  private resumedAt: number | null = null;
+  /** Laps of the cursor completed (QEMU's complete_round). */
+  laps = 0;
   readonly rounds: RoundRecord[] = [];
   private stopAt: number | null = null;
   private guestAtStop: number | null = null;
@@ -215,6 +226,7 @@ export class Engine {
   private readonly sink = (pages: Uint32Array, n: number): void => {
     const buf = this.writeBuf;
     this.pagesWritten += n;
+    this.writeObserver?.(pages, n);
     for (let i = 0; i < n; i += buf.length) {
       const m = Math.min(buf.length, n - i);
       this.k.writeList(buf, pages.subarray(i, i + m));
@@ -301,6 +313,31 @@ export class Engine {
     this.stopAt = this.now;
     this.guestAtStop = this.guest;
     this.cfg.hooks?.onStop?.(this.guest, this.now);
+  }
+
+  /**
+   * Post-copy: the stopped guest resumes on the destination now (the downtime
+   * ends); from here its writes are not tracked, and sends count as post-copy bytes.
+   */
+  resumeOnDestination(): void {
+    this.resumedAt = this.now;
+    this.postcopy = true;
+    this.paused = false;
+  }
+
+  /** Whether page p is still to be sent (reads the mig bit). */
+  isPending(p: number): boolean {
+    const u = this.k.u32;
+    return ((u[(this.mig.ptr >>> 2) + (p >>> 5)]! >>> (p & 31)) & 1) === 1;
+  }
+
+  /** The guest waits `ns` for a remote page (its clock stops). */
+  stallGuest(ns: number): void {
+    const was = this.paused;
+    this.paused = true;
+    this.advanceTo(this.now + ns);
+    this.paused = was;
+    this.faultStallNs += ns;
   }
 
   /** Whether the guest has been stopped for the switchover. */
@@ -490,7 +527,9 @@ export class Engine {
     this.pagesResent += s.pages - fresh;
     this.zeroPagesSent += s.zero;
     this.transferred += s.bytes;
-    if (this.paused) {
+    if (this.postcopy) {
+      this.postcopyBytes += s.bytes;
+    } else if (this.paused) {
       this.downtimeBytes += s.bytes;
       if (this.stopAt !== null) this.finalDirtyPages += s.pages;
     }
@@ -531,7 +570,10 @@ export class Engine {
       total.bytes += s.bytes;
       total.zero += s.zero;
       this.cursor = to >= this.nPages ? 0 : to;
-      if (to >= this.nPages && this.otherBlocks) this.sendOtherBlocks(bandwidth);
+      if (to >= this.nPages) {
+        this.laps++;
+        if (this.otherBlocks) this.sendOtherBlocks(bandwidth);
+      }
     }
     return total;
   }
@@ -562,38 +604,44 @@ export class Engine {
    * result.
    */
   finish(method: string, end: { completed: boolean; converged: boolean; stopReason: StopReason }): Omit<SimResult, 'provenance'> {
-    if (end.completed) {
-      const c = this.cfg;
+    if (end.completed && this.resumedAt === null) {
       this.stopGuest();
-      this.advanceTo(this.now + (c.deviceStateBytes / c.linkBandwidth) * NS + (c.switchoverFixedMs + c.rttMs) * 1e6);
+      this.switchover();
     }
     this.closeRound();
     const wallLive = (this.stopAt ?? this.now) - 0;
     const guestLive = (this.guestAtStop ?? this.guest) - this.cfg.startNs;
+    const downtimeEnd = this.resumedAt ?? this.now;
     return {
       method,
       completed: end.completed,
       converged: end.completed && end.converged,
       stopReason: end.stopReason,
       totalTimeMs: this.now / 1e6,
-      downtimeMs: end.completed && this.stopAt !== null ? (this.now - this.stopAt) / 1e6 : null,
+      downtimeMs: end.completed && this.stopAt !== null ? (downtimeEnd - this.stopAt) / 1e6 : null,
       setupTimeMs: this.setupTimeMs,
       transferredBytes: this.transferred,
-      precopyBytes: this.transferred - this.downtimeBytes,
+      precopyBytes: this.transferred - this.downtimeBytes - this.postcopyBytes,
       downtimeBytes: this.downtimeBytes,
-      postcopyBytes: 0,
+      postcopyBytes: this.postcopyBytes,
       pagesSent: this.pagesSent,
       pagesResent: this.pagesResent,
       zeroPagesSent: this.zeroPagesSent,
       dirtySyncCount: this.dirtySyncCount,
       rounds: this.rounds,
       finalDirtyPages: this.finalDirtyPages,
-      remoteFaults: 0,
-      guestStallMs: Math.max(0, (wallLive - guestLive) / 1e6),
+      remoteFaults: this.remoteFaults,
+      guestStallMs: Math.max(0, (wallLive - guestLive) / 1e6) + this.faultStallNs / 1e6,
       maxThrottlePct: this.maxThrottlePct,
       traceLooped: this.timeline.loops > 0,
       extra: { ...this.extra, pagesWritten: this.pagesWritten },
     };
+  }
+
+  /** The switchover's own cost while stopped: device state at link speed, the fixed cost, one round trip. */
+  switchover(): void {
+    const c = this.cfg;
+    this.advanceTo(this.now + (c.deviceStateBytes / c.linkBandwidth) * NS + (c.switchoverFixedMs + c.rttMs) * 1e6);
   }
 
   /** Schema version for results built from this engine. */

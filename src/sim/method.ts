@@ -10,7 +10,7 @@ import type { StopReason } from './result.js';
 import { parseBandwidth, parseDurationMs, parseSize, UnitError } from './units.js';
 
 /** Kinds of parameter values and how they parse. */
-export type ParamKind = 'int' | 'number' | 'percent' | 'duration' | 'size' | 'bandwidth' | 'enum';
+export type ParamKind = 'int' | 'number' | 'percent' | 'duration' | 'size' | 'bandwidth' | 'enum' | 'text';
 
 /** One parameter a method registers. */
 export interface ParamSpec {
@@ -67,6 +67,7 @@ export class ParamError extends Error {}
 export function parseParam(spec: ParamSpec, text: string): number | string {
   try {
     switch (spec.kind) {
+      case 'text': return text;
       case 'enum':
         if (!spec.choices!.includes(text)) throw new ParamError(`--param ${spec.name} must be one of ${spec.choices!.join(', ')}, not "${text}"`);
         return text;

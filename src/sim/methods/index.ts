@@ -9,9 +9,11 @@ import { qemuAutoConverge } from './qemu-auto-converge.js';
 import { qemuDirtyLimit } from './qemu-dirty-limit.js';
 import { qemuPrecopy } from './qemu-precopy.js';
 import { stopAndCopy } from './stop-and-copy.js';
+import { postcopy } from './postcopy.js';
+import { hybrid } from './hybrid.js';
 
 /** Every registered method, in presentation order. */
-export const METHODS: readonly MethodSpec[] = [stopAndCopy, precopy, qemuPrecopy, qemuAutoConverge, qemuDirtyLimit, doubleIteration];
+export const METHODS: readonly MethodSpec[] = [stopAndCopy, precopy, qemuPrecopy, qemuAutoConverge, qemuDirtyLimit, postcopy, hybrid, doubleIteration];
 
 /** A method by ID. */
 export function getMethod(id: string): MethodSpec | undefined {

@@ -56,7 +56,12 @@ export interface QemuState {
 export interface QemuHooks {
   /** At a sync that ends a period (> 1 s old), before the period resets (migration_trigger_throttle). */
   periodEnd?(e: Engine, q: QemuState): void;
+  /** Checked before each iteration: switch to post-copy now (migrate-start-postcopy was given). */
+  startPostcopy?(e: Engine, q: QemuState): boolean;
 }
+
+/** How QEMU's loop ended: completed, aborted, or switched to post-copy (the caller continues). */
+export type QemuEnd = RunEnd & { switched?: boolean; state: QemuState };
 
 /** Parameters of QEMU's loop (migration/options.c names and defaults). */
 export const QEMU_PARAMS: readonly ParamSpec[] = [
@@ -65,7 +70,7 @@ export const QEMU_PARAMS: readonly ParamSpec[] = [
 ];
 
 /** Run QEMU's pre-copy loop; capabilities hook into period ends. */
-export function qemuLoop(e: Engine, p: Params, hooks: QemuHooks = {}): RunEnd {
+export function qemuLoop(e: Engine, p: Params, hooks: QemuHooks = {}): QemuEnd {
   const slotNs = BUFFER_DELAY_MS * 1e6;
   const budget = (e.cfg.bandwidth * BUFFER_DELAY_MS) / 1000; // max-bandwidth / XFER_LIMIT_RATIO
   const link = e.cfg.linkBandwidth;
@@ -110,7 +115,13 @@ export function qemuLoop(e: Engine, p: Params, hooks: QemuHooks = {}): RunEnd {
   sync(); // ram_init_bitmaps: dirty-sync-count = 1
   while (true) {
     const abort = e.abortReason;
-    if (abort) return { completed: false, converged: false, stopReason: abort };
+    if (abort) return { completed: false, converged: false, stopReason: abort, state: q };
+    if (hooks.startPostcopy?.(e, q)) {
+      // postcopy_start: stop, final sync (the discard list), device state; the caller resumes the guest.
+      e.stopGuest();
+      sync();
+      return { completed: false, converged: false, stopReason: 'converged', switched: true, state: q };
+    }
     if (e.transferred - q.slotBytes0 <= budget) {
       let pending = e.migCount * P;
       if (pending < q.threshold) {
@@ -135,7 +146,7 @@ export function qemuLoop(e: Engine, p: Params, hooks: QemuHooks = {}): RunEnd {
   e.sendAllFromCursor(link);
   e.sendOverhead(EOS_BYTES, link);
   e.extra.thresholdBytes = q.threshold;
-  return { completed: true, converged: true, stopReason: 'converged' };
+  return { completed: true, converged: true, stopReason: 'converged', state: q };
 }
 
 export const qemuPrecopy: MethodSpec = {

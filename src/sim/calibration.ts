@@ -27,6 +27,8 @@ export interface Calibration {
   zeroPageCpuUs?: number;
   /** Pages marked dirty at every sync without a guest write (TCG's page-table walker). */
   phantomPages?: number;
+  /** Post-copy switchover (stop to destination running: discard list, device state, start), ms. */
+  postcopySwitchMs?: number;
   /** How much later than the 100 ms slot end the rate-limited sender wakes up, ms. */
   slotOvershootMs?: number;
   /** Pages of other RAM blocks (ROMs, BIOS) sent once in the first pass: non-zero and zero. */

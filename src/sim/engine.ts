@@ -227,6 +227,8 @@ export class Engine {
     const buf = this.writeBuf;
     this.pagesWritten += n;
     this.writeObserver?.(pages, n);
+    // After a post-copy switch the guest writes on the destination: the source's pages stay as they were.
+    if (this.postcopy) return;
     for (let i = 0; i < n; i += buf.length) {
       const m = Math.min(buf.length, n - i);
       this.k.writeList(buf, pages.subarray(i, i + m));

@@ -21,7 +21,9 @@ export const QEMU_72_TCG: Calibration = {
   phantomPages: 61,
   otherBlockPages: { normal: 50, zero: 81 },
   slotOvershootMs: 0.747,
+  postcopySwitchMs: 91,
   constants: {
+    postcopySwitchMs: { value: 91, unit: 'ms', source: `median downtime of the completed post-copy runs (1 of them: heavy-bw32-dt300-pc5) over ${SHIPPED}` },
     setupMs: { value: 125, unit: 'ms', source: `median of final.setup_time_ms over ${SHIPPED}` },
     linkBytesPerSec: { value: 292855610.22364223, unit: 'bytes/s', source: `Σ downtime_bytes / Σ downtime over the completed ones of ${SHIPPED}` },
     zeroPageCpuUs: { value: 14.99, unit: 'µs per zero page', source: `bisection: the model's second sync at the real one, median over ${SHIPPED}` },

@@ -15,6 +15,9 @@
  * - slotOvershootMs: the rate-limited sender sleeps to the end of its 100 ms
  *   slot and wakes late by this much: the median period of the slots that
  *   used their whole budget (result.json rate_limit_slots), minus 100 ms.
+ * - postcopySwitchMs: a post-copy switch costs what the stop-and-start of the
+ *   guest costs (discard list, device state, starting the destination): the
+ *   median downtime of the completed post-copy runs.
  * - otherBlockPages: QEMU's other RAM blocks (ROM, BIOS), walked once after
  *   guest RAM in the first pass: the non-zero ones from sent.jsonl.gz's header,
  *   the rest of ram.total − guest RAM as zero pages (medians).
@@ -47,9 +50,11 @@ export function closedFormConstants(runs: RunRecord[]) {
     normal: Math.round(median(runs.map((r) => r.otherBlocks.normal))),
     zero: Math.round(median(runs.map((r) => r.otherBlocks.zero))),
   };
+  const pc = runs.filter((r) => r.capability === 'postcopy' && r.measured.completed && r.measured.downtimeMs !== null);
+  const postcopySwitchMs = pc.length ? median(pc.map((r) => r.measured.downtimeMs!)) : 0;
   const periods = runs.flatMap((r) => r.fullSlotPeriodsMs);
   const slotOvershootMs = periods.length ? Math.max(0, median(periods) - 100) : 0;
-  return { setupMs, linkBytesPerSec, phantomPages, otherBlockPages, slotOvershootMs, sources: runs.map((r) => r.name) };
+  return { setupMs, linkBytesPerSec, phantomPages, otherBlockPages, slotOvershootMs, postcopySwitchMs, postcopyRuns: pc.length, sources: runs.map((r) => r.name) };
 }
 
 /** A calibration profile from constants. */
@@ -65,7 +70,9 @@ export function profile(name: string, c: ReturnType<typeof closedFormConstants>,
     phantomPages: c.phantomPages,
     otherBlockPages: c.otherBlockPages,
     slotOvershootMs: c.slotOvershootMs,
+    postcopySwitchMs: c.postcopySwitchMs,
     constants: {
+      postcopySwitchMs: { value: c.postcopySwitchMs, unit: 'ms', source: `median downtime of the completed post-copy runs (${c.postcopyRuns} of them) (${from})` },
       slotOvershootMs: { value: c.slotOvershootMs, unit: 'ms', source: `median period of the rate-limit slots that used their budget, − 100 ms (${from})` },
       setupMs: { value: c.setupMs, unit: 'ms', source: `median of final.setup_time_ms (${from})` },
       linkBytesPerSec: { value: c.linkBytesPerSec ?? 0, unit: 'bytes/s', source: `Σ downtime_bytes / Σ downtime over completed runs (${from})` },
@@ -80,7 +87,7 @@ export function profile(name: string, c: ReturnType<typeof closedFormConstants>,
 /** Derive the full profile from runs (the bisection replays each run's first pass). */
 export async function deriveCalibration(name: string, runs: RunRecord[], kernel: Kernel): Promise<Calibration> {
   const c = closedFormConstants(runs);
-  const usable = runs.filter((r) => methodFor(r) && r.syncs.length >= 2);
+  const usable = runs.filter((r) => methodFor(r) && r.capability !== 'postcopy' && r.syncs.length >= 2);
   const traces = new Map<string, Trace>();
   for (const r of usable) traces.set(r.name, await readTrace(fileInput(r.tracePath)));
   const probe = `${name}#probe`;

@@ -24,6 +24,8 @@ export interface Measured {
   transferredBytes: number;
   dirtySyncCount: number;
   downtimeBytes: number;
+  /** Post-copy page requests from the destination (QEMU postcopy-requests). */
+  postcopyRequests: number;
 }
 
 /** One real run, as validation uses it. */
@@ -37,6 +39,8 @@ export interface RunRecord {
   downtimeLimitMs: number;
   cancelAfterMs: number | null;
   postcopyAfterMs: number | null;
+  /** QEMU max-postcopy-bandwidth, bytes/s (null: not set). */
+  maxPostcopyBandwidth: number | null;
   qemu: string;
   accel: string;
   measured: Measured;
@@ -102,6 +106,7 @@ export function readRun(dir: string): RunRecord {
     downtimeLimitMs: num(p.downtime_limit_ms, resultPath, 'params.downtime_limit_ms'),
     cancelAfterMs: typeof p.cancel_after_s === 'number' ? p.cancel_after_s * 1000 : null,
     postcopyAfterMs: typeof p.postcopy_after_s === 'number' ? p.postcopy_after_s * 1000 : null,
+    maxPostcopyBandwidth: typeof p.max_postcopy_bandwidth_bytes_s === 'number' ? p.max_postcopy_bandwidth_bytes_s : null,
     qemu: String(p.qemu ?? ''),
     accel: String(p.accel ?? ''),
     measured: {
@@ -113,6 +118,7 @@ export function readRun(dir: string): RunRecord {
       transferredBytes: num(f.transferred_bytes, resultPath, 'final.transferred_bytes'),
       dirtySyncCount: num(f.dirty_sync_count, resultPath, 'final.dirty_sync_count'),
       downtimeBytes: typeof f.downtime_bytes === 'number' ? f.downtime_bytes : 0,
+      postcopyRequests: typeof f.postcopy_requests === 'number' ? f.postcopy_requests : 0,
     },
     syncs: rounds.map((x: any) => ({
       sync: x.sync, tMs: x.t_ms,

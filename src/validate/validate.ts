@@ -36,6 +36,10 @@ export interface RunComparison {
   transferredBytes?: Compared;
   dirtySyncCount?: Compared;
   downtimeMs?: Compared;
+  /** Post-copy runs: the destination's page requests (a write-only trace under-counts reads; no target). */
+  postcopyRequests?: Compared;
+  /** Post-copy runs: how the model assumes the guest behaves after the switch. */
+  assumption?: string;
   /** Per sync: predicted and measured new dirty pages, and the overlap (Jaccard) of the pages sent after it. */
   syncs?: { sync: number; predictedDirtyPages: number | null; measuredDirtyPages: number | null; sentOverlap: number | null }[];
   /** The equivalent `dirtylab simulate` command. */
@@ -75,6 +79,7 @@ function compare(predicted: number | null, measured: number | null): Compared {
 export function methodFor(run: RunRecord): string | null {
   if (run.capability === 'precopy') return 'qemu-precopy';
   if (run.capability === 'auto-converge') return 'qemu-auto-converge';
+  if (run.capability === 'postcopy') return 'hybrid';
   return null;
 }
 
@@ -88,9 +93,14 @@ export function profileFor(run: RunRecord): string {
 export function simulateOptionsFor(run: RunRecord, cal: Calibration): SimulateOptions & { method: string } {
   const method = methodFor(run)!;
   const progress = recordedProgress(run, cal.setupStallsGuest);
+  const params: Record<string, string> = { rearm: 'sync' }; // TCG re-arms its dirty tracking at each sync
+  if (method === 'hybrid') {
+    params['switch-after'] = `${run.postcopyAfterMs ?? 0}ms`; // when migrate-start-postcopy was sent
+    if (run.maxPostcopyBandwidth) params['max-postcopy-bandwidth'] = String(run.maxPostcopyBandwidth);
+  }
   return {
     method,
-    params: { rearm: 'sync' }, // TCG re-arms its dirty tracking at each sync
+    params,
     bandwidth: run.bandwidthBytesPerSec,
     downtimeLimitMs: run.downtimeLimitMs,
     startTimeMs: 0,
@@ -102,7 +112,7 @@ export function simulateOptionsFor(run: RunRecord, cal: Calibration): SimulateOp
 
 /** The command line equivalent to simulateOptionsFor. */
 export function commandFor(run: RunRecord, o: SimulateOptions & { method: string }): string {
-  const parts = ['dirtylab simulate', run.tracePath, `--method ${o.method}`, `--bandwidth ${o.bandwidth}`, `--downtime-limit ${o.downtimeLimitMs}ms`, '--start-time 0', '--param rearm=sync'];
+  const parts = ['dirtylab simulate', run.tracePath, `--method ${o.method}`, `--bandwidth ${o.bandwidth}`, `--downtime-limit ${o.downtimeLimitMs}ms`, '--start-time 0', ...Object.entries(o.params ?? {}).map(([k, v]) => `--param ${k}=${v}`)];
   if (o.maxTimeMs !== undefined) parts.push(`--max-time ${o.maxTimeMs}ms`);
   parts.push(`--calibration ${o.calibration}`);
   if (o.recordedThrottle?.length) parts.push(`--recorded-throttle ${formatRecordedThrottle(o.recordedThrottle)}`);
@@ -132,9 +142,7 @@ async function simulateWithSends(trace: Trace, o: SimulateOptions, kernel: Kerne
 /** Replay one run and compare. */
 export async function validateRun(run: RunRecord, cal: Calibration, kernel: Kernel, opts: { perSync?: boolean } = {}): Promise<RunComparison> {
   const method = methodFor(run);
-  if (!method) {
-    return { name: run.name, method: run.capability, skipped: `${run.capability} runs need the post-copy method, which dirtylab does not have yet` };
-  }
+  if (!method) return { name: run.name, method: run.capability, skipped: `no dirtylab method replays ${run.capability} runs` };
   const o = simulateOptionsFor(run, cal);
   const trace = await readTrace(fileInput(run.tracePath));
   const { r, sent } = await simulateWithSends(trace, o, kernel);
@@ -149,6 +157,10 @@ export async function validateRun(run: RunRecord, cal: Calibration, kernel: Kern
     downtimeMs: compare(r.downtimeMs, m.downtimeMs),
     command: commandFor(run, o),
   };
+  if (method === 'hybrid') {
+    out.postcopyRequests = compare(r.remoteFaults, m.postcopyRequests);
+    out.assumption = 'after the switch the destination guest is assumed to write as the recording does, looped from its start (the trace ends at the switch: the destination\'s writes were not recorded); a page is requested when first written (reads are not in the trace)';
+  }
   if (opts.perSync !== false) {
     const real = run.sentPath ? await readSentRounds(run.sentPath) : new Map<number, Uint32Array>();
     const n = Math.max(r.rounds.length, run.syncs.length);

@@ -7,7 +7,9 @@
  *   setup; stop the guest; sync (the discard list); device state; resume the
  *   guest on the destination                          ← the downtime ends here
  *   while pages remain: serve the guest's faults first, else push the next
- *     page from the cursor at max-postcopy-bandwidth (0 = link speed)
+ *     page from the cursor; everything sent after the switch — requested
+ *     pages included — counts against max-postcopy-bandwidth (0 = link
+ *     speed), as QEMU rate-limits the stream it sets at postcopy_start
  *   fault: the guest touches a page not yet received and waits rtt + one
  *     page time on the link (its clock stops meanwhile)
  *
@@ -34,6 +36,8 @@ export const POSTCOPY_PARAMS: readonly ParamSpec[] = [
  */
 export function postcopyPhase(e: Engine, p: Params): RunEnd {
   e.switchover();
+  const extra = e.cfg.calibration.postcopySwitchMs ?? 0; // the host's measured switch cost, if profiled
+  if (extra > 0) e.wait(extra * 1e6);
   e.resumeOnDestination();
   e.extra.faultModel = 'first write (the trace has no reads): remoteFaults is a lower bound';
   const link = e.cfg.linkBandwidth;
@@ -43,6 +47,8 @@ export function postcopyPhase(e: Engine, p: Params): RunEnd {
     for (let i = 0; i < n; i++) if (e.isPending(pages[i]!)) faults.push(pages[i]!);
   };
   const pageNs = (e.pageCost / link) * 1e9;
+  const t0 = e.now;
+  const bytes0 = e.transferred;
   while (e.migCount > 0) {
     const abort = e.abortReason;
     if (abort) return { completed: false, converged: false, stopReason: abort };
@@ -58,7 +64,10 @@ export function postcopyPhase(e: Engine, p: Params): RunEnd {
       e.faultStallNs += pageNs;
     }
     if (e.migCount === 0) break;
-    e.sendFromCursor(Math.max(e.pageCost, push * PUSH_STEP_S), push);
+    // The rate limit covers the whole post-copy stream: push only when under budget.
+    const ahead = (e.transferred - bytes0) / push - (e.now - t0) / 1e9;
+    if (ahead > 0) { e.wait(Math.min(ahead, PUSH_STEP_S) * 1e9); continue; }
+    e.sendFromCursor(Math.max(e.pageCost, push * PUSH_STEP_S), link === push ? link : Math.max(push, link));
   }
   e.writeObserver = null;
   return { completed: true, converged: true, stopReason: 'converged' };

@@ -210,3 +210,42 @@ describe('double-iteration readings that differ from precopy', () => {
     expect(g.extra.extraRound).toBeUndefined();
   });
 });
+
+describe('postcopy and hybrid', () => {
+  it('pure post-copy of an idle guest: downtime is the switch alone; the pages follow at the push rate', async () => {
+    // 64 pages at 1 page/ms, rtt 0.5 ms: stop, sync, 0.5 ms switch (rtt), resume; then 64 ms of push.
+    const r = await run(idle(64), 'postcopy', {}, { rtt: '0.5ms' });
+    expect(r.downtimeMs).toBeCloseTo(0.5, 9);
+    expect(r.totalTimeMs).toBeCloseTo(64.5, 6);
+    expect(r).toMatchObject({ completed: true, remoteFaults: 0, postcopyBytes: 64 * 4104, precopyBytes: 0, dirtySyncCount: 1 });
+  });
+
+  it('a page written before it arrives is a remote fault: the guest waits rtt + one page time', async () => {
+    // 64 pages; page 60 is written at 10 ms. Push order is ascending from 0, so page 60 is still missing
+    // at 10 ms: the guest stalls 0.5 ms (rtt) + 1 ms (page 60 on the wire), page 60 jumps the queue.
+    // Pushing continues for the other 63 pages: 64 pages in all, total ≈ 0.5 + 64 + 0.5 ms (the request's rtt).
+    const t = trace(64, [[0, 10, []], [10, 11, [60]], [11, 1000, []]]);
+    const r = await run(t, 'postcopy', {}, { rtt: '0.5ms' });
+    expect(r.remoteFaults).toBe(1);
+    expect(r.guestStallMs).toBeCloseTo(1.5, 6);
+    expect(r.pagesSent).toBe(64);
+    expect(r.totalTimeMs).toBeCloseTo(65, 3);
+  });
+
+  it('hybrid switches after the first full pass by default, and when told', async () => {
+    // Page 5 written every ms keeps QEMU from converging at this downtime limit; the first pass of 300
+    // pages takes 300 ms at 1 page/ms, so hybrid switches then and post-copies the rest ({5}).
+    const epochs: [number, number, number[]][] = Array.from({ length: 2000 }, (_, i) => [i, i + 1, [5, 7, 9]]);
+    const t = trace(300, epochs);
+    const a = await run(t, 'hybrid', { downtimeLimitMs: 0.001, maxTimeMs: 10_000 });
+    expect(a.completed).toBe(true);
+    expect(a.extra.switchedAtMs as number).toBeGreaterThanOrEqual(300);
+    expect(a.extra.switchedAtMs as number).toBeLessThan(420);
+    const b = await run(t, 'hybrid', { downtimeLimitMs: 0.001, maxTimeMs: 10_000 }, { 'switch-after': '150ms' });
+    expect(b.extra.switchedAtMs as number).toBeGreaterThanOrEqual(150);
+    expect(b.extra.switchedAtMs as number).toBeLessThan(160);
+    const plain = await run(t, 'qemu-precopy', { downtimeLimitMs: 0.001, maxTimeMs: 2_000 });
+    expect(plain.completed).toBe(false);
+    await expect(run(t, 'hybrid', {}, { 'switch-after': 'soon' })).rejects.toThrow(/switch-after takes a time/);
+  });
+});

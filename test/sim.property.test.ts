@@ -99,3 +99,17 @@ describe('every method on random traces', () => {
     expect(completed).toBeGreaterThan(30);
   });
 });
+
+describe('post-copy vs stop-and-copy', () => {
+  it('post-copy\'s downtime never exceeds stop-and-copy\'s, on random traces', async () => {
+    const rng = mulberry32(4242);
+    for (let c = 0; c < 60; c++) {
+      const t = randomTrace(rng);
+      const o = { kernel, bandwidth: (200 + randInt(rng, 5000)) * 4104, startEpoch: randInt(rng, t.epochs.length), params: { 'device-state': String(randInt(rng, 100000)) } };
+      const pc = await simulate(t, { ...o, method: 'postcopy' });
+      const sc = await simulate(t, { ...o, method: 'stop-and-copy' });
+      expect(pc.completed && sc.completed).toBe(true);
+      expect(pc.downtimeMs!).toBeLessThanOrEqual(sc.downtimeMs! + 1e-9);
+    }
+  });
+});

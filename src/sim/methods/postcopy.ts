@@ -65,8 +65,8 @@ export function postcopyPhase(e: Engine, p: Params): RunEnd {
     }
     if (e.migCount === 0) break;
     // The rate limit covers the whole post-copy stream: push only when under budget.
-    const ahead = (e.transferred - bytes0) / push - (e.now - t0) / 1e9;
-    if (ahead > 0) { e.wait(Math.min(ahead, PUSH_STEP_S) * 1e9); continue; }
+    const aheadNs = ((e.transferred - bytes0) / push) * 1e9 - (e.now - t0);
+    if (aheadNs >= 1) { e.wait(Math.min(aheadNs, PUSH_STEP_S * 1e9)); continue; } // (under 1 ns is float noise)
     e.sendFromCursor(Math.max(e.pageCost, push * PUSH_STEP_S), link === push ? link : Math.max(push, link));
   }
   e.writeObserver = null;

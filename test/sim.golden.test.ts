@@ -249,3 +249,51 @@ describe('postcopy and hybrid', () => {
     await expect(run(t, 'hybrid', {}, { 'switch-after': 'soon' })).rejects.toThrow(/switch-after takes a time/);
   });
 });
+
+describe('the research methods on a page written every ms (64 pages, min-pages 0, max-iters 4)', () => {
+  const epochs: [number, number, number[]][] = Array.from({ length: 300 }, (_, i) => [i, i + 1, [10]]);
+  const t = trace(64, epochs);
+  const p = { 'min-pages': '0', 'max-iters': '4' };
+  // For reference, precopy sends 64, {10}, {10}, {10} and a final {10}: 68 pages, 68 ms (see above).
+
+  it('improved-precopy marks page 10 after its second dirty round and sends it once more, at the end', async () => {
+    // R1: 64 pages (0–64 ms), D1 = {10} (count 1). R2: {10} (64–65), D2 = {10} (count 2 → marked).
+    // R3, R4: 10 is held, nothing sent, no time passes, nothing dirtied. Stop after 4 rounds; final {10}.
+    // 66 pages, 66 ms, downtime 1 ms.
+    const r = await run(t, 'improved-precopy', {}, p);
+    expect(r).toMatchObject({ pagesSent: 66, finalDirtyPages: 1, stopReason: 'max-rounds' });
+    expect(r.totalTimeMs).toBeCloseTo(66, 9);
+    expect(r.extra.markedPages).toBe(1);
+  });
+
+  it('delayed-copy holds page 10 while it is hot and sends it when it cools', async () => {
+    // Heat after R1: 0.5 (hot) → R2 holds it (0 ms), D2 = ∅ → 0.25 (cool) → R3 sends it (64–65),
+    // the write at 64 → 0.125 + 0.5 = 0.625 (hot) → R4 holds it; stop; final {10}. 66 pages, 66 ms.
+    const r = await run(t, 'delayed-copy', {}, p);
+    expect(r).toMatchObject({ pagesSent: 66, finalDirtyPages: 1 });
+    expect(r.totalTimeMs).toBeCloseTo(66, 9);
+  });
+
+  it('prediction holds page 10 on its Markov odds and reports precision and recall', async () => {
+    // After R1: 10 went clean→dirty. R2: P(dirty | dirty) = (0+1)/(0+2) = 0.5 ≥ 0.5 → held; D2 = ∅.
+    // R3: P(dirty | clean) = (1+1)/(0+1+2) = 2/3 → held; R4: (1+1)/(1+1+2) = 0.5 → held (3rd time,
+    // max-defer 3). Stop; final {10}: 65 pages, 65 ms. Held 3 times, never written while held:
+    // precision 0; the one page sent and re-dirtied (10 in R1) was not held: recall 0.
+    const r = await run(t, 'prediction', {}, p);
+    expect(r).toMatchObject({ pagesSent: 65, finalDirtyPages: 1 });
+    expect(r.totalTimeMs).toBeCloseTo(65, 9);
+    expect(r.extra).toMatchObject({ predictionPrecision: 0, predictionRecall: 0 });
+  });
+});
+
+describe('xbzrle', () => {
+  it('sends a page still in its cache as a delta, only after the first lap', async () => {
+    // The qemu-precopy scenario above (300 pages, pages 0–9 written at 0 ms, page 1 at 200.1 ms).
+    // The first lap ends at 200.98 ms: pages 0–2 sent after it miss and are cached; in the final copy
+    // page 1 hits (11 + 0.25 × 4096 = 1035 bytes) and 3–9 miss. Bytes: 311 × 4104 − 4104 + 1035 + 4 EOS.
+    const tq = trace(300, [[0, 50, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]], [50, 200.1, []], [200.1, 1000, [1]]]);
+    const r = await run(tq, 'xbzrle', { linkBandwidth: 100 * PAGE_PER_MS, downtimeLimitMs: 100 });
+    expect(r.extra).toMatchObject({ xbzrleCacheHits: 1, xbzrleCacheMisses: 10 });
+    expect(r.transferredBytes).toBe(311 * 4104 - 4104 + 1035 + 4 * 8);
+  });
+});

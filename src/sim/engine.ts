@@ -147,6 +147,12 @@ export class Engine {
   private resumedAt: number | null = null;
   /** Laps of the cursor completed (QEMU's complete_round). */
   laps = 0;
+  /**
+   * Re-prices the normal (non-zero) pages of a send: given them, returns the
+   * bytes they cost (XBZRLE encodes some as deltas). Null: pageCost each.
+   */
+  normalPagesCost: ((pages: Uint32Array) => number) | null = null;
+  private costBitmap: Bitmap | null = null;
   readonly rounds: RoundRecord[] = [];
   private stopAt: number | null = null;
   private guestAtStop: number | null = null;
@@ -218,6 +224,7 @@ export class Engine {
     this.k.dispose(this.writeBuf);
     if (this.collectBuf) this.k.dispose(this.collectBuf);
     if (this.phantom) this.k.dispose(this.phantom);
+    if (this.costBitmap) this.k.dispose(this.costBitmap);
   }
 
   // ------------------------------------------------------------ clocks and writes
@@ -508,6 +515,13 @@ export class Engine {
 
   private account(src: Bitmap, from: number, to: number, s: Sent): void {
     const k = this.k;
+    if (this.normalPagesCost && s.pages > s.zero) {
+      this.costBitmap ??= k.bitmap(this.nPages);
+      k.and(this.costBitmap, src, this.nonZero, from, to);
+      const normal = k.toList(this.costBitmap, undefined, from, to);
+      k.clear(this.costBitmap, from, to);
+      s.bytes = s.zero * this.cfg.zeroPageBytes + this.normalPagesCost(normal);
+    }
     const fresh = k.popcountAndNot(src, this.sentEver, from, to);
     if (this.collectBuf && this.cfg.hooks?.onSend) {
       let p = from;

@@ -11,9 +11,13 @@ import { qemuPrecopy } from './qemu-precopy.js';
 import { stopAndCopy } from './stop-and-copy.js';
 import { postcopy } from './postcopy.js';
 import { hybrid } from './hybrid.js';
+import { improvedPrecopy } from './improved-precopy.js';
+import { delayedCopy } from './delayed-copy.js';
+import { prediction } from './prediction.js';
+import { xbzrle } from './xbzrle.js';
 
 /** Every registered method, in presentation order. */
-export const METHODS: readonly MethodSpec[] = [stopAndCopy, precopy, qemuPrecopy, qemuAutoConverge, qemuDirtyLimit, postcopy, hybrid, doubleIteration];
+export const METHODS: readonly MethodSpec[] = [stopAndCopy, precopy, qemuPrecopy, qemuAutoConverge, qemuDirtyLimit, xbzrle, postcopy, hybrid, improvedPrecopy, delayedCopy, prediction, doubleIteration];
 
 /** A method by ID. */
 export function getMethod(id: string): MethodSpec | undefined {

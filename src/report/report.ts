@@ -17,6 +17,8 @@ import { heatCells, heatmapChart } from './charts/heatmap.js';
 import { paretoChart } from './charts/pareto.js';
 import { roundsChart, type RoundPoint } from './charts/rounds.js';
 import { wtChart, type WtChartPoint } from './charts/wt.js';
+import { stallChart } from './charts/stall.js';
+import { resolveMethod } from '../sim/simulate.js';
 import type { Spec } from './charts/common.js';
 import { toPng, toSvg, vegaScripts } from './render.js';
 
@@ -142,6 +144,11 @@ export async function chartSpecs(sum: CompareSummary, runs: RunRow[], traces: Co
   specs.pareto = paretoChart(sum.cells.filter((c) => c.completionRate === 1 && c.downtimeMs.median !== null).map((c) => ({
     trace: c.trace, method: c.method, downtimeMs: c.downtimeMs.median!, totalTimeS: c.totalTimeMs.median! / 1000, mb: c.transferredBytes.median! / 1e6, pareto: onFront.has(`${condKey(c)}|${c.method}`),
   })));
+  const stallMethods = new Set(['postcopy', 'hybrid', 'qemu-precopy']);
+  const stall = done.filter((r) => stallMethods.has(r.method) && r.result.downtimeMs !== null);
+  if (stall.some((r) => r.method !== 'qemu-precopy')) {
+    specs.stall = stallChart(stall.map((r) => ({ trace: r.trace, method: r.method, downtimeMs: r.result.downtimeMs!, guestStallMs: r.result.guestStallMs, faults: r.result.remoteFaults })));
+  }
   const wt: WtChartPoint[] = [];
   for (const t of traces) {
     async function* eps() { yield* t.trace.epochs; }
@@ -184,6 +191,8 @@ table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:13px}th,td{border-b
 <h1>Which live-migration method?</h1>
 ${sum.recommendations.map((r) => `<p class="answer">${esc(r.text)}</p>`).join('\n') || '<p class="answer">No method completed every run under any condition.</p>'}
 <p>Pareto set (no method is better in downtime, total time and bytes at once): ${sum.pareto.map((p) => `<b>${esc(p.method)}</b> (${esc(p.trace)}: ${f1(p.downtimeMs)} ms, ${f1(p.totalTimeMs / 1000, 2)} s, ${f1(p.transferredBytes / 1e6, 1)} MB)`).join('; ') || '–'}.</p>
+<h2>The methods</h2>
+<ul>${sum.spec.methods.map((m) => { const { method } = resolveMethod(m); return `<li><b>${esc(m)}</b> — ${esc(method.summary)} <small>(${esc(method.source)})</small></li>`; }).join('\n')}</ul>
 <h2>Results</h2>
 <p>Medians with 95 % confidence intervals; runs that did not complete are counted, not averaged, and rank last in the paired tests.</p>
 ${tables}

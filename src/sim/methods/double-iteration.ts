@@ -25,53 +25,31 @@ import type { Engine } from '../engine.js';
 import type { MethodSpec, Params, RunEnd } from '../method.js';
 import type { StopReason } from '../result.js';
 import { XEN_PARAMS, xenLegacy, xenLegacyStop, xenRound } from './precopy.js';
+import { paperFrame } from './paper-frame.js';
 
-/** (B) Pages dirty in the last two rounds wait for the stop-and-copy. */
+/** (B) Pages dirty in the last two rounds wait for the stop-and-copy (the research frame). */
 function twoRoundHot(e: Engine, p: Params): RunEnd {
   const k = e.k;
   const d1 = k.bitmap(e.nPages); // D_{n−1}
   const d2 = k.bitmap(e.nPages); // D_{n−2}
-  const send = k.bitmap(e.nPages);
   try {
-    e.setup();
-    e.markAll(); // pending = ALL
-    e.startRound();
-    let n = 0;
-    let totalSent = 0;
-    let deferredMax = 0;
-    while (true) {
-      n++;
+    const end = paperFrame(e, p, {
       // S = pending ∖ (D_{n−1} ∩ D_{n−2}); hot pages stay pending.
-      if (n >= 3) {
-        k.and(send, d1, d2);
-        k.andNot(send, e.mig, send);
-      } else {
-        k.copy(send, e.mig);
-      }
-      const deferred = e.migCount - k.popcount(send);
-      deferredMax = Math.max(deferredMax, deferred);
-      k.andNot(e.mig, e.mig, send);
-      e.migCount = deferred;
-      const sent = e.send(send, 0, e.nPages, e.cfg.bandwidth).pages;
-      totalSent += sent;
-      const abort = e.abortReason;
-      if (abort) return { completed: false, converged: false, stopReason: abort };
-      // D_n = pages written in round n; pending |= D_n (the sync).
-      k.copy(d2, d1);
-      k.copy(d1, e.log);
-      const stop = xenLegacyStop(n, sent, deferred, totalSent, e, p);
-      if (stop) {
-        e.stopGuest();
-        e.sync();
-        e.sendAllFromCursor(e.cfg.linkBandwidth);
-        e.extra.liveRounds = n;
-        e.extra.maxDeferredPages = deferredMax;
-        return { completed: true, converged: stop === 'converged', stopReason: stop };
-      }
-      e.sync();
-    }
+      select: (n, send) => {
+        if (n < 3) return;
+        k.and(e.tmp, d1, d2);
+        k.andNot(send, send, e.tmp);
+      },
+      afterRound: (_n, _sent, dn) => {
+        k.copy(d2, d1);
+        k.copy(d1, dn);
+      },
+    });
+    e.extra.maxDeferredPages = e.extra.maxHeldPages ?? 0;
+    return end;
   } finally {
-    for (const b of [d1, d2, send]) k.dispose(b);
+    k.dispose(d1);
+    k.dispose(d2);
   }
 }
 

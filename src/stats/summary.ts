@@ -20,6 +20,7 @@ import { signedRankP } from './wilcoxon.js';
 
 /** The metrics compared. */
 export const METRICS = ['downtimeMs', 'totalTimeMs', 'transferredBytes'] as const;
+/** One of METRICS. */
 export type Metric = (typeof METRICS)[number];
 
 /** Location and spread of one metric over a cell's completed runs. */

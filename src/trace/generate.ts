@@ -10,6 +10,7 @@ import { mulberry32, randInt, type Rng } from './random.js';
 
 /** The generator kinds. */
 export const GENERATOR_KINDS = ['uniform', 'hotcold', 'zipf', 'scan', 'phases'] as const;
+/** A generator kind. */
 export type GeneratorKind = (typeof GENERATOR_KINDS)[number];
 
 /** Options of a generated trace. */

@@ -7,6 +7,7 @@ import { chart, type Spec } from './common.js';
 
 /** A run's value, and per method the median with its CI. */
 export interface DistPoint { method: string; trace: string; value: number }
+/** One method's median and its CI. */
 export interface DistCI { method: string; trace: string; median: number; lo: number; hi: number }
 
 /** The spec. */

@@ -18,6 +18,7 @@ import type { MethodSpec } from '../method.js';
 import { XEN_PARAMS } from './precopy.js';
 import { paperFrame } from './paper-frame.js';
 
+/** The delayed-copy method, as the comment at the top of this file describes it. */
 export const delayedCopy: MethodSpec = {
   id: 'delayed-copy',
   summary: 'Pre-copy that holds back pages whose recent dirtying rate is high until they cool down or the final copy, capped so the held pages fit the downtime limit.',

@@ -90,6 +90,7 @@ function doubleFinal(e: Engine, p: Params): RunEnd {
   return { completed: true, converged: reason === 'converged', stopReason: reason };
 }
 
+/** The double-iteration method, as the comment at the top of this file describes it. */
 export const doubleIteration: MethodSpec = {
   id: 'double-iteration',
   summary: 'The seed paper\'s "double iteration" pre-copy (Kang et al. 2024), in three readings of its abstract: confirm a page is still clean before sending it, hold pages dirty two rounds running until the stop, or run one extra short round before the stop.',

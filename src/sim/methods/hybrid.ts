@@ -35,6 +35,7 @@ export function switchRule(text: string): (e: Engine) => boolean {
   throw new ParamError(`--param switch-after takes a time (5s), a number of syncs (2syncs), a byte budget (512MiB) or first-pass, not "${text}"`);
 }
 
+/** The hybrid method, as the comment at the top of this file describes it. */
 export const hybrid: MethodSpec = {
   id: 'hybrid',
   summary: 'QEMU pre-copy for a while, then post-copy for the rest: most pages move before the switch, so fewer faults than pure post-copy and a bounded total time.',

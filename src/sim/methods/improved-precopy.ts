@@ -15,6 +15,7 @@ import type { MethodSpec } from '../method.js';
 import { XEN_PARAMS } from './precopy.js';
 import { paperFrame } from './paper-frame.js';
 
+/** The improved-precopy method, as the comment at the top of this file describes it. */
 export const improvedPrecopy: MethodSpec = {
   id: 'improved-precopy',
   summary: 'Pre-copy that marks a page once it has been dirty in two rounds and keeps marked pages for the final copy, so hot pages cross the network once.',

@@ -73,6 +73,7 @@ export function postcopyPhase(e: Engine, p: Params): RunEnd {
   return { completed: true, converged: true, stopReason: 'converged' };
 }
 
+/** The postcopy method, as the comment at the top of this file describes it. */
 export const postcopy: MethodSpec = {
   id: 'postcopy',
   summary: 'Switches to the destination at once and pulls the memory after it: the shortest downtime, paid for by the guest waiting on pages it touches before they arrive.',

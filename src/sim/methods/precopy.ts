@@ -145,6 +145,7 @@ export const XEN_PARAMS = [
   { name: 'batch', kind: 'int', default: '1024', min: 1, description: 'pages per dirty-log peek (legacy Xen MAX_BATCH_SIZE)' },
 ] as const;
 
+/** The precopy method, as the comment at the top of this file describes it. */
 export const precopy: MethodSpec = {
   id: 'precopy',
   summary: 'Xen\'s iterative pre-copy: send everything, then each round what the last one dirtied, skipping pages already dirtied again, until little is left.',

@@ -20,6 +20,7 @@ import { paperFrame } from './paper-frame.js';
 
 interface Chain { s: 0 | 1; c: Int32Array; held: number }
 
+/** The prediction method, as the comment at the top of this file describes it. */
 export const prediction: MethodSpec = {
   id: 'prediction',
   summary: 'Pre-copy that learns each page\'s dirty/clean history as a Markov chain and holds back pages it predicts will be written again before the round ends.',

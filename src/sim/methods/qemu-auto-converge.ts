@@ -18,6 +18,7 @@
 import { QEMU_PARAMS, qemuLoop } from './qemu-precopy.js';
 import type { MethodSpec } from '../method.js';
 
+/** The qemu-auto-converge method, as the comment at the top of this file describes it. */
 export const qemuAutoConverge: MethodSpec = {
   id: 'qemu-auto-converge',
   summary: 'QEMU\'s pre-copy that throttles the guest\'s CPU, 20 % then +10 % steps, whenever it dirties memory faster than half the migration rate twice.',

@@ -19,6 +19,7 @@ import type { MethodSpec } from '../method.js';
 /** DIRTYLIMIT_TOLERANCE_RANGE, MB/s. */
 const TOLERANCE_MB_S = 25;
 
+/** The qemu-dirty-limit method, as the comment at the top of this file describes it. */
 export const qemuDirtyLimit: MethodSpec = {
   id: 'qemu-dirty-limit',
   summary: 'QEMU\'s pre-copy that, once the guest dirties memory too fast twice, caps each vCPU\'s dirty rate instead of throttling all of its CPU time.',

@@ -149,6 +149,7 @@ export function qemuLoop(e: Engine, p: Params, hooks: QemuHooks = {}): QemuEnd {
   return { completed: true, converged: true, stopReason: 'converged', state: q };
 }
 
+/** The qemu-precopy method, as the comment at the top of this file describes it. */
 export const qemuPrecopy: MethodSpec = {
   id: 'qemu-precopy',
   summary: 'QEMU\'s pre-copy: a cursor sends dirty pages in 100 ms rate-limited slots and re-syncs the bitmap only when what is left fits the downtime limit at the measured bandwidth.',

@@ -9,6 +9,7 @@
  */
 import type { MethodSpec } from '../method.js';
 
+/** The stop-and-copy method, as the comment at the top of this file describes it. */
 export const stopAndCopy: MethodSpec = {
   id: 'stop-and-copy',
   summary: 'Stops the guest and copies all of its memory: no page is sent twice, but the whole copy is downtime.',

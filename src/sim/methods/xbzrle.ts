@@ -26,6 +26,7 @@ import type { MethodSpec } from '../method.js';
 /** CACHED_PAGE_LIFETIME of migration/page_cache.c. */
 const CACHED_PAGE_LIFETIME = 2;
 
+/** The xbzrle method, as the comment at the top of this file describes it. */
 export const xbzrle: MethodSpec = {
   id: 'xbzrle',
   summary: 'QEMU\'s pre-copy that, after the first pass, sends pages it still has in a cache as compressed deltas: fewer bytes per re-sent page for the CPU and cache memory it costs.',

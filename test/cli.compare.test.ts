@@ -168,3 +168,21 @@ describe('dirtylab grid', () => {
     expect(cells.every((c: any) => typeof c.verdict === 'string')).toBe(true);
   });
 });
+
+describe('progress', () => {
+  it('shows a bar on stderr when it is a terminal and the work takes over a second; --quiet hides it', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const bin = join(__dirname, '../bin/dirtylab.js');
+    const heavy = join(__dirname, '../data/heavy-bw32-dt300.dpt');
+    const cmd = (extra: string) => `${process.execPath} ${bin} compare ${heavy} --replicates 2 --bandwidth 32MiB/s --max-time 60s --out ${join(tmp, 'tty')} ${extra} > /dev/null`;
+    // `script` runs the command on a pseudo-terminal and records what reaches it (stderr; stdout is discarded).
+    const record = (extra: string) => {
+      const log = join(tmp, `tty-${extra || 'bar'}.log`);
+      const r = spawnSync('script', ['-qec', cmd(extra), log], { encoding: 'utf8' });
+      expect(r.status).toBe(0);
+      return readFileSync(log, 'utf8');
+    };
+    expect(record('')).toMatch(/runs [█░]+ \d+\/\d+ \| ETA/);
+    expect(record('--quiet')).not.toMatch(/ETA/);
+  }, 120_000);
+});

@@ -31,7 +31,7 @@ import { mkdirSync, renameSync, writeFileSync as writeFile, readFileSync as read
 import cliProgress from 'cli-progress';
 import * as vegaLib from 'vega';
 import * as vlLib from 'vega-lite';
-import { compare, compareSpec, gridCells, type CompareRuns, type CompareSpec, type CompareTrace, type RunRow } from '../stats/compare.js';
+import { compare, gridCells, type CompareRuns, type CompareSpec, type CompareTrace, type RunRow } from '../stats/compare.js';
 import { summarize as summarizeRuns } from '../stats/summary.js';
 import { renderTerminal, reportFiles, runsJsonl, writeFilesAtomic } from '../report/report.js';
 import { gridChart, type GridCell } from '../report/charts/grid.js';

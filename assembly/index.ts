@@ -336,6 +336,27 @@ export function setList(bm: usize, nBits: u32, list: usize, n: u32): i32 {
 }
 
 /**
+ * Set the bits listed in `list` in two bitmaps at once (a and b may be the
+ * same), without counting: the engine's write path (the dirty log and the
+ * non-zero map). Returns 0, or −1 − i when entry i is ≥ nBits (entries before
+ * it are applied).
+ */
+export function setList2(a: usize, b: usize, nBits: u32, list: usize, n: u32): i32 {
+  let pl = list;
+  const end = list + ((<usize>n) << 2);
+  while (pl < end) {
+    const p = load<u32>(pl);
+    if (p >= nBits) return -1 - <i32>((pl - list) >>> 2);
+    const o = (<usize>(p >>> 5)) << 2;
+    const m: u32 = (<u32>1) << (p & 31);
+    store<u32>(a + o, load<u32>(a + o) | m);
+    store<u32>(b + o, load<u32>(b + o) | m);
+    pl += 4;
+  }
+  return 0;
+}
+
+/**
  * Clear the bits listed in `list` (n entries, any order). Returns how many
  * were set before, or −1 − i when entry i is ≥ nBits.
  */

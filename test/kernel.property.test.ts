@@ -174,6 +174,25 @@ describe('kernel vs reference twin', () => {
     }
   });
 
+  it('setList2 sets the same bits in two bitmaps (or one, twice)', () => {
+    const rng = mulberry32(61);
+    for (let c = 0; c < CASES; c++) {
+      const n = randomSize(rng);
+      const len = randInt(rng, 200);
+      const list = new Uint32Array(len);
+      for (let i = 0; i < len; i++) list[i] = randInt(rng, n + (rng() < 0.01 ? 10 : 0));
+      const buf = k.buffer(Math.max(1, len));
+      k.writeList(buf, list);
+      withBitmaps(2, n, rng, ([ka, kb], [ra, rb]) => {
+        const same = c % 5 === 0;
+        expect(k.setList2(ka!, same ? ka! : kb!, buf, len)).toBe(ref.setList2(ra!, same ? ra! : rb!, n, list, len));
+        expect(fullBytes(ka!)).toEqual(ra);
+        expect(fullBytes(kb!)).toEqual(rb);
+      });
+      k.dispose(buf);
+    }
+  });
+
   it('decodeDeltaVarint on valid and corrupt payloads', () => {
     const rng = mulberry32(7);
     for (let c = 0; c < CASES; c++) {

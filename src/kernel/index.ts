@@ -25,6 +25,7 @@ export interface KernelExports {
   collectAndNot(a: number, b: number, lo: number, hi: number, out: number, max: number): number;
   setList(bm: number, nBits: number, list: number, n: number): number;
   clearList(bm: number, nBits: number, list: number, n: number): number;
+  setList2(a: number, b: number, nBits: number, list: number, n: number): number;
   decodeDeltaVarint(bm: number, nBits: number, src: number, len: number): number;
   lastErrorOffset(): number;
 }
@@ -255,6 +256,11 @@ export class Kernel {
   /** Set the listed bits; returns how many were newly set (−1 − i: entry i out of range). */
   setList(bm: Bitmap, list: U32Buffer, n = list.length): number {
     return this.raw.setList(bm.ptr, bm.nBits, list.ptr, n);
+  }
+
+  /** Set the listed bits in two bitmaps at once, without counting (0, or −1 − i: entry i out of range). */
+  setList2(a: Bitmap, b: Bitmap, list: U32Buffer, n = list.length): number {
+    return this.raw.setList2(a.ptr, b.ptr, a.nBits, list.ptr, n);
   }
 
   /** Clear the listed bits; returns how many were set (−1 − i: entry i out of range). */

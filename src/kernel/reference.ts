@@ -115,6 +115,17 @@ export function setList(bm: Uint8Array, nBits: number, list: Uint32Array, n: num
   return added;
 }
 
+/** Set the listed bits in a and in b (without counting); 0, or −1 − i when entry i is ≥ nBits. */
+export function setList2(a: Uint8Array, b: Uint8Array, nBits: number, list: Uint32Array, n: number): number {
+  for (let i = 0; i < n; i++) {
+    const p = list[i]!;
+    if (p >= nBits) return -1 - i;
+    putBit(a, p, true);
+    putBit(b, p, true);
+  }
+  return 0;
+}
+
 /** Clear the bits listed in list[0..n). Returns how many were set, or −1 − i. */
 export function clearList(bm: Uint8Array, nBits: number, list: Uint32Array, n: number): number {
   let removed = 0;

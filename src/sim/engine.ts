@@ -239,8 +239,7 @@ export class Engine {
     for (let i = 0; i < n; i += buf.length) {
       const m = Math.min(buf.length, n - i);
       this.k.writeList(buf, pages.subarray(i, i + m));
-      this.k.raw.setList(this.log.ptr, this.nPages, buf.ptr, m);
-      this.k.raw.setList(this.nonZero.ptr, this.nPages, buf.ptr, m);
+      this.k.raw.setList2(this.log.ptr, this.nonZero.ptr, this.nPages, buf.ptr, m);
     }
   };
 

@@ -54,6 +54,16 @@ function fullBytes(bm: Bitmap): Uint8Array {
   return k.u8.slice(bm.ptr, bm.ptr + Math.ceil(bm.nBits / 8));
 }
 
+/** A random page list (some entries ≥ n) and a kernel buffer holding it. */
+function randomList(rng: Rng, n: number): { list: Uint32Array; buf: ReturnType<Kernel['buffer']>; len: number } {
+  const len = randInt(rng, 200);
+  const list = new Uint32Array(len);
+  for (let i = 0; i < len; i++) list[i] = randInt(rng, n + (rng() < 0.01 ? 10 : 0));
+  const buf = k.buffer(Math.max(1, len));
+  k.writeList(buf, list);
+  return { list, buf, len };
+}
+
 function withBitmaps(count: number, n: number, rng: Rng, body: (kb: Bitmap[], rb: Uint8Array[]) => void): void {
   const rb = Array.from({ length: count }, () => randomBits(rng, n));
   const kb = rb.map((b) => load(b, n));
@@ -159,11 +169,7 @@ describe('kernel vs reference twin', () => {
     const rng = mulberry32(6);
     for (let c = 0; c < CASES; c++) {
       const n = randomSize(rng);
-      const len = randInt(rng, 200);
-      const list = new Uint32Array(len);
-      for (let i = 0; i < len; i++) list[i] = randInt(rng, n + (rng() < 0.01 ? 10 : 0));
-      const buf = k.buffer(Math.max(1, len));
-      k.writeList(buf, list);
+      const { list, buf, len } = randomList(rng, n);
       withBitmaps(1, n, rng, ([kb], [rb]) => {
         expect(k.setList(kb!, buf, len)).toBe(ref.setList(rb!, n, list, len));
         expect(fullBytes(kb!)).toEqual(rb);
@@ -178,11 +184,7 @@ describe('kernel vs reference twin', () => {
     const rng = mulberry32(61);
     for (let c = 0; c < CASES; c++) {
       const n = randomSize(rng);
-      const len = randInt(rng, 200);
-      const list = new Uint32Array(len);
-      for (let i = 0; i < len; i++) list[i] = randInt(rng, n + (rng() < 0.01 ? 10 : 0));
-      const buf = k.buffer(Math.max(1, len));
-      k.writeList(buf, list);
+      const { list, buf, len } = randomList(rng, n);
       withBitmaps(2, n, rng, ([ka, kb], [ra, rb]) => {
         const same = c % 5 === 0;
         expect(k.setList2(ka!, same ? ka! : kb!, buf, len)).toBe(ref.setList2(ra!, same ? ra! : rb!, n, list, len));

@@ -10,7 +10,7 @@
  * sorted unique pages below nPages, time never going backwards, nEpochs
  * checked against the lines.
  */
-import { TIME_UNITS, TraceError, type Epoch, type TraceHeader, type TimeUnit } from './model.js';
+import { TIME_UNITS, TraceError, jsonObjectLine, type Epoch, type TraceHeader, type TimeUnit } from './model.js';
 
 /** The header line object of a .dpt.jsonl file. */
 export interface JsonlHeaderLine {
@@ -158,13 +158,7 @@ export async function* readJsonlEpochs(
       throw new TraceError(file, { line }, what);
     };
     if (h.nEpochs !== null && k >= h.nEpochs) bad(`end of file after nEpochs = ${h.nEpochs} epochs, found another line`);
-    let o: Record<string, unknown>;
-    try {
-      o = JSON.parse(text);
-    } catch {
-      return bad('a JSON object per line');
-    }
-    if (typeof o !== 'object' || o === null || Array.isArray(o)) bad('a JSON object per line');
+    const o = jsonObjectLine(text, file, line);
     let t0 = k * h.epochLen;
     let t1 = (k + 1) * h.epochLen;
     if (h.hasTimes) {

@@ -81,6 +81,18 @@ export class TraceError extends Error {
   }
 }
 
+/** Parse one line as a JSON object, or throw a TraceError naming the file, the line and `what`. */
+export function jsonObjectLine(text: string, file: string, line: number, what = 'a JSON object per line'): Record<string, unknown> {
+  let o: unknown;
+  try {
+    o = JSON.parse(text);
+  } catch {
+    throw new TraceError(file, { line }, what);
+  }
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new TraceError(file, { line }, what);
+  return o as Record<string, unknown>;
+}
+
 /** Whether two sorted page lists hold the same pages. */
 export function samePages(a: Uint32Array, b: Uint32Array): boolean {
   if (a.length !== b.length) return false;

@@ -7,7 +7,7 @@
 import { ByteReader, gunzip, isGzip, lines, type TraceInput } from './bytes.js';
 import { looksLikeDpt, readDptEpochs, readDptHeader } from './dpt.js';
 import { parseJsonlHeader, readJsonlEpochs } from './jsonl.js';
-import { TraceError, type Epoch, type Trace, type TraceFormat, type TraceHeader } from './model.js';
+import { TraceError, jsonObjectLine, type Epoch, type Trace, type TraceFormat, type TraceHeader } from './model.js';
 import { openRecorder } from './recorder.js';
 
 /** The formats `--format` accepts. */
@@ -74,13 +74,7 @@ export async function openTrace(input: TraceInput, opts: OpenOptions = {}): Prom
   const it = lines(reader.rest())[Symbol.asyncIterator]();
   const first = await it.next();
   if (first.done) throw new TraceError(file, { line: 1 }, 'a JSON header line, found an empty file');
-  let obj: Record<string, unknown>;
-  try {
-    obj = JSON.parse(first.value.text);
-  } catch {
-    throw new TraceError(file, { line: 1 }, 'a JSON object as the header line');
-  }
-  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new TraceError(file, { line: 1 }, 'a JSON object as the header line');
+  const obj = jsonObjectLine(first.value.text, file, 1, 'a JSON object as the header line');
   if (format !== 'dpt-jsonl' && format !== 'recorder-jsonl') {
     if (obj.format === 'dpt-jsonl') format = 'dpt-jsonl';
     else if ('page_size' in obj) format = 'recorder-jsonl';

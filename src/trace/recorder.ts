@@ -17,7 +17,7 @@
  * learns the epoch count, the cut and the fixes, so the header is complete
  * before the first epoch is streamed.
  */
-import { TraceError, type Epoch, type TraceHeader } from './model.js';
+import { TraceError, jsonObjectLine, type Epoch, type TraceHeader } from './model.js';
 import { runsToPages } from './jsonl.js';
 
 /** Header keys that become fields of the trace rather than provenance. */
@@ -74,13 +74,7 @@ function parseEpochLine(text: string, line: number, nPages: number, file: string
   const bad = (what: string): never => {
     throw new TraceError(file, { line }, what);
   };
-  let o: Record<string, unknown>;
-  try {
-    o = JSON.parse(text);
-  } catch {
-    return bad('a JSON object per line');
-  }
-  if (typeof o !== 'object' || o === null || Array.isArray(o)) bad('a JSON object per line');
+  const o = jsonObjectLine(text, file, line);
   if (!finite(o.t0_ms) || !finite(o.t1_ms)) bad('"t0_ms" and "t1_ms" as numbers');
   const t0Ms = o.t0_ms as number;
   const t1Ms = o.t1_ms as number;

@@ -9,7 +9,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { TraceError } from '../trace/model.js';
+import { TraceError, jsonObjectLine } from '../trace/model.js';
 import { fileInput } from '../trace/node.js';
 import { lines, ByteReader, gunzip, isGzip } from '../trace/bytes.js';
 import type { RateSegment } from '../trace/warp.js';
@@ -172,14 +172,9 @@ export async function readSentRounds(path: string): Promise<Map<number, Uint32Ar
   for await (const { text, line } of lines(src)) {
     if (first) { first = false; continue; }
     if (text.trim() === '') continue;
-    let o: any;
-    try {
-      o = JSON.parse(text);
-    } catch {
-      throw new TraceError(path, { line }, 'a JSON object per line');
-    }
+    const o = jsonObjectLine(text, path, line);
     if (typeof o.round !== 'number' || !Array.isArray(o.pages)) throw new TraceError(path, { line }, '"round" and "pages"');
-    out.set(o.round, Uint32Array.from(o.pages as number[]));
+    out.set(o.round as number, Uint32Array.from(o.pages as number[]));
   }
   return out;
 }

@@ -15,15 +15,17 @@ import { GENERATOR_KINDS, generatedHeader, generateEpochs, type GeneratorKind } 
 import { readTrace } from '../trace/open.js';
 import { ParamError, allParams } from '../sim/method.js';
 import { METHODS, methodIds } from '../sim/methods/index.js';
-import { simulate, DEFAULT_BANDWIDTH, DEFAULT_DOWNTIME_LIMIT_MS, DEFAULT_MAX_TIME_MS } from '../sim/simulate.js';
+import { simulate, DEFAULT_BANDWIDTH, DEFAULT_DOWNTIME_LIMIT_MS, DEFAULT_MAX_TIME_MS, defaultCalibrationName, defaultLinkBandwidth } from '../sim/simulate.js';
+import type { DowntimeStep } from '../sim/engine.js';
+import type { Trace } from '../trace/model.js';
 import { calibrationNames } from '../sim/calibration.js';
-import { parseBandwidth, parseDurationMs, UnitError, formatBandwidth } from '../sim/units.js';
+import { parseBandwidth, parseDurationMs, parseDowntimeSteps, UnitError, formatBandwidth } from '../sim/units.js';
 import type { SimResult } from '../sim/result.js';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { parseRecordedThrottle, type RateSegment } from '../trace/warp.js';
 import { readRun, type RunRecord } from '../validate/run.js';
-import { validateRun, summarize, profileFor, type RunComparison, type Summary } from '../validate/validate.js';
+import { validateRun, validateLeaveOut, summarize, profileFor, type Fold, type RunComparison, type Summary } from '../validate/validate.js';
 import { deriveCalibration } from '../validate/derive.js';
 import { getCalibration, type Calibration } from '../sim/calibration.js';
 import '../sim/profiles.js';
@@ -170,15 +172,16 @@ export function renderResult(file: string, r: SimResult): string {
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? '–' : `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)} %`);
 
 /** The human-readable validation table. */
-export function renderValidation(cals: Calibration[], rows: RunComparison[], s: Summary): string {
+export function renderValidation(cals: Calibration[], rows: RunComparison[], s: Summary, leaveOut?: 'run' | 'family'): string {
   const out: string[] = [];
+  if (leaveOut) out.push(`leave-one-${leaveOut}-out: each run predicted by a profile fitted on the quiet runs ${leaveOut === 'run' ? 'other than itself' : 'of the other workload families'}`);
   for (const c of cals) out.push(`calibration ${c.name}: ${Object.entries(c.constants).map(([k, v]) => `${k} ${+v.value.toPrecision(4)} ${v.unit}`).join('; ')}`);
   out.push('');
   const cols = ['run', 'method', 'verdict pred/real', 'total ms pred/real', 'err', 'MB pred/real', 'err', 'syncs', 'downtime ms', 'err ms'];
   const body = rows.map((r) => r.skipped
     ? [r.name, r.method, 'skipped*', '', '', '', '', '', '', '']
     : [
-      r.name, r.method,
+      `${r.name}${r.busy ? ' (busy)' : ''}`, r.method,
       `${r.completed!.predicted ? 'done' : 'not done'}/${r.completed!.measured ? 'done' : 'not done'}`,
       `${fmt(r.totalTimeMs!.predicted!)}/${fmt(r.totalTimeMs!.measured!)}`, pct(r.totalTimeMs!.relError),
       `${fmt(r.transferredBytes!.predicted! / 1e6, 1)}/${fmt(r.transferredBytes!.measured! / 1e6, 1)}`, pct(r.transferredBytes!.relError),
@@ -190,12 +193,20 @@ export function renderValidation(cals: Calibration[], rows: RunComparison[], s: 
   out.push(cols.map((c, i) => c.padEnd(w[i]!)).join('  '));
   for (const b of body) out.push(b.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd());
   for (const r of rows) if (r.skipped) out.push(`* ${r.name}: ${r.skipped}`);
+  for (const r of rows) if (r.postcopyRequests) out.push(`${r.name}: post-copy page requests ${fmt(r.postcopyRequests.predicted ?? 0)} predicted / ${fmt(r.postcopyRequests.measured ?? 0)} by QEMU`);
+  if (s.busy.length) out.push(`(busy) recorded while other processes used > 20 % of the host: shown, left out of the figures below and of calibrations (${s.busy.length}: ${s.busy.join(', ')})`);
   out.push('');
   const t = s.targets;
-  out.push(`replayed ${s.replayed} of ${s.runs} runs (${s.skipped} skipped)`);
+  const q = s.replayed - s.busy.length;
+  out.push(`replayed ${s.replayed} of ${s.runs} runs (${s.skipped} skipped); figures over the ${q} quiet ones`);
   out.push(`total time: median |error| ${pct(s.medianAbsRelError.totalTimeMs).replace('+', '')} (target ≤ ${t.medianTotalTime * 100} %), worst ${pct(s.worstAbsRelError.totalTimeMs).replace('+', '')} (≤ ${t.worst * 100} %)`);
   out.push(`transferred bytes: median |error| ${pct(s.medianAbsRelError.transferredBytes).replace('+', '')} (≤ ${t.medianTransferred * 100} %), worst ${pct(s.worstAbsRelError.transferredBytes).replace('+', '')} (≤ ${t.worst * 100} %)`);
-  out.push(`verdicts right: ${s.verdictsRight} of ${s.replayed}; dirty-sync-count within ±1: ${pct(s.syncWithin1).replace('+', '')} (≥ ${t.syncWithin1 * 100} %); median |downtime error| ${s.medianAbsDowntimeErrorMs === null ? '–' : fmt(s.medianAbsDowntimeErrorMs, 1)} ms (≤ ${t.medianDowntimeMs} ms)`);
+  out.push(`verdicts right: ${s.verdictsRight} of ${q}; dirty-sync-count within ±1: ${pct(s.syncWithin1).replace('+', '')} (≥ ${t.syncWithin1 * 100} %); median |downtime error| ${s.medianAbsDowntimeErrorMs === null ? '–' : fmt(s.medianAbsDowntimeErrorMs, 1)} ms (≤ ${t.medianDowntimeMs} ms)`);
+  const g = (name: string, x: Record<string, { runs: number; medianAbsRelError: { totalTimeMs: number | null; transferredBytes: number | null }; medianAbsDowntimeErrorMs: number | null }>) =>
+    `${name}: ${Object.entries(x).map(([k, v]) => `${k} (${v.runs}) time ${pct(v.medianAbsRelError.totalTimeMs).replace('+', '')}, bytes ${pct(v.medianAbsRelError.transferredBytes).replace('+', '')}, downtime ${v.medianAbsDowntimeErrorMs === null ? '–' : fmt(v.medianAbsDowntimeErrorMs, 1)} ms`).join('; ')}`;
+  out.push(g(`by bandwidth (median |errors|; downtime ≤ ${t.bandwidthDowntimeMs} ms in each)`, s.byBandwidth));
+  out.push(g('by method', s.byMethod));
+  out.push(g('by workload family', s.byFamily));
   out.push(`pages sent after each sync vs QEMU's (sent.jsonl.gz): mean overlap ${s.meanSentOverlap === null ? '–' : s.meanSentOverlap.toFixed(2)} (Jaccard)`);
   out.push(`targets ${s.meetsTargets ? 'met' : 'NOT met'}`);
   return out.join('\n');
@@ -291,6 +302,26 @@ function commandLine(argv: string[]): string {
   return ['dirtylab', ...out].join(' ');
 }
 
+/**
+ * The first line of every human output: which host profile each trace runs
+ * under and how fast its final copy goes (QEMU lifts max-bandwidth there).
+ */
+export function profileLine(traces: { name: string; trace: Trace }[], calibration: string | undefined | null, linkBandwidth: number | undefined | null): string {
+  const by = new Map<string, string[]>();
+  for (const t of traces) {
+    const name = defaultCalibrationName(t.trace, calibration ?? undefined);
+    const k = `${name} (final copy at ${formatBandwidth(defaultLinkBandwidth(name, linkBandwidth ?? undefined))}${linkBandwidth ? ', --link-bandwidth' : ''})`;
+    if (!by.has(k)) by.set(k, []);
+    by.get(k)!.push(t.name);
+  }
+  const parts = [...by.entries()].map(([k, names]) => (by.size > 1 ? `${k} for ${names.join(', ')}` : k));
+  return `Host profile: ${parts.join('; ')}`;
+}
+
+const LINK_HELP = 'final-copy speed while the source is stopped (QEMU lifts max-bandwidth there; default: the host profile\'s measured speed, else 10Gbit/s)';
+const STEPS_HELP = 'downtime-limit changes during the migration, LIMIT@TIME joined by /, e.g. 600ms@4s/1200ms@8s (Nova\'s steps, KubeVirt\'s ramp)';
+const CAL_HELP = () => `host profile: ${calibrationNames().join(', ')} (default: the one the trace's header names, else ideal)`;
+
 /** Summarise, print and write everything a comparison produces. */
 async function finishComparison(r: CompareRuns, traces: CompareTrace[], o: { json?: boolean; out: string }, log: (s: string) => void): Promise<void> {
   const sum = summarizeRuns(r.spec, r.runs);
@@ -300,11 +331,15 @@ async function finishComparison(r: CompareRuns, traces: CompareTrace[], o: { jso
   writeFilesAtomic(o.out, files);
   if (o.json) log(JSON.stringify(sum, null, 2));
   else {
+    log(profileLine(traces, r.spec.calibration, r.spec.linkBandwidth));
     log(renderTerminal(sum));
     log('');
     log(`report: ${joinPath(o.out, 'report.html')}`);
   }
 }
+
+/** validate --check: a target was not met (exit 4). */
+class TargetsNotMet extends Error {}
 
 /** Build the command tree (exported for tests and --help checks). */
 export function buildProgram(out: { log: (s: string) => void } = { log: (s) => process.stdout.write(s + '\n') }): Command {
@@ -384,19 +419,20 @@ export function buildProgram(out: { log: (s: string) => void } = { log: (s) => p
     .requiredOption('-m, --method <id>', `copy method: ${methodIds().join(', ')}`)
     .option('-p, --param <key=value>', 'a method parameter (repeatable)', collectParam, {})
     .option('--bandwidth <rate>', `live-phase rate cap, e.g. 128MiB/s, 1Gbit/s (QEMU max-bandwidth; default ${formatBandwidth(DEFAULT_BANDWIDTH)})`, unitArg(parseBandwidth, '--bandwidth'))
-    .option('--link-bandwidth <rate>', 'link speed while the source is stopped (default: --bandwidth)', unitArg(parseBandwidth, '--link-bandwidth'))
+    .option('--link-bandwidth <rate>', LINK_HELP, unitArg(parseBandwidth, '--link-bandwidth'))
     .option('--downtime-limit <time>', `QEMU downtime-limit (default ${DEFAULT_DOWNTIME_LIMIT_MS}ms)`, unitArg(parseDurationMs, '--downtime-limit'))
+    .option('--downtime-steps <steps>', STEPS_HELP, unitArg(parseDowntimeSteps, '--downtime-steps'))
     .option('--start-epoch <n>', 'start the migration at this epoch (0-based index in the file; default 0)', intArg('--start-epoch'))
     .option('--start-time <time>', 'or at this time on the trace axis (t = 0 at the trace\'s timeZeroNs), e.g. 0, 1.5s', unitArg(parseDurationMs, '--start-time'))
     .option('--max-time <time>', `wall-time cap; past it the migration did not complete (default ${DEFAULT_MAX_TIME_MS / 1000}s)`, unitArg(parseDurationMs, '--max-time'))
     .addOption(new Option('--on-trace-end <mode>', 'when the guest reaches the end of the trace').choices(['loop', 'stop', 'idle']).default('loop'))
-    .option('--calibration <name>', `host profile: ${calibrationNames().join(', ')} (default ideal)`)
+    .option('--calibration <name>', CAL_HELP())
     .option('--recorded-throttle <ms:pct,…>', 'the trace was recorded under this throttle (100 = guest stalled) from these ms after t = 0; it is mapped back to guest time first', unitArg(parseRecordedThrottle, '--recorded-throttle'))
     .option('--json', 'print the result object')
     .addOption(formatOption())
     .addHelpText('after', methodsHelp())
     .action(async (trace: string, o: {
-      method: string; param: Record<string, string>; bandwidth?: number; linkBandwidth?: number; downtimeLimit?: number;
+      method: string; param: Record<string, string>; bandwidth?: number; linkBandwidth?: number; downtimeLimit?: number; downtimeSteps?: DowntimeStep[];
       startEpoch?: number; startTime?: number; maxTime?: number; onTraceEnd: 'loop' | 'stop' | 'idle'; calibration?: string; json?: boolean; format?: TraceFormat;
       recordedThrottle?: RateSegment[];
     }) => {
@@ -404,7 +440,7 @@ export function buildProgram(out: { log: (s: string) => void } = { log: (s) => p
       let r: SimResult;
       try {
         r = await simulate(t, {
-          method: o.method, params: o.param, bandwidth: o.bandwidth, linkBandwidth: o.linkBandwidth, downtimeLimitMs: o.downtimeLimit,
+          method: o.method, params: o.param, bandwidth: o.bandwidth, linkBandwidth: o.linkBandwidth, downtimeLimitMs: o.downtimeLimit, downtimeSteps: o.downtimeSteps,
           startEpoch: o.startEpoch, startTimeMs: o.startTime, maxTimeMs: o.maxTime, onTraceEnd: o.onTraceEnd, calibration: o.calibration,
           recordedThrottle: o.recordedThrottle,
           traceSha256: await fileSha256(trace), packageVersion: packageVersion(),
@@ -413,7 +449,7 @@ export function buildProgram(out: { log: (s: string) => void } = { log: (s) => p
         if (e instanceof ParamError) throw new UsageError(e.message);
         throw e;
       }
-      out.log(o.json ? JSON.stringify(r, null, 2) : renderResult(trace, r));
+      out.log(o.json ? JSON.stringify(r, null, 2) : `${profileLine([{ name: trace, trace: t }], o.calibration, o.linkBandwidth)}\n${renderResult(trace, r)}`);
     });
 
   program
@@ -428,7 +464,9 @@ export function buildProgram(out: { log: (s: string) => void } = { log: (s) => p
     .option('-p, --param <key=value>', 'a method parameter for every method that takes it (repeatable)', collectParam, {})
     .option('--seed <n>', 'seed of the start offsets and the bootstrap (default 1)', intArg('--seed'))
     .option('--max-time <time>', 'wall-time cap per run (default 600s)', unitArg(parseDurationMs, '--max-time'))
-    .option('--calibration <name>', `host profile: ${calibrationNames().join(', ')} (default ideal)`)
+    .option('--calibration <name>', CAL_HELP())
+    .option('--link-bandwidth <rate>', LINK_HELP, unitArg(parseBandwidth, '--link-bandwidth'))
+    .option('--downtime-steps <steps>', STEPS_HELP, unitArg(parseDowntimeSteps, '--downtime-steps'))
     .option('--no-write-time-band', 'skip the write-time start/end band (a third of the runs)')
     .option('--out <dir>', 'output directory', './dirtylab-report')
     .option('--shard <i/n>', 'run only slice i of n of the grid (0-based; auto/n reads JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID) and write only runs.jsonl', shardArg)
@@ -437,7 +475,7 @@ export function buildProgram(out: { log: (s: string) => void } = { log: (s) => p
     .addOption(formatOption())
     .action(async (paths: string[], o: {
       methods?: string[]; baseline?: string; replicates?: number; bandwidth?: number[]; downtimeLimit?: number[]; param: Record<string, string>;
-      seed?: number; maxTime?: number; calibration?: string; writeTimeBand: boolean; out: string; shard?: { index: number; count: number };
+      seed?: number; maxTime?: number; calibration?: string; linkBandwidth?: number; downtimeSteps?: DowntimeStep[]; writeTimeBand: boolean; out: string; shard?: { index: number; count: number };
       json?: boolean; quiet?: boolean; format?: TraceFormat;
     }) => {
       const traces = await loadTraces(paths, o.format);
@@ -446,7 +484,8 @@ export function buildProgram(out: { log: (s: string) => void } = { log: (s) => p
       try {
         r = await compare({
           traces, methods: o.methods, baseline: o.baseline, replicates: o.replicates, bandwidths: o.bandwidth, downtimeLimits: o.downtimeLimit,
-          params: o.param, seed: o.seed, maxTimeMs: o.maxTime, calibration: o.calibration, writeTimeBand: o.writeTimeBand, shard: o.shard,
+          params: o.param, seed: o.seed, maxTimeMs: o.maxTime, calibration: o.calibration, linkBandwidth: o.linkBandwidth, downtimeSteps: o.downtimeSteps,
+          writeTimeBand: o.writeTimeBand, shard: o.shard,
           packageVersion: packageVersion(), command: commandLine(process.argv.slice(2)), onProgress: (d, t) => bar.update(d, t),
         });
       } catch (e) {
@@ -522,12 +561,14 @@ export function buildProgram(out: { log: (s: string) => void } = { log: (s) => p
     .option('--start-epoch <n>', 'start at this epoch (default 0)', intArg('--start-epoch'))
     .option('--start-time <time>', 'or at this time on the trace axis', unitArg(parseDurationMs, '--start-time'))
     .option('--max-time <time>', 'wall-time cap per cell (default 600s)', unitArg(parseDurationMs, '--max-time'))
-    .option('--calibration <name>', 'host profile (default ideal)')
+    .option('--calibration <name>', CAL_HELP())
+    .option('--link-bandwidth <rate>', LINK_HELP, unitArg(parseBandwidth, '--link-bandwidth'))
+    .option('--downtime-steps <steps>', STEPS_HELP, unitArg(parseDowntimeSteps, '--downtime-steps'))
     .option('-p, --param <key=value>', 'a method parameter (repeatable)', collectParam, {})
     .option('--out <dir>', 'where grid.json and charts/grid.svg|png go', './dirtylab-grid')
     .option('--json', 'print the cells as JSON')
     .addOption(formatOption())
-    .action(async (trace: string, o: { bandwidth: number[]; downtimeLimit: number[]; methods: string[]; startEpoch?: number; startTime?: number; maxTime?: number; calibration?: string; param: Record<string, string>; out: string; json?: boolean; format?: TraceFormat }) => {
+    .action(async (trace: string, o: { bandwidth: number[]; downtimeLimit: number[]; methods: string[]; startEpoch?: number; startTime?: number; maxTime?: number; calibration?: string; linkBandwidth?: number; downtimeSteps?: DowntimeStep[]; param: Record<string, string>; out: string; json?: boolean; format?: TraceFormat }) => {
       const t = await readTrace(fileInput(trace), { format: o.format });
       const kernel = await Kernel.load();
       const cells: GridCell[] = [];
@@ -536,7 +577,7 @@ export function buildProgram(out: { log: (s: string) => void } = { log: (s) => p
           for (const dl of o.downtimeLimit) {
             let r: SimResult;
             try {
-              r = await simulate(t, { method: m, params: o.param, bandwidth: bw, downtimeLimitMs: dl, startEpoch: o.startEpoch, startTimeMs: o.startTime, maxTimeMs: o.maxTime, calibration: o.calibration, kernel });
+              r = await simulate(t, { method: m, params: o.param, bandwidth: bw, downtimeLimitMs: dl, downtimeSteps: o.downtimeSteps, linkBandwidth: o.linkBandwidth, startEpoch: o.startEpoch, startTimeMs: o.startTime, maxTimeMs: o.maxTime, calibration: o.calibration, kernel });
             } catch (e) {
               if (e instanceof ParamError) throw new UsageError(e.message);
               throw e;
@@ -548,6 +589,7 @@ export function buildProgram(out: { log: (s: string) => void } = { log: (s) => p
       const svg = await toSvg(gridChart(cells));
       writeFilesAtomic(o.out, { 'grid.json': JSON.stringify(cells, null, 2) + '\n', 'charts/grid.svg': svg, 'charts/grid.png': toPng(svg) });
       if (o.json) { out.log(JSON.stringify(cells, null, 2)); return; }
+      out.log(profileLine([{ name: trace, trace: t }], o.calibration, o.linkBandwidth));
       for (const m of [...new Set(cells.map((c) => c.method))]) {
         out.log(`${m}: total time / downtime per bandwidth (rows) × downtime-limit (columns); "no" = does not converge`);
         const mine = cells.filter((c) => c.method === m);
@@ -572,10 +614,13 @@ export function buildProgram(out: { log: (s: string) => void } = { log: (s) => p
     .option('--out <dir>', 'write validate.csv and validate.json there')
     .option('--calibration <name>', 'use this profile (default: chosen from each run\'s QEMU version and accelerator)')
     .option('--calibrate-on <run-dir...>', 'derive the constants from these runs (by the rules of src/validate/derive.ts) instead of a stored profile')
+    .addOption(new Option('--leave-out <unit>', 'for each run (or workload family) in turn, fit the profile on all the others and predict the one left out').choices(['run', 'family']))
+    .option('--check', 'exit 4 when a target is not met')
     .option('--no-per-sync', 'skip the per-sync comparison with sent.jsonl.gz (faster)')
-    .action(async (dirs: string[], o: { json?: boolean; out?: string; calibration?: string; calibrateOn?: string[]; perSync: boolean }) => {
+    .action(async (dirs: string[], o: { json?: boolean; out?: string; calibration?: string; calibrateOn?: string[]; leaveOut?: 'run' | 'family'; check?: boolean; perSync: boolean }) => {
       const runs: RunRecord[] = dirs.map((d) => readRun(d));
       const kernel = await Kernel.load();
+      if (o.leaveOut && (o.calibrateOn || o.calibration)) throw new UsageError('--leave-out fits its own profiles: give it without --calibration or --calibrate-on');
       let fixed: Calibration | undefined;
       if (o.calibrateOn) fixed = await deriveCalibration('derived', o.calibrateOn.map((d) => readRun(d)), kernel);
       else if (o.calibration) {
@@ -583,21 +628,30 @@ export function buildProgram(out: { log: (s: string) => void } = { log: (s) => p
         if (!fixed) throw new UsageError(`unknown calibration "${o.calibration}"; profiles: ${calibrationNames().join(', ')}`);
       }
       const used = new Map<string, Calibration>();
-      const rows: RunComparison[] = [];
-      for (const run of runs) {
-        const cal = fixed ?? getCalibration(profileFor(run))!;
-        used.set(cal.name, cal);
-        rows.push(await validateRun(run, cal, kernel, { perSync: o.perSync }));
+      let rows: RunComparison[] = [];
+      let folds: Fold[] | null = null;
+      if (o.leaveOut) {
+        const lo = await validateLeaveOut(runs, o.leaveOut, kernel, { perSync: o.perSync });
+        rows = lo.rows;
+        folds = lo.folds;
+      } else {
+        for (const run of runs) {
+          const cal = fixed ?? getCalibration(profileFor(run))!;
+          used.set(cal.name, cal);
+          rows.push(await validateRun(run, cal, kernel, { perSync: o.perSync }));
+        }
       }
       const summary = summarize(rows);
       const cals = [...used.values()];
       const doc = {
-        calibration: cals.length === 1 ? { name: cals[0]!.name, constants: cals[0]!.constants } : cals.map((c) => ({ name: c.name, constants: c.constants })),
+        calibration: folds ? null : cals.length === 1 ? { name: cals[0]!.name, constants: cals[0]!.constants } : cals.map((c) => ({ name: c.name, constants: c.constants })),
+        ...(folds ? { leaveOut: o.leaveOut, folds: folds.map((f) => ({ leftOut: f.leftOut, calibration: f.calibration.name, constants: f.calibration.constants })) } : {}),
         runs: rows,
         summary,
       };
       if (o.out) writeOut(o.out, { 'validate.json': JSON.stringify(doc, null, 2) + '\n', 'validate.csv': csvOf(rows) });
-      out.log(o.json ? JSON.stringify(doc, null, 2) : renderValidation(cals, rows, summary));
+      out.log(o.json ? JSON.stringify(doc, null, 2) : renderValidation(cals, rows, summary, o.leaveOut));
+      if (o.check && !summary.meetsTargets) throw new TargetsNotMet();
     });
 
   return program;
@@ -622,6 +676,7 @@ export async function main(argv: string[]): Promise<number> {
       // commander already printed its message (help and version exit 0).
       return e.exitCode === 0 ? 0 : 1;
     }
+    if (e instanceof TargetsNotMet) return 4;
     if (e instanceof UsageError) {
       process.stderr.write(`dirtylab: ${e.message}\n`);
       return 1;

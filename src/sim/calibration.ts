@@ -1,9 +1,15 @@
 /**
  * Calibration profiles: host-specific physical constants (DESIGN §8). The
  * default, `ideal`, models an ideal host: no setup time, no per-page CPU cost,
- * the final copy at link speed. Profiles fitted to real hosts are added by
- * name and chosen with `--calibration NAME`; they never become everyone's
- * defaults.
+ * the final copy at --link-bandwidth (10 Gbit/s unless given). Profiles fitted
+ * to real hosts are added by name and chosen with `--calibration NAME`, or by
+ * the trace itself when its header names the host it was recorded on
+ * (`meta.hostProfile`); they never become everyone's defaults.
+ *
+ * Downtime, in every profile: switchoverFixedMs (stop → final sync, and the
+ * last page → "completed") + deviceStateBytes / final-copy speed + final
+ * bytes / final-copy speed. QEMU lifts max-bandwidth for the final copy
+ * (migration_completion), so the final copy never runs at --bandwidth.
  */
 
 /** One constant of a profile, with where its value comes from. */
@@ -23,6 +29,22 @@ export interface Calibration {
   setupStallsGuest: boolean;
   /** Sender speed when not rate-limited (within a slot, and the final copy), bytes/s; null = --link-bandwidth. */
   linkBytesPerSec?: number | null;
+  /** Fixed part of the downtime: stop → first page of the final copy, and last page → completed, ms. */
+  switchoverFixedMs?: number;
+  /** Device state sent during the downtime (non-iterable devices, after RAM), bytes. */
+  deviceStateBytes?: number;
+  /** Switchover round trip, ms (a profile whose fixed cost was measured includes it: 0). */
+  rttMs?: number;
+  /**
+   * The sender's CPU per zero page grows with the guest's own CPU demand (both
+   * compete for the host's cores): µs = zeroPageCpuUs + zeroPageCpuUsPerKWrites
+   * × (the guest's distinct-page write rate at the start, thousands of pages/s).
+   */
+  zeroPageCpuUsPerKWrites?: number;
+  /** XBZRLE: mean encoded bytes of a page sent as a delta (a trace has no contents). */
+  xbzrleEncodedBytes?: number;
+  /** XBZRLE: sender CPU per page looked up in the cache / encoded, µs. */
+  xbzrleCpuUs?: number;
   /** Sender CPU time per zero page found (QEMU: buffer_is_zero on 4 KiB), µs. */
   zeroPageCpuUs?: number;
   /** Pages marked dirty at every sync without a guest write (TCG's page-table walker). */

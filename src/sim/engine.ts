@@ -37,9 +37,17 @@ import type { Calibration } from './calibration.js';
 import type { RoundRecord, SimResult, StopReason } from './result.js';
 import { RESULT_SCHEMA_VERSION } from './result.js';
 import { Timeline, type OnTraceEnd, type WriteTime } from './timeline.js';
+import { meanWriteRate } from '../trace/views.js';
 
 /** How dirty tracking re-arms a page after it was found dirty. */
 export type Rearm = 'sync' | 'chunk';
+
+/** A downtime-limit change during the run (Nova's steps, KubeVirt's ramp): from `atMs` on, `limitMs`. */
+export interface DowntimeStep {
+  /** Wall time since `migrate`, ms. */
+  atMs: number;
+  limitMs: number;
+}
 
 /** Observers, for tests (the oracle) and charts. */
 export interface EngineHooks {
@@ -76,6 +84,8 @@ export interface EngineConfig {
   deviceStateBytes: number;
   switchoverFixedMs: number;
   rttMs: number;
+  /** downtime-limit changes, by increasing time (none: downtimeLimitMs throughout). */
+  downtimeSteps?: DowntimeStep[];
   hooks?: EngineHooks;
 }
 
@@ -93,8 +103,13 @@ export class Engine {
   readonly k: Kernel;
   readonly nPages: number;
   readonly pageSize: number;
-  /** Wire bytes of a normal page. */
-  readonly pageCost: number;
+  /** Wire bytes of a normal page (multifd changes the framing: qemu-precopy sets it). */
+  pageCost: number;
+  /**
+   * How many senders move normal pages at once (multifd channels): normal
+   * pages take bytes / (bandwidth × this) of the migration thread's time.
+   */
+  normalSenders = 1;
   readonly mig: Bitmap;
   readonly log: Bitmap;
   readonly nonZero: Bitmap;
@@ -190,7 +205,9 @@ export class Engine {
     this.collectBuf = cfg.hooks?.onSend ? k.buffer(1 << 16) : null;
     this.migCount = 0;
     this.maxTimeNs = cfg.maxTimeMs * 1e6;
-    this.zeroCpuNs = (cfg.calibration.zeroPageCpuUs ?? 0) * 1e3;
+    // The sender's CPU per zero page grows with the guest's own CPU demand (its write rate).
+    const perK = cfg.calibration.zeroPageCpuUsPerKWrites ?? 0;
+    this.zeroCpuNs = ((cfg.calibration.zeroPageCpuUs ?? 0) + (perK > 0 ? (perK * meanWriteRate(cfg.trace)) / 1000 : 0)) * 1e3;
     this.otherBlocks = cfg.calibration.otherBlockPages ?? null;
     this.phantom = this.choosePhantomPages(cfg.calibration.phantomPages ?? 0);
     this.guest = cfg.startNs;
@@ -292,6 +309,13 @@ export class Engine {
   /** Let `ns` of wall time pass. */
   wait(ns: number): void {
     this.advanceTo(this.now + ns);
+  }
+
+  /** The downtime-limit in force now (the last step at or before now, else the initial one), ms. */
+  downtimeLimitMs(): number {
+    let v = this.cfg.downtimeLimitMs;
+    for (const st of this.cfg.downtimeSteps ?? []) if (st.atMs * 1e6 <= this.now) v = st.limitMs;
+    return v;
   }
 
   /** The setup phase of the calibration profile (the guest may stall in it). */
@@ -558,7 +582,9 @@ export class Engine {
 
   /** Wall time to send: the bytes at `bandwidth` plus the sender's CPU time per zero page. */
   sendNs(s: Sent, bandwidth: number): number {
-    return (s.bytes / bandwidth) * NS + s.zero * this.zeroCpuNs;
+    if (this.normalSenders === 1) return (s.bytes / bandwidth) * NS + s.zero * this.zeroCpuNs;
+    const zeroBytes = s.zero * this.cfg.zeroPageBytes;
+    return ((s.bytes - zeroBytes) / (bandwidth * this.normalSenders) + zeroBytes / bandwidth) * NS + s.zero * this.zeroCpuNs;
   }
 
   /** Count bytes that are not pages (e.g. QEMU's 8-byte end-of-section markers). */

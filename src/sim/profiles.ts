@@ -5,32 +5,42 @@
  */
 import { registerCalibration, type Calibration } from './calibration.js';
 
-const SHIPPED = 'the 15 runs of test/fixtures/qemu-runs (the team corpus of 10 and 5 recorded on 2026-11-26: 16/32/64 MiB/s, 100/300 ms, light, medium, heavy, phases)';
+const SHIPPED = 'the quiet runs of test/fixtures/qemu-runs (31 real QEMU 7.2 TCG migrations, 26 of them recorded on a quiet host: 16/32/64 MiB/s, 5–300 ms and downtime-limit steps, pre-copy, auto-converge, post-copy, XBZRLE, multifd; light, medium, heavy, phases workloads)';
 
 /**
  * QEMU 7.2 under TCG, source and destination QEMU on one 2-core Debian 12
- * host, migrating over 127.0.0.1 (../shared/qemu-runs/README.md).
+ * host, migrating over 127.0.0.1 (test/fixtures/qemu-runs/README.md).
  */
 export const QEMU_72_TCG: Calibration = {
   name: 'qemu-7.2-tcg',
   description: 'QEMU 7.2 under TCG, both QEMUs on one 2-core Debian 12 host, migrating over 127.0.0.1',
-  setupMs: 125,
+  setupMs: 118.5,
   setupStallsGuest: true,
-  linkBytesPerSec: 292855610.22364223,
-  zeroPageCpuUs: 14.99,
+  linkBytesPerSec: 561048775.7929065,
+  switchoverFixedMs: 2.4818168240369944,
+  deviceStateBytes: 114085,
+  rttMs: 0,
+  zeroPageCpuUs: 9.07,
+  zeroPageCpuUsPerKWrites: 0.79,
   phantomPages: 61,
   otherBlockPages: { normal: 50, zero: 81 },
-  slotOvershootMs: 0.747,
-  postcopySwitchMs: 91,
+  slotOvershootMs: 0.4162500000001046,
+  xbzrleEncodedBytes: 21.7200424685312,
+  postcopySwitchMs: 55.5,
   constants: {
-    postcopySwitchMs: { value: 91, unit: 'ms', source: `median downtime of the completed post-copy runs (1 of them: heavy-bw32-dt300-pc5) over ${SHIPPED}` },
-    setupMs: { value: 125, unit: 'ms', source: `median of final.setup_time_ms over ${SHIPPED}` },
-    linkBytesPerSec: { value: 292855610.22364223, unit: 'bytes/s', source: `Σ downtime_bytes / Σ downtime over the completed ones of ${SHIPPED}` },
-    zeroPageCpuUs: { value: 14.99, unit: 'µs per zero page', source: `bisection: the model's second sync at the real one, median over ${SHIPPED}` },
-    phantomPages: { value: 61, unit: 'pages per sync', source: `median of non-zero rounds[].sent_without_recorded_write over ${SHIPPED}` },
+    setupMs: { value: 118.5, unit: 'ms', source: `median of final.setup_time_ms over ${SHIPPED}` },
+    linkBytesPerSec: { value: 561048775.7929065, unit: 'bytes/s', source: `median final-copy speed, downtime_bytes / (last − first normal page of the final round in sent.jsonl.gz), rounds ≥ 2 ms, over ${SHIPPED}` },
+    switchoverFixedMs: { value: 2.4818168240369944, unit: 'ms', source: `median of (stop → first page of the final copy) + (last page → completed) − device state time over ${SHIPPED}` },
+    deviceStateBytes: { value: 114085, unit: 'bytes', source: `median of final mbps × (total − setup) − transferred over ${SHIPPED}` },
+    rttMs: { value: 0, unit: 'ms', source: 'in switchoverFixedMs (measured on the host)' },
+    phantomPages: { value: 61, unit: 'pages per sync', source: `median of the runs' medians of non-zero rounds[].sent_without_recorded_write over ${SHIPPED}` },
+    slotOvershootMs: { value: 0.4162500000001046, unit: 'ms', source: `median of the runs' median period of the rate-limit slots that used their budget, − 100 ms, over ${SHIPPED}` },
     otherBlockNormalPages: { value: 50, unit: 'pages', source: `median of sent.jsonl.gz other_ramblocks_pages_sent over ${SHIPPED}` },
     otherBlockZeroPages: { value: 81, unit: 'pages', source: `median of (ram_total − guest RAM)/page − the non-zero ones over ${SHIPPED}` },
-    slotOvershootMs: { value: 0.747, unit: 'ms', source: `median period of the rate-limit slots that used their budget, − 100 ms, over ${SHIPPED}` },
+    zeroPageCpuUs: { value: 9.07, unit: 'µs per zero page at no guest writes', source: `least-squares line over the runs' bisected values (model's second sync at the real one) vs the trace's write rate, over ${SHIPPED}` },
+    zeroPageCpuUsPerKWrites: { value: 0.79, unit: 'µs per zero page per 1000 pages/s written', source: 'slope of the same line (the guest competes with the sender for the host\'s cores)' },
+    postcopySwitchMs: { value: 55.5, unit: 'ms', source: `median downtime of the post-copy runs that switched, over ${SHIPPED}` },
+    xbzrleEncodedBytes: { value: 21.7200424685312, unit: 'bytes per cache hit', source: `median over XBZRLE runs of (xbzrle-cache bytes − 4096 × overflow) / (pages − overflow) + 8, over ${SHIPPED}` },
   },
 };
 

@@ -76,6 +76,8 @@ export interface Provenance {
     linkBandwidthBytesPerSec: number;
     downtimeLimitMs: number;
   };
+  /** downtime-limit changes during the run ([] = none). */
+  downtimeSteps: { atMs: number; limitMs: number }[];
   calibration: string;
   writeTime: string;
   rearm: string;

@@ -6,7 +6,7 @@ import { Kernel } from '../kernel/index.js';
 import type { Trace } from '../trace/model.js';
 import { getCalibration, calibrationNames, IDEAL } from './calibration.js';
 import './profiles.js';
-import { Engine, type EngineHooks, type Rearm } from './engine.js';
+import { Engine, type DowntimeStep, type EngineHooks, type Rearm } from './engine.js';
 import { ParamError, resolveParams } from './method.js';
 import { getMethod, methodIds } from './methods/index.js';
 import { RESULT_SCHEMA_VERSION, type SimResult } from './result.js';
@@ -19,6 +19,24 @@ export const DEFAULT_BANDWIDTH = 128 * 2 ** 20;
 export const DEFAULT_DOWNTIME_LIMIT_MS = 300;
 /** Default wall-time cap, ms. */
 export const DEFAULT_MAX_TIME_MS = 600_000;
+/** Default link speed of the ideal profile: 10 Gbit/s, bytes/s (the final copy runs at it). */
+export const DEFAULT_LINK_BANDWIDTH = 10e9 / 8;
+
+/**
+ * The host profile a run uses: the one asked for, else the one the trace's
+ * header names (`meta.hostProfile`, the host it was recorded on) when this
+ * version knows it, else `ideal`.
+ */
+export function defaultCalibrationName(trace: Trace, asked?: string): string {
+  if (asked !== undefined) return asked;
+  const h = trace.header.meta.hostProfile;
+  return typeof h === 'string' && getCalibration(h) ? h : IDEAL.name;
+}
+
+/** The final-copy (link) speed a run uses: --link-bandwidth, else the profile's measured speed, else 10 Gbit/s. */
+export function defaultLinkBandwidth(calibration: string | undefined, given?: number): number {
+  return given ?? getCalibration(calibration ?? IDEAL.name)?.linkBytesPerSec ?? DEFAULT_LINK_BANDWIDTH;
+}
 
 /** Options of one simulated migration. */
 export interface SimulateOptions {
@@ -28,7 +46,7 @@ export interface SimulateOptions {
   params?: Record<string, string>;
   /** Live-phase rate cap, bytes/s (default 128 MiB/s). */
   bandwidth?: number;
-  /** Link speed while the source is stopped, bytes/s (default = bandwidth). */
+  /** Link speed while the source is stopped (the final copy is not rate-limited), bytes/s (default: the profile's, else 10 Gbit/s). */
   linkBandwidth?: number;
   downtimeLimitMs?: number;
   /** Start at this epoch (0-based index in the file). */
@@ -39,7 +57,10 @@ export interface SimulateOptions {
   startGuestNs?: number;
   maxTimeMs?: number;
   onTraceEnd?: OnTraceEnd;
+  /** Host profile (default: the one the trace's header names, else ideal). */
   calibration?: string;
+  /** downtime-limit changes during the run: from `atMs` (wall time since migrate) on, `limitMs`. */
+  downtimeSteps?: DowntimeStep[];
   /**
    * The guest's recorded progress during the recording (setup stall, throttle):
    * the trace is mapped back to guest time before the replay (DESIGN §4.1).
@@ -91,15 +112,22 @@ export async function simulate(recorded: Trace, opts: SimulateOptions): Promise<
   const { method, params, name } = resolveMethod(opts.method, opts.params);
   const bandwidth = opts.bandwidth ?? DEFAULT_BANDWIDTH;
   if (!(bandwidth > 0)) throw new ParamError('--bandwidth must be > 0');
-  const calibration = opts.calibration === undefined ? IDEAL : getCalibration(opts.calibration);
+  const calName = defaultCalibrationName(recorded, opts.calibration);
+  const calibration = getCalibration(calName);
   if (!calibration) throw new ParamError(`unknown calibration "${opts.calibration}"; profiles: ${calibrationNames().join(', ')}`);
-  // The link defaults to the host's measured copy speed when the profile has one, else to --bandwidth.
-  const linkBandwidth = opts.linkBandwidth ?? calibration.linkBytesPerSec ?? bandwidth;
+  // QEMU lifts max-bandwidth for the final copy: the link is the host's measured copy speed, else 10 Gbit/s.
+  const linkBandwidth = defaultLinkBandwidth(calName, opts.linkBandwidth);
   if (!(linkBandwidth > 0)) throw new ParamError('--link-bandwidth must be > 0');
   const downtimeLimitMs = opts.downtimeLimitMs ?? DEFAULT_DOWNTIME_LIMIT_MS;
   const maxTimeMs = opts.maxTimeMs ?? DEFAULT_MAX_TIME_MS;
   if (!(maxTimeMs > 0)) throw new ParamError('--max-time must be > 0');
   const startNs = opts.startGuestNs ?? startGuestNs(trace, opts);
+  const downtimeSteps = checkSteps(opts.downtimeSteps ?? []);
+  // The switchover constants: as given, else the profile's measured ones, else the parameter defaults.
+  const given = (k: string) => opts.params?.[k] !== undefined;
+  const switchoverFixedMs = given('switchover-fixed') ? (params['switchover-fixed'] as number) : calibration.switchoverFixedMs ?? (params['switchover-fixed'] as number);
+  const deviceStateBytes = given('device-state') ? (params['device-state'] as number) : calibration.deviceStateBytes ?? (params['device-state'] as number);
+  const rttMs = given('rtt') ? (params.rtt as number) : calibration.rttMs ?? (params.rtt as number);
   const kernel = opts.kernel ?? (await Kernel.load());
   const rearm = (params.rearm ?? 'sync') as Rearm;
   const engine = new Engine({
@@ -117,9 +145,10 @@ export async function simulate(recorded: Trace, opts: SimulateOptions): Promise<
     calibration,
     pageHeaderBytes: 8,
     zeroPageBytes: 9,
-    deviceStateBytes: params['device-state'] as number,
-    switchoverFixedMs: params['switchover-fixed'] as number,
-    rttMs: params.rtt as number,
+    deviceStateBytes,
+    switchoverFixedMs,
+    rttMs,
+    downtimeSteps,
     hooks: opts.hooks,
   });
   try {
@@ -133,7 +162,8 @@ export async function simulate(recorded: Trace, opts: SimulateOptions): Promise<
         traceSha256: opts.traceSha256 ?? null,
         method: method.id,
         variant: method.variants ? (params.variant as string) : null,
-        params: Object.fromEntries(Object.entries(params)),
+        params: { ...Object.fromEntries(Object.entries(params)), 'switchover-fixed': switchoverFixedMs, 'device-state': deviceStateBytes, rtt: rttMs },
+        downtimeSteps,
         network: { bandwidthBytesPerSec: bandwidth, linkBandwidthBytesPerSec: linkBandwidth, downtimeLimitMs },
         calibration: calibration.name,
         writeTime: params['write-time'] as string,
@@ -147,4 +177,15 @@ export async function simulate(recorded: Trace, opts: SimulateOptions): Promise<
   } finally {
     engine.dispose();
   }
+}
+
+/** Check a downtime-limit schedule: times ≥ 0 and increasing, limits > 0. */
+export function checkSteps(steps: DowntimeStep[]): DowntimeStep[] {
+  let last = -Infinity;
+  for (const s of steps) {
+    if (!(Number.isFinite(s.atMs) && s.atMs >= 0) || !(Number.isFinite(s.limitMs) && s.limitMs > 0)) throw new ParamError(`--downtime-steps: each step needs a limit > 0 and a time ≥ 0, not ${s.limitMs}ms@${s.atMs}ms`);
+    if (s.atMs <= last) throw new ParamError('--downtime-steps: the times must increase');
+    last = s.atMs;
+  }
+  return steps;
 }

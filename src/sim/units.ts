@@ -59,3 +59,23 @@ export function formatBandwidth(bytesPerSec: number): string {
   if (bytesPerSec >= 2 ** 20) return `${+(bytesPerSec / 2 ** 20).toFixed(2)} MiB/s`;
   return `${+(bytesPerSec / 2 ** 10).toFixed(2)} KiB/s`;
 }
+
+/**
+ * A downtime-limit schedule, `LIMIT@TIME` steps joined by `/`:
+ * `600ms@4s/1200ms@8s` sets downtime-limit to 600 ms 4 s after `migrate` and
+ * to 1200 ms at 8 s (Nova's steps, KubeVirt's ramp). `/` keeps it apart from
+ * the comma-separated condition lists of compare and grid.
+ */
+export function parseDowntimeSteps(text: string): { atMs: number; limitMs: number }[] {
+  if (text.trim() === '') return [];
+  return text.split('/').map((part) => {
+    const m = /^\s*([^@]+)@([^@]+)$/.exec(part);
+    if (!m) throw new UnitError(`"${part}" is not a downtime step (use LIMIT@TIME, e.g. 600ms@4s; steps joined by /)`);
+    return { limitMs: parseDurationMs(m[1]!), atMs: parseDurationMs(m[2]!) };
+  });
+}
+
+/** `600ms@4s/1200ms@8s`: the text parseDowntimeSteps reads. */
+export function formatDowntimeSteps(steps: { atMs: number; limitMs: number }[]): string {
+  return steps.map((s) => `${+s.limitMs.toFixed(3)}ms@${+s.atMs.toFixed(3)}ms`).join('/');
+}

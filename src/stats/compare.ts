@@ -18,6 +18,7 @@ import { allParams } from '../sim/method.js';
 import { ParamError } from '../sim/method.js';
 import { methodIds } from '../sim/methods/index.js';
 import type { SimResult } from '../sim/result.js';
+import type { DowntimeStep } from '../sim/engine.js';
 import { DEFAULT_BANDWIDTH, DEFAULT_DOWNTIME_LIMIT_MS, resolveMethod, simulate } from '../sim/simulate.js';
 import type { Trace } from '../trace/model.js';
 import { mulberry32 } from '../trace/random.js';
@@ -40,7 +41,12 @@ export interface CompareSpec {
   params: Record<string, string>;
   seed: number;
   maxTimeMs: number | null;
+  /** Host profile asked for (null: each trace's own, else ideal). */
   calibration: string | null;
+  /** Final-copy link speed asked for, bytes/s (null: the profile's, else 10 Gbit/s). */
+  linkBandwidth: number | null;
+  /** downtime-limit schedule applied to every run (empty: none). */
+  downtimeSteps: DowntimeStep[];
   writeTimeBand: boolean;
   packageVersion: string;
   command: string;
@@ -58,6 +64,8 @@ export interface CompareOptions {
   seed?: number;
   maxTimeMs?: number;
   calibration?: string;
+  linkBandwidth?: number;
+  downtimeSteps?: DowntimeStep[];
   writeTimeBand?: boolean;
   shard?: { index: number; count: number };
   kernel?: Kernel;
@@ -142,6 +150,8 @@ export function compareSpec(o: CompareOptions): CompareSpec {
     seed: o.seed ?? 1,
     maxTimeMs: o.maxTimeMs ?? null,
     calibration: o.calibration ?? null,
+    linkBandwidth: o.linkBandwidth ?? null,
+    downtimeSteps: o.downtimeSteps ?? [],
     writeTimeBand: o.writeTimeBand ?? true,
     packageVersion: o.packageVersion ?? 'dev',
     command: o.command ?? '',
@@ -193,6 +203,8 @@ export async function compare(o: CompareOptions): Promise<CompareRuns> {
       startGuestNs: c.startGuestNs,
       maxTimeMs: spec.maxTimeMs ?? undefined,
       calibration: spec.calibration ?? undefined,
+      linkBandwidth: spec.linkBandwidth ?? undefined,
+      downtimeSteps: spec.downtimeSteps.length ? spec.downtimeSteps : undefined,
       kernel,
       traceSha256: t.sha256,
       packageVersion: spec.packageVersion,

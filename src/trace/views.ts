@@ -5,7 +5,7 @@
  * hot set (pages written in at least a given share of epochs).
  */
 import { Kernel } from '../kernel/index.js';
-import type { Epoch, TraceHeader } from './model.js';
+import type { Epoch, Trace, TraceHeader } from './model.js';
 
 /** W(t) windows reported by default, in ms (as QEMU's predictor samples). */
 export const DEFAULT_WT_WINDOWS_MS = [100, 400, 1000, 4000, 10000];
@@ -168,4 +168,20 @@ export async function summarizeTrace(
     zeroAtStartPages: header.zeroAtStart ? header.zeroAtStart.length : null,
     timeZeroMs: isNs && typeof tz === 'number' ? tz / 1e6 : null,
   };
+}
+
+/**
+ * The guest's write rate: distinct pages written per second of the trace's
+ * time, over all its epochs (Σ |W_k| / Σ (t1 − t0)); 0 for a trace without
+ * time (ns). Host profiles scale the sender's CPU cost with it.
+ */
+export function meanWriteRate(trace: Trace): number {
+  if (trace.header.timeUnit !== 'ns') return 0;
+  let pages = 0;
+  let ns = 0;
+  for (const e of trace.epochs) {
+    pages += e.pages.length;
+    ns += e.t1 - e.t0;
+  }
+  return ns > 0 ? (pages * 1e9) / ns : 0;
 }

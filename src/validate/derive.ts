@@ -1,121 +1,237 @@
 /**
- * Host constants from real runs: each by a stated rule over the runs' own
- * records, one value per host across all the given runs, never per run.
+ * Host constants from real runs. Each constant is first read off each run by
+ * a stated rule over that run's own records (runConstants, fitZeroPageCpu);
+ * a profile is then the median over the runs (a line over the guest's write
+ * rate for the sender's zero-page CPU time), taken over the quiet runs only:
+ * a run recorded while other processes used more than 20 % of the host stays
+ * out (BUSY_HOST_FRAC). Because every per-run value depends on its own run
+ * only, leaving runs out (validate --leave-out) needs no new fitting.
  *
- * - setupMs: the median of QEMU's setup-time (`final.setup_time_ms`); the
- *   guest's vCPU is held during setup (README caveat 8), so setupStallsGuest.
- * - linkBytesPerSec: the final copy is not rate-limited; its speed is the
- *   pooled Σ downtime_bytes / Σ downtime over completed runs (it includes the
- *   fixed switchover costs, so no separate constant for them). The sender moves
- *   pages at this speed inside a rate-limit slot too.
- * - phantomPages: TCG's page-table walker re-dirties page-table pages at
- *   every sync without a store; the median of the non-zero
- *   `rounds[].sent_without_recorded_write` (pages QEMU sent that the recorder
- *   never saw written).
- * - slotOvershootMs: the rate-limited sender sleeps to the end of its 100 ms
- *   slot and wakes late by this much: the median period of the slots that
- *   used their whole budget (result.json rate_limit_slots), minus 100 ms.
- * - postcopySwitchMs: a post-copy switch costs what the stop-and-start of the
- *   guest costs (discard list, device state, starting the destination): the
- *   median downtime of the completed post-copy runs.
+ * Per run:
+ * - setupMs: QEMU's setup-time (`final.setup_time_ms`); the guest's vCPU is
+ *   held during setup (README caveat 8), so setupStallsGuest.
+ * - downtime = switchoverFixedMs + (deviceStateBytes + final bytes) /
+ *   linkBytesPerSec, each read off QEMU's own records of the final copy:
+ *   - linkBytesPerSec (the final-copy speed; QEMU lifts max-bandwidth there):
+ *     the final round's RAM bytes (`downtime_bytes`) over the span from its
+ *     first to its last normal page (sent.jsonl.gz first_t_ms, last_t_ms);
+ *     only rounds spanning ≥ 2 ms (shorter spans are clock noise), not XBZRLE
+ *     runs (their final copy sends deltas). The sender
+ *     moves pages at this speed inside a rate-limit slot too.
+ *   - deviceStateBytes: the whole stream (QEMU's final mbps × (total − setup)
+ *     time) minus the RAM bytes (`transferred`): device state and stream
+ *     framing, about 114 KB on every run here.
+ *   - switchoverFixedMs: vm stop → first page of the final copy (the final
+ *     bitmap sync) plus last page → "completed" (device state, completion),
+ *     less the device state's own transfer time.
+ * - phantomPages: TCG's page-table walker re-dirties page-table pages at every
+ *   sync without a store: the median of the non-zero
+ *   `rounds[].sent_without_recorded_write`.
+ * - slotOvershootMs: the median period of the rate-limit slots that used
+ *   their whole budget (result.json rate_limit_slots), minus 100 ms.
  * - otherBlockPages: QEMU's other RAM blocks (ROM, BIOS), walked once after
  *   guest RAM in the first pass: the non-zero ones from sent.jsonl.gz's header,
- *   the rest of ram.total − guest RAM as zero pages (medians).
+ *   the rest of ram.total − guest RAM as zero pages.
  * - zeroPageCpuUs: the first pass is partly CPU-bound while QEMU scans zero
  *   pages (README caveat 9): the CPU time per zero page for which the model's
- *   second sync (the end of the first pass) falls, in the median over the runs,
- *   when the real one did — found by bisection with the other constants fixed.
- *   It is the only constant that needs the model to be read off the records.
+ *   second sync (the end of the first pass) falls when the real one did, with
+ *   the run's own other constants — found by bisection. Across runs it grows
+ *   with the guest's own CPU demand (vCPU and migration thread share 2 cores),
+ *   so the profile holds a line: µs = a + b × the trace's write rate in
+ *   thousands of distinct pages per second (least squares over the runs; b ≥ 0).
+ * - xbzrleEncodedBytes: XBZRLE runs: QEMU's xbzrle-cache bytes (wire bytes − 8
+ *   per encoded page, + 4096 per overflow) over its hits (`pages`), overflows
+ *   taken out, + the 8-byte page header: the mean wire bytes of a cache hit.
+ * - postcopy constants: see postcopyConstants.
  */
-import { median } from 'simple-statistics';
+import { linearRegression, median } from 'simple-statistics';
 import type { Kernel } from '../kernel/index.js';
 import { registerCalibration, type Calibration } from '../sim/calibration.js';
 import { simulate } from '../sim/simulate.js';
 import type { Trace } from '../trace/model.js';
 import { fileInput } from '../trace/node.js';
 import { readTrace } from '../trace/open.js';
+import { meanWriteRate } from '../trace/views.js';
+import { warpTrace } from '../trace/warp.js';
 import { recordedProgress, type RunRecord } from './run.js';
 import { methodFor } from './validate.js';
 
-/** Closed-form constants (all but the zero-page CPU time). */
-export function closedFormConstants(runs: RunRecord[]) {
-  const setupMs = median(runs.map((r) => r.measured.setupTimeMs));
-  const done = runs.filter((r) => r.measured.completed && r.measured.downtimeMs && r.measured.downtimeBytes > 0);
-  const linkBytesPerSec = done.length
-    ? (done.reduce((s, r) => s + r.measured.downtimeBytes, 0) / done.reduce((s, r) => s + r.measured.downtimeMs!, 0)) * 1000
-    : null;
-  const phantom = runs.flatMap((r) => r.syncs.map((s) => s.sentWithoutRecordedWrite ?? 0)).filter((x) => x > 0);
-  const phantomPages = phantom.length ? Math.round(median(phantom)) : 0;
-  const otherBlockPages = {
-    normal: Math.round(median(runs.map((r) => r.otherBlocks.normal))),
-    zero: Math.round(median(runs.map((r) => r.otherBlocks.zero))),
-  };
-  const pc = runs.filter((r) => r.capability === 'postcopy' && r.measured.completed && r.measured.downtimeMs !== null);
-  const postcopySwitchMs = pc.length ? median(pc.map((r) => r.measured.downtimeMs!)) : 0;
-  const periods = runs.flatMap((r) => r.fullSlotPeriodsMs);
-  const slotOvershootMs = periods.length ? Math.max(0, median(periods) - 100) : 0;
-  return { setupMs, linkBytesPerSec, phantomPages, otherBlockPages, slotOvershootMs, postcopySwitchMs, postcopyRuns: pc.length, sources: runs.map((r) => r.name) };
+/** The constants one run's records give, each by the rule in this file's comment (null: the run does not show it). */
+export interface RunConstants {
+  name: string;
+  family: string;
+  busy: boolean;
+  setupMs: number;
+  linkBytesPerSec: number | null;
+  deviceStateBytes: number | null;
+  switchoverFixedMs: number | null;
+  phantomPages: number | null;
+  slotOvershootMs: number | null;
+  otherBlockPages: { normal: number; zero: number };
+  /** The trace's write rate, thousands of distinct pages per second. */
+  writeRateK: number;
+  /** By bisection (null: not fitted, or the run has no first-pass sync to fit on). */
+  zeroPageCpuUs: number | null;
+  xbzrleEncodedBytes: number | null;
+  /** Post-copy runs: QEMU's downtime of the switch (stop → package sent), ms. */
+  postcopySwitchMs: number | null;
 }
 
-/** A calibration profile from constants. */
-export function profile(name: string, c: ReturnType<typeof closedFormConstants>, zeroPageCpuUs: number): Calibration {
-  const from = `runs: ${c.sources.join(', ')}`;
+/** Spans of the final copy shorter than this are clock noise: no speed from them. */
+const MIN_FINAL_SPAN_MS = 2;
+
+/** The closed-form constants of one run (all but the zero-page CPU time). */
+export function runConstants(r: RunRecord, trace: Trace): RunConstants {
+  const fc = r.finalCopy;
+  const span = fc ? fc.lastMs - fc.firstMs : 0;
+  // XBZRLE's final copy sends deltas (bytes ≠ pages × 4104, time spent encoding): no speed from it.
+  const link = fc && span >= MIN_FINAL_SPAN_MS && r.measured.downtimeBytes > 0 && !r.xbzrle ? (r.measured.downtimeBytes / span) * 1000 : null;
+  const dev = r.deviceStateBytes !== null && r.deviceStateBytes > 0 ? r.deviceStateBytes : null;
+  const fixed = fc && link !== null ? fc.firstMs - fc.stopMs + (fc.completedMs - fc.lastMs) - ((dev ?? 0) / link) * 1000 : null;
+  const phantom = r.syncs.map((s) => s.sentWithoutRecordedWrite ?? 0).filter((x) => x > 0);
+  const x = r.xbzrle;
+  const hits = x ? x.pages - x.overflow : 0;
   return {
+    name: r.name,
+    family: r.family,
+    busy: r.busy,
+    setupMs: r.measured.setupTimeMs,
+    linkBytesPerSec: link,
+    deviceStateBytes: dev,
+    switchoverFixedMs: fixed !== null ? Math.max(0, fixed) : null,
+    phantomPages: phantom.length ? Math.round(median(phantom)) : null,
+    slotOvershootMs: r.fullSlotPeriodsMs.length ? Math.max(0, median(r.fullSlotPeriodsMs) - 100) : null,
+    otherBlockPages: r.otherBlocks,
+    writeRateK: meanWriteRate(trace) / 1000,
+    zeroPageCpuUs: null,
+    xbzrleEncodedBytes: x && hits > 0 ? (x.bytes - 4096 * x.overflow) / hits + 8 : null,
+    postcopySwitchMs: r.capability === 'postcopy' && r.measured.completed && r.postcopyStartMs !== null ? r.measured.downtimeMs : null,
+  };
+}
+
+const med = (xs: (number | null)[]): number | null => {
+  const v = xs.filter((x): x is number => x !== null && Number.isFinite(x));
+  return v.length ? median(v) : null;
+};
+
+/** A line y = a + b·x over the points (least squares, b ≥ 0; one distinct x: b = 0, a = median). */
+export function fitLine(points: [number, number][]): { a: number; b: number } {
+  const xs = new Set(points.map((p) => p[0]));
+  if (points.length === 0) return { a: 0, b: 0 };
+  if (xs.size < 2) return { a: median(points.map((p) => p[1])), b: 0 };
+  const { m, b } = linearRegression(points);
+  if (m >= 0) return { a: b, b: m };
+  return { a: median(points.map((p) => p[1])), b: 0 };
+}
+
+/** A profile from per-run constants: medians over the quiet runs, the zero-page CPU line over them. */
+export function profileFrom(name: string, per: RunConstants[], description?: string): Calibration {
+  const quiet = per.filter((c) => !c.busy);
+  const use = quiet.length ? quiet : per;
+  const from = `${use.length} quiet run${use.length === 1 ? '' : 's'}: ${use.map((c) => c.name).join(', ')}`;
+  const setupMs = med(use.map((c) => c.setupMs)) ?? 0;
+  const link = med(use.map((c) => c.linkBytesPerSec));
+  const dev = med(use.map((c) => c.deviceStateBytes)) ?? 0;
+  const fixed = med(use.map((c) => c.switchoverFixedMs)) ?? 0;
+  const phantom = Math.round(med(use.map((c) => c.phantomPages)) ?? 0);
+  const overshoot = med(use.map((c) => c.slotOvershootMs)) ?? 0;
+  const other = { normal: Math.round(median(use.map((c) => c.otherBlockPages.normal))), zero: Math.round(median(use.map((c) => c.otherBlockPages.zero))) };
+  const pts = use.filter((c) => c.zeroPageCpuUs !== null).map((c) => [c.writeRateK, c.zeroPageCpuUs!] as [number, number]);
+  const line = fitLine(pts);
+  const r2 = (x: number) => Math.round(x * 100) / 100;
+  const xb = med(use.map((c) => c.xbzrleEncodedBytes));
+  const pcs = med(use.map((c) => c.postcopySwitchMs));
+  const cal: Calibration = {
     name,
-    description: 'QEMU 7.2 under TCG, both QEMUs on one 2-core Debian 12 host, migrating over 127.0.0.1 (the team\'s real-run corpus)',
-    setupMs: c.setupMs,
+    description: description ?? 'QEMU 7.2 under TCG, both QEMUs on one 2-core Debian 12 host, migrating over 127.0.0.1 (the team\'s real-run corpus)',
+    setupMs,
     setupStallsGuest: true,
-    linkBytesPerSec: c.linkBytesPerSec,
-    zeroPageCpuUs,
-    phantomPages: c.phantomPages,
-    otherBlockPages: c.otherBlockPages,
-    slotOvershootMs: c.slotOvershootMs,
-    postcopySwitchMs: c.postcopySwitchMs,
+    linkBytesPerSec: link,
+    switchoverFixedMs: fixed,
+    deviceStateBytes: dev,
+    rttMs: 0,
+    zeroPageCpuUs: r2(line.a),
+    zeroPageCpuUsPerKWrites: r2(line.b),
+    phantomPages: phantom,
+    otherBlockPages: other,
+    slotOvershootMs: overshoot,
+    ...(xb !== null ? { xbzrleEncodedBytes: xb } : {}),
+    ...(pcs !== null ? { postcopySwitchMs: pcs } : {}),
     constants: {
-      postcopySwitchMs: { value: c.postcopySwitchMs, unit: 'ms', source: `median downtime of the completed post-copy runs (${c.postcopyRuns} of them) (${from})` },
-      slotOvershootMs: { value: c.slotOvershootMs, unit: 'ms', source: `median period of the rate-limit slots that used their budget, − 100 ms (${from})` },
-      setupMs: { value: c.setupMs, unit: 'ms', source: `median of final.setup_time_ms (${from})` },
-      linkBytesPerSec: { value: c.linkBytesPerSec ?? 0, unit: 'bytes/s', source: `Σ downtime_bytes / Σ downtime over completed runs (${from})` },
-      phantomPages: { value: c.phantomPages, unit: 'pages per sync', source: `median of non-zero rounds[].sent_without_recorded_write (${from})` },
-      otherBlockNormalPages: { value: c.otherBlockPages.normal, unit: 'pages', source: `median of sent.jsonl.gz other_ramblocks_pages_sent (${from})` },
-      otherBlockZeroPages: { value: c.otherBlockPages.zero, unit: 'pages', source: `median of (ram_total − guest RAM)/page − the non-zero ones (${from})` },
-      zeroPageCpuUs: { value: zeroPageCpuUs, unit: 'µs per zero page', source: `bisection: the model's second sync at the real one, median over runs (${from})` },
+      setupMs: { value: setupMs, unit: 'ms', source: `median of final.setup_time_ms (${from})` },
+      linkBytesPerSec: { value: link ?? 0, unit: 'bytes/s', source: `median final-copy speed: downtime_bytes / (last − first normal page of the final round in sent.jsonl.gz), rounds ≥ ${MIN_FINAL_SPAN_MS} ms (${from})` },
+      switchoverFixedMs: { value: fixed, unit: 'ms', source: `median of (stop → first page of the final copy) + (last page → completed) − device state time (${from})` },
+      deviceStateBytes: { value: dev, unit: 'bytes', source: `median of final mbps × (total − setup) − transferred: device state and stream framing (${from})` },
+      rttMs: { value: 0, unit: 'ms', source: 'in switchoverFixedMs (measured on the host)' },
+      phantomPages: { value: phantom, unit: 'pages per sync', source: `median of the runs' medians of non-zero rounds[].sent_without_recorded_write (${from})` },
+      slotOvershootMs: { value: overshoot, unit: 'ms', source: `median of the runs' median period of the rate-limit slots that used their budget, − 100 ms (${from})` },
+      otherBlockNormalPages: { value: other.normal, unit: 'pages', source: `median of sent.jsonl.gz other_ramblocks_pages_sent (${from})` },
+      otherBlockZeroPages: { value: other.zero, unit: 'pages', source: `median of (ram_total − guest RAM)/page − the non-zero ones (${from})` },
+      zeroPageCpuUs: { value: r2(line.a), unit: 'µs per zero page at no guest writes', source: `least-squares line over the runs' bisected values (model's second sync at the real one) vs the trace's write rate (${pts.length} runs of ${from})` },
+      zeroPageCpuUsPerKWrites: { value: r2(line.b), unit: 'µs per zero page per 1000 pages/s written', source: 'slope of the same line (the guest competes with the sender for the host\'s cores)' },
+      ...(pcs !== null ? { postcopySwitchMs: { value: pcs, unit: 'ms', source: `median downtime of the post-copy runs that switched (${from})` } } : {}),
+      ...(xb !== null ? { xbzrleEncodedBytes: { value: xb, unit: 'bytes per cache hit', source: `median over XBZRLE runs of (xbzrle-cache bytes − 4096 × overflow) / (pages − overflow) + 8 (${from})` } } : {}),
     },
   };
+  return cal;
 }
 
-/** Derive the full profile from runs (the bisection replays each run's first pass). */
-export async function deriveCalibration(name: string, runs: RunRecord[], kernel: Kernel): Promise<Calibration> {
-  const c = closedFormConstants(runs);
-  const usable = runs.filter((r) => methodFor(r) && r.capability !== 'postcopy' && r.syncs.length >= 2);
-  const traces = new Map<string, Trace>();
-  for (const r of usable) traces.set(r.name, await readTrace(fileInput(r.tracePath)));
-  const probe = `${name}#probe`;
-  const medianError = async (us: number) => {
-    const cal = profile(probe, c, us);
+/** A profile from one run's own constants (the base of its bisection). */
+function ownProfile(c: RunConstants, fallback: Calibration | null, us: number): Calibration {
+  const p = profileFrom(`${c.name}#own`, [{ ...c, busy: false, zeroPageCpuUs: us }]);
+  p.zeroPageCpuUs = us;
+  p.zeroPageCpuUsPerKWrites = 0;
+  if (p.linkBytesPerSec === null) p.linkBytesPerSec = fallback?.linkBytesPerSec ?? null;
+  return p;
+}
+
+/**
+ * The zero-page CPU time (µs) for which the model's second sync falls on the
+ * run's real one, with the run's own other constants (bisection over 0–60 µs,
+ * 14 steps); null for runs without a first-pass sync to fit on.
+ */
+export async function fitZeroPageCpu(r: RunRecord, c: RunConstants, trace: Trace, kernel: Kernel, fallback: Calibration | null = null): Promise<number | null> {
+  const method = methodFor(r);
+  if (!method || method === 'hybrid' || r.syncs.length < 2 || r.multifdChannels > 0) return null;
+  const measured = r.syncs[1]!.tMs;
+  const err = async (us: number) => {
+    const cal = ownProfile(c, fallback, us);
     registerCalibration(cal);
-    const errs: number[] = [];
-    for (const r of usable) {
-      const measured = r.syncs[1]!.tMs;
-      const res = await simulate(traces.get(r.name)!, {
-        method: methodFor(r)!, params: { rearm: 'sync' }, bandwidth: r.bandwidthBytesPerSec, downtimeLimitMs: r.downtimeLimitMs,
-        startTimeMs: 0, maxTimeMs: measured + 3000, calibration: probe, recordedThrottle: recordedProgress(r, true), kernel,
-      });
-      const predicted = res.rounds[1]?.startMs ?? res.totalTimeMs;
-      errs.push(predicted - measured);
-    }
-    return median(errs);
+    const res = await simulate(trace, {
+      method: method === 'xbzrle' ? 'qemu-precopy' : method, params: { rearm: 'sync' }, bandwidth: r.bandwidthBytesPerSec, downtimeLimitMs: r.downtimeLimitMs,
+      startTimeMs: 0, maxTimeMs: measured + 3000, calibration: cal.name, recordedThrottle: recordedProgress(r, true), kernel,
+    });
+    return (res.rounds[1]?.startMs ?? res.totalTimeMs) - measured;
   };
   let lo = 0;
-  let hi = 50;
-  if ((await medianError(lo)) >= 0) hi = 0;
-  for (let i = 0; i < 14 && hi > 0; i++) {
+  let hi = 60;
+  if ((await err(lo)) >= 0) return 0;
+  for (let i = 0; i < 14; i++) {
     const mid = (lo + hi) / 2;
-    if ((await medianError(mid)) < 0) lo = mid;
+    if ((await err(mid)) < 0) lo = mid;
     else hi = mid;
   }
-  const us = Math.round(((lo + hi) / 2) * 100) / 100;
-  const result = profile(name, c, us);
+  return Math.round(((lo + hi) / 2) * 100) / 100;
+}
+
+/** Per-run constants of every run, the zero-page CPU time fitted on each. */
+export async function allRunConstants(runs: RunRecord[], kernel: Kernel, traces?: Map<string, Trace>): Promise<RunConstants[]> {
+  const out: RunConstants[] = [];
+  const tr = async (r: RunRecord) => traces?.get(r.name) ?? (await readTrace(fileInput(r.tracePath)));
+  const base: RunConstants[] = [];
+  // The write rate as the engine sees it: on the trace mapped back to guest time.
+  for (const r of runs) base.push(runConstants(r, warpTrace(await tr(r), recordedProgress(r, true))));
+  const fallback = profileFrom('fallback', base);
+  for (let i = 0; i < runs.length; i++) {
+    const c = base[i]!;
+    out.push({ ...c, zeroPageCpuUs: await fitZeroPageCpu(runs[i]!, c, await tr(runs[i]!), kernel, fallback) });
+  }
+  return out;
+}
+
+/** Derive a profile from runs (per-run constants, then medians and the line over the quiet ones), and register it. */
+export async function deriveCalibration(name: string, runs: RunRecord[], kernel: Kernel): Promise<Calibration> {
+  const result = profileFrom(name, await allRunConstants(runs, kernel));
   registerCalibration(result); // simulate() finds profiles by name
   return result;
 }

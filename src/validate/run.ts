@@ -55,7 +55,32 @@ export interface RunRecord {
   /** Periods of the rate-limit slots that used their whole budget, ms (from rate_limit_slots). */
   fullSlotPeriodsMs: number[];
   pageSize: number;
+  /** The workload family: the workload spec (result.json workload.wl), whatever the settings. */
+  family: string;
+  /** Share of the host's CPU that other processes used during the run (null: not recorded). */
+  otherCpuFrac: number | null;
+  /** Recorded while other processes used more than 20 % of the host: kept out of calibrations. */
+  busy: boolean;
+  /** downtime-limit changes sent during the run (result.json commands.downtime_limit_steps). */
+  downtimeSteps: { atMs: number; limitMs: number }[];
+  /** multifd-channels when the multifd capability was on, else 0. */
+  multifdChannels: number;
+  /** XBZRLE cache size and QEMU's final xbzrle-cache counters (null: capability off). */
+  xbzrle: { cacheSize: number; bytes: number; pages: number; cacheMiss: number; overflow: number } | null;
+  /**
+   * The final copy as QEMU's records show it (completed pre-copy runs with
+   * sent.jsonl.gz pages): vm stop, first and last normal page of the final
+   * round, "completed"; null when not known.
+   */
+  finalCopy: { stopMs: number; firstMs: number; lastMs: number; completedMs: number } | null;
+  /** Bytes of the whole stream (final mbps × transfer time) minus RAM bytes: device state and stream headers. */
+  deviceStateBytes: number | null;
+  /** Post-copy: when the switch began (postcopy_start) and QEMU's page requests over time [ms, count] from qmp.jsonl.gz. */
+  postcopyStartMs: number | null;
 }
+
+/** Runs recorded while other processes used more than this share of the host stay out of calibrations. */
+export const BUSY_HOST_FRAC = 0.2;
 
 function num(v: unknown, file: string, what: string): number {
   if (typeof v !== 'number' || !Number.isFinite(v)) throw new TraceError(file, {}, `${what} as a number`);
@@ -96,6 +121,21 @@ export function readRun(dir: string): RunRecord {
     }
   }
   const rounds = Array.isArray(r.rounds) ? r.rounds : [];
+  const otherCpuFrac = typeof r.host_cpu_during_migration?.other_processes_cpu_frac_of_host === 'number' ? r.host_cpu_during_migration.other_processes_cpu_frac_of_host : null;
+  const steps = Array.isArray(r.commands?.downtime_limit_steps) ? r.commands.downtime_limit_steps : [];
+  const caps: string[] = Array.isArray(p.capabilities_enabled) ? p.capabilities_enabled : [];
+  const qp = r.qemu_parameters ?? {};
+  const xq = r.qemu_final_query_migrate?.['xbzrle-cache'] ?? f.qemu_final_query_migrate?.['xbzrle-cache'];
+  const lastRound = sentPath && completed ? lastSentRound(sentPath) : null;
+  const stopMs = r.src_marks?.migration_completion_vm_stop_t_ms;
+  const completedAt = Array.isArray(r.src_states) ? r.src_states.find((x: unknown) => Array.isArray(x) && x[1] === 'completed')?.[0] : undefined;
+  const finalCopy = lastRound && typeof stopMs === 'number' && typeof completedAt === 'number' && lastRound.first !== null && lastRound.last !== null
+    ? { stopMs, firstMs: lastRound.first, lastMs: lastRound.last, completedMs: completedAt }
+    : null;
+  const mbps = typeof f.mbps_final === 'number' ? f.mbps_final : null;
+  const deviceStateBytes = completed && mbps !== null && typeof f.total_time_ms === 'number' && typeof f.setup_time_ms === 'number'
+    ? (mbps * (f.total_time_ms - f.setup_time_ms) * 1000) / 8 - f.transferred_bytes
+    : null;
   return {
     name: basename(dir.replace(/\/+$/, '')),
     dir,
@@ -130,7 +170,32 @@ export function readRun(dir: string): RunRecord {
     otherBlocks: { normal: otherNormal, zero: Math.max(0, otherTotal - otherNormal) },
     fullSlotPeriodsMs: fullSlotPeriods(r.rate_limit_slots, num(p.max_bandwidth_bytes_s, resultPath, 'params.max_bandwidth_bytes_s') / 10),
     pageSize,
+    family: String(r.workload?.wl ?? basename(dir)),
+    otherCpuFrac,
+    busy: otherCpuFrac !== null && otherCpuFrac > BUSY_HOST_FRAC,
+    downtimeSteps: steps
+      .filter((x: any) => typeof x?.sent_t_ms === 'number' && typeof x?.downtime_limit_ms === 'number')
+      .map((x: any) => ({ atMs: x.sent_t_ms, limitMs: x.downtime_limit_ms })),
+    multifdChannels: caps.includes('multifd') ? Number(qp['multifd-channels'] ?? 2) : 0,
+    xbzrle: caps.includes('xbzrle') && xq && typeof xq === 'object'
+      ? { cacheSize: Number(xq['cache-size']), bytes: Number(xq.bytes), pages: Number(xq.pages), cacheMiss: Number(xq['cache-miss']), overflow: Number(xq.overflow) }
+      : null,
+    finalCopy,
+    deviceStateBytes,
+    postcopyStartMs: typeof r.src_marks?.postcopy_start_t_ms === 'number' ? r.src_marks.postcopy_start_t_ms : null,
   };
+}
+
+/** The last round of sent.jsonl.gz: when its first and last normal page went out. */
+function lastSentRound(path: string): { first: number | null; last: number | null } | null {
+  const z = gunzipSync(readFileSync(path)).toString('utf8').trimEnd().split('\n');
+  if (z.length < 2) return null;
+  try {
+    const o = JSON.parse(z[z.length - 1]!);
+    return { first: typeof o.first_t_ms === 'number' ? o.first_t_ms : null, last: typeof o.last_t_ms === 'number' ? o.last_t_ms : null };
+  } catch {
+    throw new TraceError(path, { line: z.length }, 'a JSON object per round');
+  }
 }
 
 function fullSlotPeriods(slots: any, budget: number): number[] {

@@ -71,6 +71,8 @@ describe('every method on random traces', () => {
       const model = (['uniform', 'start', 'end'] as const)[randInt(rng, 3)]!;
       const params: Record<string, string> = { 'write-time': model };
       if (method.startsWith('qemu') && rng() < 0.5) { params.rearm = 'chunk'; params['clear-bitmap-shift'] = String(6 + randInt(rng, 3)); }
+      // Small batches: legacy Xen's peek windows then span many pfns and grow (precopy.ts peekBatch).
+      if (method === 'precopy' && rng() < 0.5) params.batch = String(1 + randInt(rng, 8));
       const startEpoch = randInt(rng, t.epochs.length);
       const lastSend = new Float64Array(t.header.nPages).fill(NaN);
       let stopGuest = NaN;

@@ -27,6 +27,12 @@
  *                between the sync and that moment are absorbed by the send
  *                (QEMU ram.c migration_clear_memory_region_dirty_bitmap).
  *
+ * Streams. A page costs pageCost (pageSize + an 8-byte header: QEMU's be64
+ * offset|flags, Xen's 8-byte pfn/type entry). An all-zero page costs
+ * zeroPageBytes plus zeroCpuNs of sender CPU on QEMU's stream (ram.c
+ * save_zero_page), but pageCost on Xen's, which never looks at a page's
+ * content (`zeroPageElision`).
+ *
  * Cost: writes are applied page by page as guest time passes; sends and syncs
  * are bulk kernel operations over ranges. A run costs O(pages written + pages
  * sent + syncs × nPages/64 words), never epochs × nPages.
@@ -51,7 +57,7 @@ export interface DowntimeStep {
 
 /** Observers, for tests (the oracle) and charts. */
 export interface EngineHooks {
-  /** Pages sent by one bulk send, at the guest and wall time it began; `normal` = those not sent as zero pages. */
+  /** Pages sent by one bulk send, at the guest and wall time it began; `normal` = those sent as page data, not as zero-page markers (all of them on Xen's stream). */
   onSend?(pages: Uint32Array, guestNs: number, wallNs: number, normal: Uint32Array): void;
   /** The guest stopped for the switchover, at this guest and wall time. */
   onStop?(guestNs: number, wallNs: number): void;
@@ -79,7 +85,7 @@ export interface EngineConfig {
   calibration: Calibration;
   /** Bytes of header per page on the wire (QEMU: 8). */
   pageHeaderBytes: number;
-  /** Bytes of a zero-page marker (QEMU: 8 + 1). */
+  /** Bytes of a zero-page marker (QEMU: 8 + 1), on a stream with zero-page elision. */
   zeroPageBytes: number;
   deviceStateBytes: number;
   switchoverFixedMs: number;
@@ -93,6 +99,7 @@ export interface EngineConfig {
 export interface Sent {
   pages: number;
   bytes: number;
+  /** Pages that were all-zero when sent (zero-page markers only under zeroPageElision). */
   zero: number;
 }
 
@@ -163,8 +170,18 @@ export class Engine {
   /** Laps of the cursor completed (QEMU's complete_round). */
   laps = 0;
   /**
+   * Whether the stream sends an all-zero page as a zeroPageBytes marker after
+   * a zeroCpuNs content check (QEMU ram.c save_zero_page: true, the default),
+   * or as a normal page of pageCost with no check (false: Xen's streams send
+   * every page of a batch as page data — xg_sr_save.c write_batch, legacy
+   * xc_domain_save.c). A method on Xen's stream sets it to false before its
+   * first send. Either way zeroPagesSent counts the zero pages sent.
+   */
+  zeroPageElision = true;
+  /**
    * Re-prices the normal (non-zero) pages of a send: given them, returns the
    * bytes they cost (XBZRLE encodes some as deltas). Null: pageCost each.
+   * QEMU's stream only (it assumes zeroPageElision).
    */
   normalPagesCost: ((pages: Uint32Array) => number) | null = null;
   private costBitmap: Bitmap | null = null;
@@ -471,7 +488,13 @@ export class Engine {
   cost(src: Bitmap, from: number, to: number): Sent {
     const pages = this.k.popcount(src, from, to);
     const zero = pages === 0 ? 0 : this.k.popcountAndNot(src, this.nonZero, from, to);
-    return { pages, zero, bytes: (pages - zero) * this.pageCost + zero * this.cfg.zeroPageBytes };
+    return { pages, zero, bytes: this.bytesOf(pages, zero) };
+  }
+
+  /** Wire bytes of `pages` pages of which `zero` are all-zero, on this run's stream. */
+  private bytesOf(pages: number, zero: number): number {
+    if (!this.zeroPageElision) return pages * this.pageCost;
+    return (pages - zero) * this.pageCost + zero * this.cfg.zeroPageBytes;
   }
 
   /**
@@ -487,7 +510,8 @@ export class Engine {
     let ns = 0;
     // Every page costs at most pageCost bytes and maxNs of time, so the first
     // min(floor(left / max)) + 1 pages overshoot by at most the last one: grow in such steps.
-    const maxNs = Math.max((this.pageCost / bandwidth) * NS, (this.cfg.zeroPageBytes / bandwidth) * NS + this.zeroCpuNs);
+    const zeroNs = this.zeroPageElision ? (this.cfg.zeroPageBytes / bandwidth) * NS + this.zeroCpuNs : 0;
+    const maxNs = Math.max((this.pageCost / bandwidth) * NS, zeroNs);
     while (to < end && bytes <= budget && ns <= timeBudgetNs) {
       const byBytes = budget === Infinity ? this.nPages : Math.floor((budget - bytes) / this.pageCost);
       const byTime = timeBudgetNs === Infinity || maxNs === 0 ? this.nPages : Math.floor((timeBudgetNs - ns) / maxNs);
@@ -554,7 +578,7 @@ export class Engine {
         const list = k.entriesOf(this.collectBuf, n).slice();
         const u = k.u32;
         const nz = this.nonZero.ptr >>> 2;
-        const normal = list.filter((q) => ((u[nz + (q >>> 5)]! >>> (q & 31)) & 1) === 1);
+        const normal = this.zeroPageElision ? list.filter((q) => ((u[nz + (q >>> 5)]! >>> (q & 31)) & 1) === 1) : list;
         this.cfg.hooks.onSend(list, this.guest, this.now, normal);
         p = list[n - 1]! + 1;
       }
@@ -580,11 +604,12 @@ export class Engine {
     }
   }
 
-  /** Wall time to send: the bytes at `bandwidth` plus the sender's CPU time per zero page. */
+  /** Wall time to send: the bytes at `bandwidth` plus the sender's CPU time per zero page found (QEMU's check only). */
   sendNs(s: Sent, bandwidth: number): number {
-    if (this.normalSenders === 1) return (s.bytes / bandwidth) * NS + s.zero * this.zeroCpuNs;
+    const cpu = this.zeroPageElision ? s.zero * this.zeroCpuNs : 0;
+    if (this.normalSenders === 1 || !this.zeroPageElision) return (s.bytes / bandwidth) * NS + cpu;
     const zeroBytes = s.zero * this.cfg.zeroPageBytes;
-    return ((s.bytes - zeroBytes) / (bandwidth * this.normalSenders) + zeroBytes / bandwidth) * NS + s.zero * this.zeroCpuNs;
+    return ((s.bytes - zeroBytes) / (bandwidth * this.normalSenders) + zeroBytes / bandwidth) * NS + cpu;
   }
 
   /** Count bytes that are not pages (e.g. QEMU's 8-byte end-of-section markers). */
@@ -623,7 +648,7 @@ export class Engine {
   private sendOtherBlocks(bandwidth: number): void {
     const b = this.otherBlocks!;
     this.otherBlocks = null;
-    const s: Sent = { pages: b.normal + b.zero, zero: b.zero, bytes: b.normal * this.pageCost + b.zero * this.cfg.zeroPageBytes };
+    const s: Sent = { pages: b.normal + b.zero, zero: b.zero, bytes: this.bytesOf(b.normal + b.zero, b.zero) };
     this.extra.otherBlockPagesSent = s.pages;
     this.transferred += s.bytes;
     if (this.paused) this.downtimeBytes += s.bytes;

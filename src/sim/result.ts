@@ -22,6 +22,14 @@
  * | rounds[i].expectedDowntimeMs | expected-downtime                |
  * | rounds[i].throttlePct   | cpu-throttle-percentage               |
  *
+ * zeroPagesSent counts sends of pages that were all-zero when sent. QEMU's
+ * stream sends them as 9-byte markers: that is ram.duplicate, and
+ * pagesSent − zeroPagesSent is ram.normal. Xen's streams have no zero-page
+ * elision, so the methods on them (precopy, double-iteration,
+ * improved-precopy, delayed-copy, prediction) send and price such pages as
+ * full pages; zeroPagesSent still counts them (how much a zero-page check
+ * would save), and neither identity holds for them.
+ *
  * A "round" is the span from one dirty-bitmap sync (QEMU
  * `migration_bitmap_sync`, Xen's CLEAN) to the next; the first is the setup
  * sync (QEMU) or the first full pass (Xen), the last covers the stop-and-copy.
@@ -45,7 +53,7 @@ export interface RoundRecord {
   sync: number;
   startMs: number;
   endMs: number;
-  /** Pages and bytes sent in the span (zero pages included, as 9-byte markers). */
+  /** Pages and bytes sent in the span (zero pages included: 9-byte markers on QEMU's stream, full pages on Xen's). */
   pagesSent: number;
   bytes: number;
   zeroPages: number;
@@ -105,6 +113,7 @@ export interface SimResult {
   postcopyBytes: number;
   pagesSent: number;
   pagesResent: number;
+  /** Sends of all-zero pages: 9-byte markers on QEMU's stream, full pages on Xen's (see above). */
   zeroPagesSent: number;
   dirtySyncCount: number;
   rounds: RoundRecord[];

@@ -9,8 +9,9 @@
  *
  * - `confirm` (A): a page dirtied in round n−1 is sent in round n only if it
  *   is still clean when its turn comes — two dirty-bitmap checks per page,
- *   i.e. Xen's skip at page granularity instead of per 1024-page batch.
- *   Otherwise Xen's legacy loop and stop rule.
+ *   i.e. Xen's skip at page granularity instead of one peek per batch of
+ *   1024 pages to send. Otherwise Xen's legacy loop and stop rule; the pages
+ *   sent are still framed in batches of 1024.
  * - `two-round-hot` (B): a page dirty in both rounds n−2 and n−1 is hot and
  *   waits for the stop-and-copy until it misses a round; everything else
  *   pending is sent (no skip). Stop rule: legacy Xen's, counting deferred
@@ -20,11 +21,15 @@
  *   final set D_n, so the stop copies only what that short round dirtied —
  *   unless the guard predicts it will not shrink: dirty rate of round n ×
  *   time to send D_n ≥ |D_n|.
+ *
+ * All three run on Xen's frame and so on legacy Xen's stream
+ * (xc_domain_save.c): every page, zero or not, is page data (8-byte pfn_type
+ * + 4096 B), plus 4 B per batch of up to 1024 pages (precopy.ts).
  */
 import type { Engine } from '../engine.js';
 import type { MethodSpec, Params, RunEnd } from '../method.js';
 import type { StopReason } from '../result.js';
-import { XEN_PARAMS, xenLegacy, xenLegacyStop, xenRound } from './precopy.js';
+import { MAX_BATCH_SIZE, XEN_PARAMS, xenLegacy, xenLegacyStop, xenRound, xenStream } from './precopy.js';
 import { paperFrame } from './paper-frame.js';
 
 /** (B) Pages dirty in the last two rounds wait for the stop-and-copy (the research frame). */
@@ -55,6 +60,7 @@ function twoRoundHot(e: Engine, p: Params): RunEnd {
 
 /** (C) One more live round before the stop, when it is predicted to shrink the final set. */
 function doubleFinal(e: Engine, p: Params): RunEnd {
+  const s = xenStream(e, 'legacy');
   e.setup();
   e.markAll();
   e.startRound();
@@ -65,7 +71,7 @@ function doubleFinal(e: Engine, p: Params): RunEnd {
   while (true) {
     n++;
     const roundStart = e.now;
-    const { sent } = xenRound(e, 'none', 0, e.cfg.bandwidth);
+    const { sent } = xenRound(e, 'none', s, e.cfg.bandwidth);
     totalSent += sent;
     const abort = e.abortReason;
     if (abort) return { completed: false, converged: false, stopReason: abort };
@@ -85,7 +91,7 @@ function doubleFinal(e: Engine, p: Params): RunEnd {
   e.extra.liveRounds = n;
   e.stopGuest();
   e.sync(); // mig (D_n when the guard kept the plain stop, else empty) ∪ what the guest wrote since
-  xenRound(e, 'none', 0, e.cfg.linkBandwidth);
+  xenRound(e, 'none', s, e.cfg.linkBandwidth);
   const reason = stop ?? 'converged';
   return { completed: true, converged: reason === 'converged', stopReason: reason };
 }
@@ -103,6 +109,6 @@ export const doubleIteration: MethodSpec = {
   run(e, p) {
     if (p.variant === 'two-round-hot') return twoRoundHot(e, p);
     if (p.variant === 'double-final') return doubleFinal(e, p);
-    return xenLegacy(e, { ...p, batch: 1 }, 'page');
+    return xenLegacy(e, { ...p, batch: MAX_BATCH_SIZE }, 'page');
   },
 };

@@ -4,11 +4,25 @@
  * legacy Xen's stop rule (29 rounds, < 50 pages sent + held, 3 × RAM), then
  * stop-and-copy of everything pending. Held pages stay pending, so they are in
  * the final copy and count toward the downtime.
+ *
+ * The papers behind these methods (improved-precopy, delayed-copy, prediction,
+ * double-iteration/two-round-hot) build on Xen's pre-copy, so the frame uses
+ * legacy Xen's stream (xc_domain_save.c, see precopy.ts): every page, zero or
+ * not, is sent as page data (8-byte pfn_type + 4096 B), in batches of up to
+ * 1024 pages with a 4-byte count each; the final copy too is such a round.
+ *
+ *   pending = ALL; n = 0
+ *   loop:
+ *     n++; S = pending; policy.select(n, S)        (clears the pages to hold)
+ *     pending = pending ∖ S; send S in batches     (held = |pending|)
+ *     policy.afterRound(n, S, D_n)                 (D_n: the log, written during round n)
+ *     if legacy stop rule(n, |S|, held): pause; pending |= log; send pending; done
+ *     pending |= log; log = ∅
  */
 import type { Bitmap } from '../../kernel/index.js';
 import type { Engine } from '../engine.js';
 import type { Params, RunEnd } from '../method.js';
-import { xenLegacyStop } from './precopy.js';
+import { sendBatches, xenLegacyStop, xenStream } from './precopy.js';
 
 /** What a research method decides. */
 export interface PaperPolicy {
@@ -24,6 +38,7 @@ export function paperFrame(e: Engine, p: Params, policy: PaperPolicy): RunEnd {
   const send = k.bitmap(e.nPages);
   const sent = k.bitmap(e.nPages);
   try {
+    const stream = xenStream(e, 'legacy');
     e.setup();
     e.markAll();
     e.startRound();
@@ -39,7 +54,7 @@ export function paperFrame(e: Engine, p: Params, policy: PaperPolicy): RunEnd {
       k.andNot(e.mig, e.mig, send);
       e.migCount = held;
       k.copy(sent, send);
-      const s = e.send(send, 0, e.nPages, e.cfg.bandwidth).pages;
+      const s = sendBatches(e, send, stream, e.cfg.bandwidth);
       totalSent += s;
       const abort = e.abortReason;
       if (abort) return { completed: false, converged: false, stopReason: abort };
@@ -48,7 +63,7 @@ export function paperFrame(e: Engine, p: Params, policy: PaperPolicy): RunEnd {
       if (stop) {
         e.stopGuest();
         e.sync();
-        e.sendAllFromCursor(e.cfg.linkBandwidth);
+        sendBatches(e, e.mig, stream, e.cfg.linkBandwidth);
         e.extra.liveRounds = n;
         e.extra.maxHeldPages = heldMax;
         return { completed: true, converged: stop === 'converged', stopReason: stop };

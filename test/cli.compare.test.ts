@@ -28,7 +28,8 @@ beforeAll(() => {
 describe('dirtylab compare', () => {
   it('answers first: a recommendation and the Pareto set, then a table readable at 100 columns', () => {
     const lines = stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^Recommendation: hc at 16 MiB\/s, downtime-limit 300 ms: \S+ —/);
+    expect(lines[0]).toBe('Host profile: ideal (final copy at 1.16 GiB/s)'); // a generated trace: the ideal host, 10 Gbit/s
+    expect(lines[1]).toMatch(/^Recommendation: hc at 16 MiB\/s, downtime-limit 300 ms: \S+ —/);
     expect(stdout.replace(/\n  /g, ' ')).toMatch(/Recommendation: hc at 64 MiB\/s, downtime-limit 300 ms: \S+ — median downtime [\d.]+ ms, total [\d.]+ s, [\d.]+ MB, every run completed/);
     expect(stdout).toMatch(/^Pareto set, hc \(downtime × time × bytes\): /m);
     expect(stdout).toMatch(/^method +downtime ms +total s +MB sent .*done ×base$/m);

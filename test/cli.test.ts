@@ -77,9 +77,15 @@ describe('dirtylab convert', () => {
 
   it('imports the recorder format', () => {
     const out = join(tmp, 'rec.dpt');
-    const r = dirtylab('convert', 'test/fixtures/light-bw32-dt300.trace.jsonl.gz', out);
+    // The bundled trace is this conversion with the host it was recorded on named in its header.
+    const r = dirtylab('convert', 'test/fixtures/light-bw32-dt300.trace.jsonl.gz', out, '--host-profile', 'qemu-7.2-tcg');
     expect(r.code).toBe(0);
     expect(readFileSync(out).equals(readFileSync(join(root, 'data/light-bw32-dt300.dpt')))).toBe(true);
+    const j = JSON.parse(dirtylab('inspect', out, '--json').stdout);
+    expect(j.meta.hostProfile).toBe('qemu-7.2-tcg');
+    const bad = dirtylab('convert', 'test/fixtures/light-bw32-dt300.trace.jsonl.gz', join(tmp, 'x.dpt'), '--host-profile', 'my-laptop');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/--host-profile: unknown host profile "my-laptop"; profiles: qemu-7.2-tcg/);
   });
 
   it('a bad input leaves no output and no temporary file', () => {

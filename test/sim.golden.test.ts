@@ -21,8 +21,10 @@ function trace(nPages: number, epochs: [number, number, number[]][], zeroAtStart
   };
 }
 
+// The link (the final copy's speed) is set to the live bandwidth here unless a test says otherwise,
+// so the hand computations count one page per ms throughout (the library's default link is 10 Gbit/s).
 function run(t: Trace, method: string, o: Partial<SimulateOptions> = {}, params: Record<string, string> = {}) {
-  return simulate(t, { bandwidth: PAGE_PER_MS, kernel, ...o, method, params: { rtt: '0', 'write-time': 'start', ...params } });
+  return simulate(t, { bandwidth: PAGE_PER_MS, linkBandwidth: PAGE_PER_MS, kernel, ...o, method, params: { rtt: '0', 'write-time': 'start', ...params } });
 }
 
 const idle = (n: number, ms = 1000) => trace(n, [[0, ms, []]]);

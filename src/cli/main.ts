@@ -129,6 +129,7 @@ export function methodsHelp(): string {
   for (const m of METHODS) {
     lines.push(`  ${m.variants ? m.variants.map((v) => `${m.id}/${v}`).join(', ') : m.id}`);
     lines.push(`      ${m.summary}`);
+    if (m.approximation) lines.push(`      approximation: ${m.approximation}`);
     for (const p of allParams(m)) {
       if (['write-time', 'device-state', 'switchover-fixed', 'rtt'].includes(p.name)) continue;
       lines.push(`      --param ${p.name}=${p.choices ? p.choices.join('|') : p.kind} (default ${p.default}): ${p.description}`);

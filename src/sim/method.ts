@@ -40,6 +40,8 @@ export interface MethodSpec {
   summary: string;
   /** Paper section, or QEMU / Xen file and function. */
   source: string;
+  /** Where the model is an approximation of its source, in one line (shown by --help). */
+  approximation?: string;
   params: readonly ParamSpec[];
   /** Named variants (`id/variant`), selected by the `variant` parameter. */
   variants?: readonly string[];

@@ -23,6 +23,7 @@ export const delayedCopy: MethodSpec = {
   id: 'delayed-copy',
   summary: 'Pre-copy that holds back pages whose recent dirtying rate is high until they cool down or the final copy, capped so the held pages fit the downtime limit.',
   source: 'idea of Zhang et al. 2013 (not found; generic rule of research/algorithms.md §12, cf. Ma 2010, TPO 2016)',
+  approximation: 'our reading of a generic hot-page deferral (Zhang 2013 not found): EWMA heat, a hold cap; not validated on real runs.',
   params: [
     { name: 'heat-decay', kind: 'number', default: '0.5', min: 0, max: 0.999, description: 'α: weight of a page\'s past heat each round' },
     { name: 'heat-threshold', kind: 'number', default: '0.5', min: 0.001, max: 1, description: 'θ: a page is hot at heat ≥ θ' },

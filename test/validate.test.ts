@@ -97,6 +97,44 @@ describe('dirtylab validate on the real runs', () => {
   });
 });
 
+describe('validate --leave-out: predicting runs the profile never saw', () => {
+  it('leave-one-run-out: median |downtime error| ≤ 8 ms, ≤ 12 ms in every bandwidth class, time and bytes on target', () => {
+    const r = dirtylab('validate', ...dirs, '--leave-out', 'run', '--json', '--no-per-sync');
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.leaveOut).toBe('run');
+    expect(doc.folds.length).toBe(dirs.length);
+    // Each run's fold leaves exactly that run out of the profile's sources.
+    const f = doc.folds.find((x: any) => x.leftOut === 'medium-bw64-dt300-q1');
+    expect(f.constants.linkBytesPerSec.source).not.toMatch(/medium-bw64-dt300-q1[,)]/);
+    expect(f.constants.linkBytesPerSec.source).toMatch(/medium-bw64-dt300-q2/);
+    const s = doc.summary;
+    expect(s.medianAbsDowntimeErrorMs).toBeLessThanOrEqual(8);
+    for (const [bw, g] of Object.entries(s.byBandwidth) as [string, any][]) expect(g.medianAbsDowntimeErrorMs, bw).toBeLessThanOrEqual(12);
+    expect(s.medianAbsRelError.totalTimeMs).toBeLessThanOrEqual(0.03);
+    expect(s.medianAbsRelError.transferredBytes).toBeLessThanOrEqual(0.01);
+    expect(s.meetsTargets).toBe(true);
+  }, 120_000);
+
+  it('leave-one-family-out: median |time error| ≤ 3 % for every workload family with at least two quiet runs', () => {
+    const r = dirtylab('validate', ...dirs, '--leave-out', 'family', '--json', '--no-per-sync');
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    const fams = Object.entries(doc.summary.byFamily).filter(([, g]: [string, any]) => g.runs >= 2);
+    expect(fams.map(([k]) => k).sort()).toEqual(['128,20000,8,0.2', '64,2000,4,0.5', '64,500,4,0.9']);
+    for (const [k, g] of fams as [string, any][]) expect(g.medianAbsRelError.totalTimeMs, k).toBeLessThanOrEqual(0.03);
+    // The heavy family is predicted from constants fitted on the light, medium and phases runs only.
+    const heavy = doc.folds.find((x: any) => x.leftOut === '128,20000,8,0.2');
+    expect(heavy.constants.zeroPageCpuUs.source).not.toMatch(/heavy/);
+  }, 120_000);
+
+  it('--check exits 4 when a target is not met, 0 when all are', () => {
+    expect(dirtylab('validate', join('test/fixtures/qemu-runs', 'medium-bw32-dt300'), '--check', '--no-per-sync').code).toBe(0);
+    // A run on a busy host alone: no quiet run to judge, so the targets are not met.
+    expect(dirtylab('validate', join('test/fixtures/qemu-runs', 'medium-bw64-dt300'), '--check', '--no-per-sync').code).toBe(4);
+  });
+});
+
 describe('the qemu-7.2-tcg profile follows from its rules', () => {
   const runs = dirs.map((d) => readRun(join(root, d)));
   it('every constant, re-derived from the runs (busy runs left out)', async () => {

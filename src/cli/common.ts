@@ -1,0 +1,204 @@
+/**
+ * Helpers shared by the command files: errors, argument parsers, output helpers.
+ */
+import { readFileSync } from 'node:fs';
+import { InvalidArgumentError, Option } from 'commander';
+import { type TraceFormat } from '../trace/model.js';
+import { fileInput } from '../trace/node.js';
+import { TRACE_FORMATS } from '../trace/open.js';
+import { readTrace } from '../trace/open.js';
+import { defaultCalibrationName, defaultLinkBandwidth } from '../sim/simulate.js';
+import type { Trace } from '../trace/model.js';
+import { calibrationNames } from '../sim/calibration.js';
+import { UnitError, formatBandwidth } from '../sim/units.js';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import '../sim/profiles.js';
+import { mkdirSync, renameSync, writeFileSync as writeFile } from 'node:fs';
+import cliProgress from 'cli-progress';
+import * as vegaLib from 'vega';
+import * as vlLib from 'vega-lite';
+import { type CompareTrace } from '../stats/compare.js';
+import { join as joinPath } from 'node:path';
+
+/** A usage error found after parsing (exit 1). */
+export class UsageError extends Error {}
+
+
+/** The package version, read from package.json. */
+export function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+
+export function intArg(name: string, min = 0): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!/^\s*\d+\s*$/.test(v) || !Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}, not "${v}"`);
+    return n;
+  };
+}
+
+
+export function numArg(name: string, { min = -Infinity, exclusiveMin = false } = {}): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n < min || (exclusiveMin && n === min)) {
+      throw new InvalidArgumentError(`${name} must be a number ${exclusiveMin ? '>' : '≥'} ${min}, not "${v}"`);
+    }
+    return n;
+  };
+}
+
+
+export const formatOption = () =>
+  new Option('--format <format>', 'read the trace as this format instead of detecting it').choices(TRACE_FORMATS as string[]);
+
+
+export function fmt(n: number, digits = 0): string {
+  return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}
+
+
+export function unitArg<T>(parse: (s: string) => T, flag: string): (v: string) => T {
+  return (v) => {
+    try {
+      return parse(v);
+    } catch (e) {
+      if (e instanceof UnitError || e instanceof RangeError) throw new InvalidArgumentError(`${flag}: ${e.message}`);
+      throw e;
+    }
+  };
+}
+
+
+export function collectParam(v: string, prev: Record<string, string>): Record<string, string> {
+  const i = v.indexOf('=');
+  if (i <= 0) throw new InvalidArgumentError(`--param takes key=value, not "${v}"`);
+  return { ...prev, [v.slice(0, i)]: v.slice(i + 1) };
+}
+
+
+/** SHA-256 of a file's bytes, hex. */
+export async function fileSha256(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+
+/** Write files into DIR atomically (each to a temporary name, then renamed). */
+export function writeOut(dir: string, files: Record<string, string>): void {
+  mkdirSync(dir, { recursive: true });
+  const tmp: [string, string][] = [];
+  for (const [name, text] of Object.entries(files)) {
+    const t = joinPath(dir, `.${name}.${process.pid}.tmp`);
+    writeFile(t, text);
+    tmp.push([t, joinPath(dir, name)]);
+  }
+  for (const [t, f] of tmp) renameSync(t, f);
+}
+
+
+export function listArg<T>(parse: (s: string) => T, flag: string): (v: string) => T[] {
+  return (v) => v.split(',').filter((x) => x.trim() !== '').map((x) => unitArg(parse, flag)(x.trim()));
+}
+
+
+/** A progress bar on stderr when it is a TTY, shown once the work has taken a second. */
+export function progress(quiet: boolean | undefined): { update(done: number, total: number): void; stop(): void } {
+  if (quiet || !process.stderr.isTTY) return { update() {}, stop() {} };
+  const t0 = Date.now();
+  let bar: cliProgress.SingleBar | null = null;
+  return {
+    update(done, total) {
+      if (!bar && Date.now() - t0 > 1000) {
+        bar = new cliProgress.SingleBar({ stream: process.stderr, format: 'runs {bar} {value}/{total} | ETA {eta}s', hideCursor: true }, cliProgress.Presets.shades_classic);
+        bar.start(total, done);
+      }
+      bar?.update(done);
+    },
+    stop() { bar?.stop(); },
+  };
+}
+
+
+/** Versions that produced a report. */
+export function versions(): Record<string, string> {
+  return { dirtylab: packageVersion(), node: process.version, vega: vegaLib.version, 'vega-lite': vlLib.version };
+}
+
+
+export async function loadTraces(paths: string[], format?: TraceFormat): Promise<CompareTrace[]> {
+  const out: CompareTrace[] = [];
+  const names = new Set<string>();
+  for (const p of paths) {
+    const t = await readTrace(fileInput(p), { format });
+    let name = p.split('/').pop()!.replace(/\.(dpt|jsonl|gz)$/g, '').replace(/\.(dpt|jsonl)$/g, '').replace(/\.trace$/, '');
+    while (names.has(name)) name += "'";
+    names.add(name);
+    out.push({ name, trace: t, sha256: await fileSha256(p), path: p } as CompareTrace & { path: string });
+  }
+  return out;
+}
+
+
+export function shardArg(v: string): { index: number; count: number } {
+  const m = /^(\d+|auto)\/(\d+)$/.exec(v);
+  if (!m) throw new InvalidArgumentError(`--shard takes i/n (0-based) or auto/n, not "${v}"`);
+  const count = Number(m[2]);
+  let index: number;
+  if (m[1] === 'auto') {
+    const env = process.env.JOB_COMPLETION_INDEX ?? process.env.SLURM_ARRAY_TASK_ID;
+    if (env === undefined) throw new InvalidArgumentError('--shard auto/n needs JOB_COMPLETION_INDEX (Kubernetes) or SLURM_ARRAY_TASK_ID (Slurm)');
+    index = Number(env);
+  } else index = Number(m[1]);
+  if (!(count >= 1) || !Number.isInteger(index) || index < 0 || index >= count) throw new InvalidArgumentError(`--shard ${v}: need 0 ≤ i < n`);
+  return { index, count };
+}
+
+
+/** The command line as run, without the options that do not change results. */
+export function commandLine(argv: string[]): string {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (['--shard', '--out'].includes(argv[i]!)) { i++; continue; }
+    if (['--quiet', '--json'].includes(argv[i]!)) continue;
+    out.push(/[\s"']/.test(argv[i]!) ? JSON.stringify(argv[i]) : argv[i]!);
+  }
+  return ['dirtylab', ...out].join(' ');
+}
+
+
+/**
+ * The first line of every human output: which host profile each trace runs
+ * under and how fast its final copy goes (QEMU lifts max-bandwidth there).
+ */
+export function profileLine(traces: { name: string; trace: Trace }[], calibration: string | undefined | null, linkBandwidth: number | undefined | null): string {
+  const by = new Map<string, string[]>();
+  for (const t of traces) {
+    const name = defaultCalibrationName(t.trace, calibration ?? undefined);
+    const k = `${name} (final copy at ${formatBandwidth(defaultLinkBandwidth(name, linkBandwidth ?? undefined))}${linkBandwidth ? ', --link-bandwidth' : ''})`;
+    if (!by.has(k)) by.set(k, []);
+    by.get(k)!.push(t.name);
+  }
+  const parts = [...by.entries()].map(([k, names]) => (by.size > 1 ? `${k} for ${names.join(', ')}` : k));
+  return `Host profile: ${parts.join('; ')}`;
+}
+
+
+export const LINK_HELP = 'final-copy speed while the source is stopped (QEMU lifts max-bandwidth there; default: the host profile\'s measured speed, else 10Gbit/s)';
+
+export const STEPS_HELP = 'downtime-limit changes during the migration, LIMIT@TIME joined by /, e.g. 600ms@4s/1200ms@8s (Nova\'s steps, KubeVirt\'s ramp)';
+
+export const CAL_HELP = () => `host profile: ${calibrationNames().join(', ')} (default: the one the trace's header names, else ideal)`;
+
+
+/** validate --check: a target was not met (exit 4). */
+export class TargetsNotMet extends Error {}
+
+/** Where a command prints its answer (stdout, or a test's collector). */
+export interface Out {
+  log: (s: string) => void;
+}

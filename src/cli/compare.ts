@@ -1,0 +1,88 @@
+/**
+ * `dirtylab compare`.
+ */
+import { Command } from 'commander';
+import { Kernel } from '../kernel/index.js';
+import { type TraceFormat } from '../trace/model.js';
+import { ParamError } from '../sim/method.js';
+import { methodIds } from '../sim/methods/index.js';
+import type { DowntimeStep } from '../sim/engine.js';
+import { parseBandwidth, parseDurationMs, parseDowntimeSteps } from '../sim/units.js';
+import { getCalibration } from '../sim/calibration.js';
+import '../sim/profiles.js';
+import { compare, type CompareRuns, type CompareTrace } from '../stats/compare.js';
+import { summarize as summarizeRuns } from '../stats/summary.js';
+import { renderTerminal, reportFiles, runsJsonl, writeFilesAtomic } from '../report/report.js';
+import { join as joinPath } from 'node:path';
+import { UsageError, packageVersion, intArg, formatOption, unitArg, collectParam, listArg, progress, versions, loadTraces, shardArg, commandLine, profileLine, LINK_HELP, STEPS_HELP, CAL_HELP, type Out } from './common.js';
+
+/** Summarise, print and write everything a comparison produces. */
+export async function finishComparison(r: CompareRuns, traces: CompareTrace[], o: { json?: boolean; out: string }, log: (s: string) => void): Promise<void> {
+  const sum = summarizeRuns(r.spec, r.runs);
+  const kernel = await Kernel.load();
+  const cal = r.spec.calibration ? getCalibration(r.spec.calibration)?.constants ?? null : null;
+  const files = await reportFiles(r, sum, traces, kernel, versions(), cal);
+  writeFilesAtomic(o.out, files);
+  if (o.json) log(JSON.stringify(sum, null, 2));
+  else {
+    log(profileLine(traces, r.spec.calibration, r.spec.linkBandwidth));
+    log(renderTerminal(sum));
+    log('');
+    log(`report: ${joinPath(o.out, 'report.html')}`);
+  }
+}
+
+
+/** Register `dirtylab compare`. */
+export function registerCompare(program: Command, out: Out): void {
+  program
+    .command('compare')
+    .description('run every chosen method on the traces over a grid of conditions and start offsets; statistics, charts and an offline HTML report')
+    .argument('<trace...>', 'traces in any supported format')
+    .option('--methods <ids>', `comma-separated method IDs (default: all: ${methodIds().join(',')})`, (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean))
+    .option('--baseline <id>', 'the method others are compared with (default precopy)')
+    .option('--replicates <n>', 'stratified start offsets per trace (default 10)', intArg('--replicates', 1))
+    .option('--bandwidth <list>', 'bandwidths, e.g. 32MiB/s,1Gbit/s (default 128MiB/s)', listArg(parseBandwidth, '--bandwidth'))
+    .option('--downtime-limit <list>', 'downtime limits, e.g. 100ms,300ms (default 300ms)', listArg(parseDurationMs, '--downtime-limit'))
+    .option('-p, --param <key=value>', 'a method parameter for every method that takes it (repeatable)', collectParam, {})
+    .option('--seed <n>', 'seed of the start offsets and the bootstrap (default 1)', intArg('--seed'))
+    .option('--max-time <time>', 'wall-time cap per run (default 600s)', unitArg(parseDurationMs, '--max-time'))
+    .option('--calibration <name>', CAL_HELP())
+    .option('--link-bandwidth <rate>', LINK_HELP, unitArg(parseBandwidth, '--link-bandwidth'))
+    .option('--downtime-steps <steps>', STEPS_HELP, unitArg(parseDowntimeSteps, '--downtime-steps'))
+    .option('--no-write-time-band', 'skip the write-time start/end band (a third of the runs)')
+    .option('--out <dir>', 'output directory', './dirtylab-report')
+    .option('--shard <i/n>', 'run only slice i of n of the grid (0-based; auto/n reads JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID) and write only runs.jsonl', shardArg)
+    .option('--json', 'print the summary as JSON')
+    .option('--quiet', 'no progress bar')
+    .addOption(formatOption())
+    .action(async (paths: string[], o: {
+      methods?: string[]; baseline?: string; replicates?: number; bandwidth?: number[]; downtimeLimit?: number[]; param: Record<string, string>;
+      seed?: number; maxTime?: number; calibration?: string; linkBandwidth?: number; downtimeSteps?: DowntimeStep[]; writeTimeBand: boolean; out: string; shard?: { index: number; count: number };
+      json?: boolean; quiet?: boolean; format?: TraceFormat;
+    }) => {
+      const traces = await loadTraces(paths, o.format);
+      const bar = progress(o.quiet);
+      let r: CompareRuns;
+      try {
+        r = await compare({
+          traces, methods: o.methods, baseline: o.baseline, replicates: o.replicates, bandwidths: o.bandwidth, downtimeLimits: o.downtimeLimit,
+          params: o.param, seed: o.seed, maxTimeMs: o.maxTime, calibration: o.calibration, linkBandwidth: o.linkBandwidth, downtimeSteps: o.downtimeSteps,
+          writeTimeBand: o.writeTimeBand, shard: o.shard,
+          packageVersion: packageVersion(), command: commandLine(process.argv.slice(2)), onProgress: (d, t) => bar.update(d, t),
+        });
+      } catch (e) {
+        if (e instanceof ParamError) throw new UsageError(e.message);
+        throw e;
+      } finally {
+        bar.stop();
+      }
+      r.spec.traces.forEach((t, i) => { (t as { path?: string }).path = paths[i]; });
+      if (o.shard) {
+        writeFilesAtomic(o.out, { 'runs.jsonl': runsJsonl(r) });
+        out.log(`shard ${o.shard.index}/${o.shard.count}: ${r.runs.length} of ${r.total} runs → ${joinPath(o.out, 'runs.jsonl')}`);
+        return;
+      }
+      await finishComparison(r, traces, o, out.log);
+    });
+}

@@ -41,7 +41,7 @@ describe('README library example', () => {
       expect(r.status).toBe(0);
       const [first, second] = r.stdout.trim().split('\n');
       expect(first).toMatch(/^true [\d.]+ [\d.]+ \d+$/);
-      expect(second).toMatch(/^medium at 128 MiB\/s, downtime-limit 300 ms: (precopy|qemu-precopy) — median downtime/);
+      expect(second).toMatch(/^medium at 128 MiB\/s, downtime-limit 300 ms, least median downtime: (precopy \[Xen\]|qemu-precopy \[QEMU\/libvirt\])( \([a-z-, ]+\))? — median downtime/);
     } finally {
       unlinkSync(file);
     }

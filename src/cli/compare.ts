@@ -1,7 +1,7 @@
 /**
  * `dirtylab compare`.
  */
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { Kernel } from '../kernel/index.js';
 import { type TraceFormat } from '../trace/model.js';
 import { ParamError } from '../sim/method.js';
@@ -11,7 +11,7 @@ import { parseBandwidth, parseDurationMs, parseDowntimeSteps } from '../sim/unit
 import { getCalibration } from '../sim/calibration.js';
 import '../sim/profiles.js';
 import { compare, type CompareRuns, type CompareTrace } from '../stats/compare.js';
-import { summarize as summarizeRuns } from '../stats/summary.js';
+import { summarize as summarizeRuns, OBJECTIVES, type Objective } from '../stats/summary.js';
 import { renderTerminal, reportFiles, runsJsonl, writeFilesAtomic } from '../report/report.js';
 import { join as joinPath } from 'node:path';
 import { UsageError, packageVersion, intArg, formatOption, unitArg, collectParam, listArg, progress, versions, loadTraces, shardArg, commandLine, profileLine, LINK_HELP, STEPS_HELP, CAL_HELP, type Out } from './common.js';
@@ -50,6 +50,8 @@ export function registerCompare(program: Command, out: Out): void {
     .option('--calibration <name>', CAL_HELP())
     .option('--link-bandwidth <rate>', LINK_HELP, unitArg(parseBandwidth, '--link-bandwidth'))
     .option('--downtime-steps <steps>', STEPS_HELP, unitArg(parseDowntimeSteps, '--downtime-steps'))
+    .addOption(new Option('--objective <what>', 'what the answer minimises (median over start offsets)').choices([...OBJECTIVES]).default('downtime'))
+    .option('--deployable', 'only methods QEMU/libvirt ship today may be the answer')
     .option('--no-write-time-band', 'skip the write-time start/end band (a third of the runs)')
     .option('--out <dir>', 'output directory', './dirtylab-report')
     .option('--shard <i/n>', 'run only slice i of n of the grid (0-based; auto/n reads JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID) and write only runs.jsonl', shardArg)
@@ -58,7 +60,7 @@ export function registerCompare(program: Command, out: Out): void {
     .addOption(formatOption())
     .action(async (paths: string[], o: {
       methods?: string[]; baseline?: string; replicates?: number; bandwidth?: number[]; downtimeLimit?: number[]; param: Record<string, string>;
-      seed?: number; maxTime?: number; calibration?: string; linkBandwidth?: number; downtimeSteps?: DowntimeStep[]; writeTimeBand: boolean; out: string; shard?: { index: number; count: number };
+      seed?: number; maxTime?: number; calibration?: string; linkBandwidth?: number; downtimeSteps?: DowntimeStep[]; objective: Objective; deployable?: boolean; writeTimeBand: boolean; out: string; shard?: { index: number; count: number };
       json?: boolean; quiet?: boolean; format?: TraceFormat;
     }) => {
       const traces = await loadTraces(paths, o.format);
@@ -67,7 +69,7 @@ export function registerCompare(program: Command, out: Out): void {
       try {
         r = await compare({
           traces, methods: o.methods, baseline: o.baseline, replicates: o.replicates, bandwidths: o.bandwidth, downtimeLimits: o.downtimeLimit,
-          params: o.param, seed: o.seed, maxTimeMs: o.maxTime, calibration: o.calibration, linkBandwidth: o.linkBandwidth, downtimeSteps: o.downtimeSteps,
+          params: o.param, seed: o.seed, maxTimeMs: o.maxTime, calibration: o.calibration, linkBandwidth: o.linkBandwidth, downtimeSteps: o.downtimeSteps, objective: o.objective, deployable: o.deployable ?? false,
           writeTimeBand: o.writeTimeBand, shard: o.shard,
           packageVersion: packageVersion(), command: commandLine(process.argv.slice(2)), onProgress: (d, t) => bar.update(d, t),
         });

@@ -34,8 +34,11 @@ function digits(v: number, d: number): number {
 function ci(s: { median: number | null; ci: [number, number] | null }, scale = 1, d = 1): string {
   if (s.median === null) return '–';
   const k = digits(s.median / scale, d);
-  return `${f1(s.median / scale, k)} [${f1(s.ci![0] / scale, k)},${f1(s.ci![1] / scale, k)}]`;
+  const hi = s.ci![1] === Infinity ? '∞' : f1(s.ci![1] / scale, k); // a CI that reaches runs that did not complete
+  return `${f1(s.median / scale, k)} [${f1(s.ci![0] / scale, k)},${hi}]`;
 }
+
+const SHIP_TAG: Record<string, string> = { qemu: 'QEMU', xen: 'Xen' };
 
 function ratio(v: number | null | undefined): string {
   if (v === null) return '∞'; // the method's runs did not complete: +∞ against the baseline
@@ -63,31 +66,47 @@ function wrap(text: string, width = 100): string[] {
 export function renderTerminal(sum: CompareSummary): string {
   const out: string[] = [];
   for (const r of sum.recommendations) out.push(...wrap(`Recommendation: ${r.text}`));
-  if (sum.recommendations.length === 0) out.push('Recommendation: none — no method completed every run under any condition');
+  if (sum.recommendations.length === 0) out.push(`Recommendation: none — no method completed every run within the downtime limit${sum.spec.deployable ? ' among those QEMU/libvirt ship' : ''}`);
   for (const [k, pts] of new Map(sum.pareto.map((p) => [condKey(p), sum.pareto.filter((q) => condKey(q) === condKey(p))]))) {
-    out.push(...wrap(`Pareto set, ${k.split('|')[0]} (downtime × time × bytes): ${pts.map((p) => `${p.method} (${f1(p.downtimeMs)} ms, ${f1(p.totalTimeMs / 1000, 2)} s, ${f1(p.transferredBytes / 1e6, 0)} MB)`).join('; ')}`));
+    const [tr, bw, dl] = k.split('|');
+    out.push(...wrap(`Pareto set, ${tr} at ${fmtBw(Number(bw))}, downtime-limit ${dl} ms (downtime × time × bytes; differences inside the CIs are ties): ${pts.map((p) => `${p.method} (${f1(p.downtimeMs)} ms, ${f1(p.totalTimeMs / 1000, 2)} s, ${f1(p.transferredBytes / 1e6, 0)} MB)`).join('; ')}`));
   }
-  const guest = sum.cells.some((c) => c.maxThrottlePct > 0 || (c.guestStallMs ?? 0) > 0.5);
+  const guest = sum.cells.some((c) => c.maxThrottlePct > 0 || (c.guestStallMs.median ?? 0) > 0.5);
   const conds = [...new Map(sum.cells.map((c) => [condKey(c), c])).values()];
+  const used = new Set<string>();
   for (const c of conds) {
     out.push('');
-    out.push(`${c.trace} · ${fmtBw(c.bandwidthBytesPerSec)} · downtime-limit ${c.downtimeLimitMs} ms · ${sum.spec.replicates} start offsets · medians [95 % CI]`);
-    const head = ['method', 'downtime ms', 'total s', 'MB sent', ...(guest ? ['thr/stall'] : []), 'done', '×base'];
+    const allDone = sum.cells.filter((x) => condKey(x) === condKey(c)).every((x) => x.completionRate === 1);
+    out.push(`${c.trace} · ${fmtBw(c.bandwidthBytesPerSec)} · downtime-limit ${c.downtimeLimitMs} ms · ${sum.spec.replicates} start offsets · medians [95 % CI]${allDone ? ' · every run completed' : ''}`);
+    const head = ['method', 'downtime ms', 'total s', 'MB sent', ...(guest ? ['guest'] : []), ...(allDone ? [] : ['done']), '×base', 'flags'];
     const rows = sum.cells.filter((x) => condKey(x) === condKey(c)).map((x) => {
       const k = cmpOf(sum, x);
+      for (const f of x.flags) used.add(f);
       return [
-        x.method, ci(x.downtimeMs), ci(x.totalTimeMs, 1000, 2), ci(x.transferredBytes, 1e6, 0),
-        ...(guest ? [`${x.maxThrottlePct}/${f1((x.guestStallMs ?? 0) / 1000, 1)}s`] : []),
-        `${Math.round(x.completionRate * 100)}%`,
+        `${x.method}${x.ships ? '' : '·'}`, ci(x.downtimeMs), ci(x.totalTimeMs, 1000, 2), ci(x.transferredBytes, 1e6, 0),
+        ...(guest ? [`${x.maxThrottlePct}/${x.guestStallMs.median === null ? '–' : f1(x.guestStallMs.median / 1000, 1)}s`] : []),
+        ...(allDone ? [] : [`${Math.round(x.completionRate * 100)}%`]),
         x.method === sum.spec.baseline ? 'base ' : `${ratio(k?.ratio)}${k?.pHolm !== null && k?.pHolm !== undefined && k.pHolm < 0.05 ? '*' : ' '}`,
+        x.flags.map((f) => (f === 'looped' ? `looped×${x.loopedRuns}` : f)).join(','),
       ];
     });
     const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-    out.push(head.map((h, i) => (i === 0 ? h.padEnd(w[i]!) : h.padStart(w[i]!))).join(' '));
-    for (const r of rows) out.push(r.map((v, i) => (i === 0 ? v.padEnd(w[i]!) : v.padStart(w[i]!))).join(' '));
+    out.push(head.map((h, i) => (i === 0 || i === head.length - 1 ? h.padEnd(w[i]!) : h.padStart(w[i]!))).join(' ').trimEnd());
+    for (const r of rows) {
+      const line = r.map((v, i) => (i === 0 || i === head.length - 1 ? v.padEnd(w[i]!) : v.padStart(w[i]!))).join(' ').trimEnd();
+      if ([...line].length <= 100) { out.push(line); continue; }
+      // Too wide with its flags: the flags go on a line of their own, under the row.
+      out.push(r.slice(0, -1).map((v, i) => (i === 0 ? v.padEnd(w[i]!) : v.padStart(w[i]!))).join(' ').trimEnd());
+      out.push(`  ↳ ${r[r.length - 1]}`);
+    }
   }
   out.push('');
-  out.push(...wrap(`×base: median per-pair downtime ratio to ${sum.spec.baseline}, * where the Wilcoxon signed-rank test on downtime, Holm-adjusted, gives p < 0.05 (p-values in summary.json and report.html)${guest ? '; thr/stall: max CPU throttle % and median guest time lost' : ''}; CIs: ${sum.bootstrap}.`));
+  out.push(...wrap(`×base: median per-pair downtime ratio to ${sum.spec.baseline}, * where the paired Wilcoxon signed-rank test on downtime, Holm-adjusted over this table's methods, gives p < 0.05 (p-values in summary.json and report.html). "·" marks a research method (the others ship in QEMU/libvirt or Xen today).${guest ? ' guest: max CPU throttle % / the median guest time lost to the method (throttle, faults; setup not counted).' : ''} "–": under half the runs completed (a median counts runs that did not complete as +∞). ${sum.intervals}; ${sum.bootstrap}.`));
+  for (const f of used) {
+    const most = Math.max(...sum.cells.map((x) => x.maxLoops));
+    const extra = f === 'looped' ? ` (looped×N: N runs did; the most any run replayed it: ${most === 1 ? 'once' : `${most} times`})` : '';
+    out.push(...wrap(`${f}: ${sum.flagLegend[f as keyof typeof sum.flagLegend]}${extra}.`));
+  }
   return out.join('\n');
 }
 
@@ -97,11 +116,11 @@ export function summaryCsv(sum: CompareSummary): string {
     const row: Record<string, unknown> = {
       trace: c.trace, bandwidth_bytes_per_s: c.bandwidthBytesPerSec, downtime_limit_ms: c.downtimeLimitMs, method: c.method,
       runs: c.runs, completed: c.completed, completion_rate: c.completionRate, convergence_rate: c.convergenceRate,
-      max_throttle_pct: c.maxThrottlePct, guest_stall_ms_median: c.guestStallMs,
+      max_throttle_pct: c.maxThrottlePct, ships: c.ships ?? 'research', flags: c.flags.join(' '), looped_runs: c.loopedRuns,
     };
     for (const m of METRICS) {
       const s = c[m];
-      Object.assign(row, { [`${m}_median`]: s.median, [`${m}_q1`]: s.q1, [`${m}_q3`]: s.q3, [`${m}_mean`]: s.mean, [`${m}_ci_lo`]: s.ci?.[0] ?? null, [`${m}_ci_hi`]: s.ci?.[1] ?? null });
+      Object.assign(row, { [`${m}_median`]: s.median, [`${m}_q1`]: s.q1, [`${m}_q3`]: s.q3, [`${m}_mean`]: s.mean, [`${m}_ci_lo`]: s.ci?.[0] ?? null, [`${m}_ci_hi`]: s.ci && Number.isFinite(s.ci[1]) ? s.ci[1] : null });
       const k = cmpOf(sum, c, m);
       Object.assign(row, { [`${m}_ratio`]: k?.ratio ?? null, [`${m}_median_diff`]: k?.medianDiff ?? null, [`${m}_p_holm`]: k?.pHolm ?? null, [`${m}_win_rate`]: k?.winRate ?? null });
     }
@@ -168,7 +187,7 @@ export function reportHtml(sum: CompareSummary, specs: Record<string, Spec>, ver
   const tables = conds.map((c) => {
     const rows = sum.cells.filter((x) => condKey(x) === condKey(c)).map((x) => {
       const k = cmpOf(sum, x);
-      return `<tr><td>${esc(x.method)}</td><td>${ci(x.downtimeMs)}</td><td>${ci(x.totalTimeMs, 1000, 2)}</td><td>${ci(x.transferredBytes, 1e6, 1)}</td><td>${x.maxThrottlePct} / ${f1((x.guestStallMs ?? 0) / 1000, 2)}</td><td>${Math.round(x.completionRate * 100)} %</td><td>${Math.round(x.convergenceRate * 100)} %</td><td>${x.method === sum.spec.baseline ? 'baseline' : `${f1(k?.ratio, 3)} [${f1(k?.ratioCI?.[0], 3)}, ${f1(k?.ratioCI?.[1], 3)}]`}</td><td>${x.method === sum.spec.baseline ? '' : k?.pHolm === null || k?.pHolm === undefined ? '–' : k.pHolm.toPrecision(2)}</td><td>${x.method === sum.spec.baseline ? '' : f1(k?.winRate, 2)}</td></tr>`;
+      return `<tr><td>${esc(x.method)} <small>${x.ships ? SHIP_TAG[x.ships] : 'research'}</small>${x.flags.length ? ` <b>${esc(x.flags.join(', '))}</b>` : ''}</td><td>${ci(x.downtimeMs)}</td><td>${ci(x.totalTimeMs, 1000, 2)}</td><td>${ci(x.transferredBytes, 1e6, 1)}</td><td>${x.maxThrottlePct} / ${f1((x.guestStallMs.median ?? 0) / 1000, 2)}</td><td>${Math.round(x.completionRate * 100)} %</td><td>${Math.round(x.convergenceRate * 100)} %</td><td>${x.method === sum.spec.baseline ? 'baseline' : `${f1(k?.ratio, 3)} [${f1(k?.ratioCI?.[0], 3)}, ${f1(k?.ratioCI?.[1], 3)}]`}</td><td>${x.method === sum.spec.baseline ? '' : k?.pHolm === null || k?.pHolm === undefined ? '–' : k.pHolm.toPrecision(2)}</td><td>${x.method === sum.spec.baseline ? '' : f1(k?.winRate, 2)}</td></tr>`;
     }).join('\n');
     return `<h3>${esc(c.trace)} · ${fmtBw(c.bandwidthBytesPerSec)} · downtime-limit ${c.downtimeLimitMs} ms</h3>
 <table><thead><tr><th>method</th><th>downtime ms</th><th>total s</th><th>MB sent</th><th>max throttle % / guest stall s</th><th>completed</th><th>converged</th><th>downtime ratio to ${esc(sum.spec.baseline)} [CI]</th><th>Holm p</th><th>win rate</th></tr></thead><tbody>

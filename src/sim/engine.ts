@@ -189,6 +189,8 @@ export class Engine {
   private stopAt: number | null = null;
   private guestAtStop: number | null = null;
   setupTimeMs = 0;
+  /** Guest time lost to the setup phase (the host profile's, not the method's doing), ns. */
+  setupStallNs = 0;
   finalDirtyPages = 0;
   readonly extra: Record<string, number | string | boolean> = {};
 
@@ -342,6 +344,7 @@ export class Engine {
     if (c.setupMs > 0) {
       const was = this.paused;
       if (c.setupStallsGuest) this.paused = true;
+      if (c.setupStallsGuest && !was) this.setupStallNs = c.setupMs * 1e6;
       this.wait(c.setupMs * 1e6);
       this.paused = was;
     }
@@ -697,9 +700,11 @@ export class Engine {
       rounds: this.rounds,
       finalDirtyPages: this.finalDirtyPages,
       remoteFaults: this.remoteFaults,
-      guestStallMs: Math.max(0, (wallLive - guestLive) / 1e6) + this.faultStallNs / 1e6,
+      // What the method costs the guest (throttle, dirty-limit, remote faults): setup's hold is not counted.
+      guestStallMs: Math.max(0, (wallLive - guestLive - this.setupStallNs) / 1e6) + this.faultStallNs / 1e6,
       maxThrottlePct: this.maxThrottlePct,
       traceLooped: this.timeline.loops > 0,
+      traceLoops: this.timeline.loops,
       extra: { ...this.extra, pagesWritten: this.pagesWritten },
     };
   }

@@ -42,6 +42,11 @@ export interface MethodSpec {
   source: string;
   /** Where the model is an approximation of its source, in one line (shown by --help). */
   approximation?: string;
+  /**
+   * The released hypervisor that ships this method today (an operator can
+   * turn it on): 'qemu' (QEMU/libvirt), 'xen'; absent for research methods.
+   */
+  ships?: 'qemu' | 'xen';
   params: readonly ParamSpec[];
   /** Named variants (`id/variant`), selected by the `variant` parameter. */
   variants?: readonly string[];

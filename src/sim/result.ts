@@ -120,10 +120,15 @@ export interface SimResult {
   /** Pages sent while the guest was stopped. */
   finalDirtyPages: number;
   remoteFaults: number;
-  /** Wall time the guest lost before the switchover (setup stalls, throttling), ms. */
+  /**
+   * Guest time the method cost the guest (throttle, dirty-limit, post-copy
+   * remote faults), ms; the host profile's setup hold is not counted.
+   */
   guestStallMs: number;
   maxThrottlePct: number;
   traceLooped: boolean;
+  /** How many times the guest ran past the trace's end and started it again. */
+  traceLoops: number;
   /** Method-specific figures (e.g. skipped pages, deferred pages). */
   extra: Record<string, number | string | boolean>;
   provenance: Provenance;

@@ -19,6 +19,7 @@ import { ParamError } from '../sim/method.js';
 import { methodIds } from '../sim/methods/index.js';
 import type { SimResult } from '../sim/result.js';
 import type { DowntimeStep } from '../sim/engine.js';
+import type { Objective } from './summary.js';
 import { DEFAULT_BANDWIDTH, DEFAULT_DOWNTIME_LIMIT_MS, resolveMethod, simulate } from '../sim/simulate.js';
 import type { Trace } from '../trace/model.js';
 import { mulberry32 } from '../trace/random.js';
@@ -47,6 +48,10 @@ export interface CompareSpec {
   linkBandwidth: number | null;
   /** downtime-limit schedule applied to every run (empty: none). */
   downtimeSteps: DowntimeStep[];
+  /** What the answer minimises (default downtime). */
+  objective: Objective;
+  /** Only methods QEMU/libvirt ship today may be the answer. */
+  deployable: boolean;
   writeTimeBand: boolean;
   packageVersion: string;
   command: string;
@@ -66,6 +71,8 @@ export interface CompareOptions {
   calibration?: string;
   linkBandwidth?: number;
   downtimeSteps?: DowntimeStep[];
+  objective?: Objective;
+  deployable?: boolean;
   writeTimeBand?: boolean;
   shard?: { index: number; count: number };
   kernel?: Kernel;
@@ -152,6 +159,8 @@ export function compareSpec(o: CompareOptions): CompareSpec {
     calibration: o.calibration ?? null,
     linkBandwidth: o.linkBandwidth ?? null,
     downtimeSteps: o.downtimeSteps ?? [],
+    objective: o.objective ?? 'downtime',
+    deployable: o.deployable ?? false,
     writeTimeBand: o.writeTimeBand ?? true,
     packageVersion: o.packageVersion ?? 'dev',
     command: o.command ?? '',

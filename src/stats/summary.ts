@@ -1,25 +1,56 @@
 /**
  * The summary of a comparison (DESIGN §5). Per trace × condition × method:
- * runs, completion and convergence rates, and for downtime, total time and
- * bytes the median, IQR (R-7 quartiles), mean and a 95 % percentile-bootstrap
- * CI of the median — over the runs that completed (runs that did not complete
- * are counted, not averaged). Against the baseline, per metric: paired median
+ * runs, completion and convergence rates, and for downtime, total time, bytes
+ * and the guest's cost (time lost to throttling, dirty-limit or post-copy
+ * faults; setup not counted) the median, IQR (R-7 quartiles) and a 95 %
+ * percentile-bootstrap CI of the median over *all* runs, a run that did not
+ * complete counting as +∞ (a median that is +∞ — under half completed — is
+ * null, shown "–"; never a median of the survivors alone); the mean only when
+ * every run completed. Against the baseline, per metric: paired median
  * difference and median per-pair ratio with percentile-bootstrap CIs over
  * pairs, the Wilcoxon signed-rank p-value, Holm-adjusted over one family per
- * metric (every method ≠ baseline × condition), and the win rate (pairs where
- * the method is lower; ties count half). A run that did not complete counts as
- * +∞ in pairs. Then the answer: per trace and condition, the method with the
- * least median downtime among those whose every run completed, and the Pareto
- * set of downtime × total time × bytes.
+ * trace × condition × metric (every method ≠ baseline), and the win rate.
+ *
+ * The answer, per trace × condition, is a tie group: the best method by the
+ * objective (default: least median downtime) among those that complete every
+ * run and keep their median downtime within the downtime limit, plus every
+ * such method whose paired test against it (Wilcoxon, Holm over that family)
+ * is not significant at 0.05 or whose median equals it — said "tied", never
+ * broken by name. The Pareto set of downtime × total time × bytes treats
+ * differences inside the CIs as ties. Flags per cell: over-limit, stall
+ * (the guest loses more to the method than to its downtime), looped (runs that
+ * ran past the trace's end and replayed it).
  */
 import * as aq from 'arquero';
-import { BOOTSTRAP_KIND, bootstrapCI, medianOf, q7 } from './bootstrap.js';
+import { BOOTSTRAP_KIND, bootstrapCI, medianOf } from './bootstrap.js';
 import type { CompareSpec, RunRow } from './compare.js';
 import { holm } from './holm.js';
 import { signedRankP } from './wilcoxon.js';
+import { getMethod } from '../sim/methods/index.js';
+
+/** Where a method ships ('qemu', 'xen') or null for research methods. */
+function shipsOf(id: string): 'qemu' | 'xen' | null {
+  return getMethod(id.split('/')[0]!)?.ships ?? null;
+}
 
 /** The metrics compared. */
-export const METRICS = ['downtimeMs', 'totalTimeMs', 'transferredBytes'] as const;
+export const METRICS = ['downtimeMs', 'totalTimeMs', 'transferredBytes', 'guestStallMs'] as const;
+
+/** What the answer minimises. */
+export type Objective = 'downtime' | 'time' | 'bytes' | 'guest-cost';
+/** The objectives, for --objective. */
+export const OBJECTIVES: readonly Objective[] = ['downtime', 'time', 'bytes', 'guest-cost'];
+/** The metric of each objective. */
+export const OBJECTIVE_METRIC: Record<Objective, Metric> = { downtime: 'downtimeMs', time: 'totalTimeMs', bytes: 'transferredBytes', 'guest-cost': 'guestStallMs' };
+
+/** Cell flags, one short word each (the legend is FLAG_LEGEND). */
+export type Flag = 'over-limit' | 'stall' | 'looped';
+/** What each flag means. */
+export const FLAG_LEGEND: Record<Flag, string> = {
+  'over-limit': 'median downtime above the downtime limit',
+  stall: 'the guest loses more time to the method (throttle, dirty-limit, post-copy faults) than to its downtime',
+  looped: 'some runs ran past the end of the trace and replayed it from its start',
+};
 /** One of METRICS. */
 export type Metric = (typeof METRICS)[number];
 
@@ -45,8 +76,15 @@ export interface Cell {
   downtimeMs: Stat;
   totalTimeMs: Stat;
   transferredBytes: Stat;
+  /** Guest time lost to the method (setup not counted), ms. */
+  guestStallMs: Stat;
   maxThrottlePct: number;
-  guestStallMs: number | null;
+  /** Where QEMU/libvirt or Xen ship the method today; null: a research method. */
+  ships: 'qemu' | 'xen' | null;
+  flags: Flag[];
+  /** Runs that replayed the trace from its start, and the most times one did. */
+  loopedRuns: number;
+  maxLoops: number;
   /** Medians under write-time=start and =end (the band), if run. */
   band: { start: Record<Metric, number | null>; end: Record<Metric, number | null> } | null;
 }
@@ -80,6 +118,27 @@ export interface Choice {
   transferredBytes: number;
 }
 
+/** A member of a tie group. */
+export interface Tied {
+  method: string;
+  ships: 'qemu' | 'xen' | null;
+  /** The objective's median. */
+  median: number;
+  /** Holm-adjusted p of the paired test against the best (null for the best itself). */
+  pHolm: number | null;
+  flags: Flag[];
+}
+
+/** The answer for one trace × condition. */
+export interface Recommendation extends Choice {
+  objective: Objective;
+  /** The best and every method not significantly different from it (first: the best). */
+  tied: Tied[];
+  /** When the design cannot reach p < 0.05, why and how many start offsets would. */
+  power: string | null;
+  text: string;
+}
+
 /** The whole summary (summary.json). */
 export interface CompareSummary {
   schemaVersion: number;
@@ -87,7 +146,9 @@ export interface CompareSummary {
   intervals: string;
   bootstrap: string;
   wilcoxon: string;
-  recommendations: (Choice & { text: string })[];
+  objective: Objective;
+  flagLegend: Record<Flag, string>;
+  recommendations: Recommendation[];
   pareto: Choice[];
   cells: Cell[];
   comparisons: Comparison[];
@@ -99,7 +160,7 @@ const key = (r: { trace: string; bandwidthBytesPerSec: number; downtimeLimitMs: 
 function metricOf(r: RunRow, m: Metric): number {
   if (!r.result.completed) return Infinity;
   const v = r.result[m];
-  return v === null ? Infinity : v;
+  return v === null || v === undefined ? Infinity : v;
 }
 
 /** Seed for a bootstrap, derived from the comparison seed and a label (stable across shards). */
@@ -109,11 +170,47 @@ function subSeed(seed: number, label: string): number {
   return h;
 }
 
+/** R-7 quantile that lets +∞ through (an infinite neighbour makes the quantile +∞). */
+export function q7Inf(sorted: Float64Array, p: number): number {
+  const h = (sorted.length - 1) * p;
+  const lo = Math.floor(h);
+  const a = sorted[lo]!;
+  const b = sorted[Math.min(sorted.length - 1, lo + 1)]!;
+  if (h === lo || a === b) return a;
+  if (!Number.isFinite(b)) return Infinity;
+  return a + (h - lo) * (b - a);
+}
+
+/** Median that lets +∞ through. */
+export function medianInf(xs: ArrayLike<number>): number {
+  return xs.length ? q7Inf(Float64Array.from(xs).sort(), 0.5) : NaN;
+}
+
+/** Location and spread over all runs, +∞ for those that did not complete. */
 function stat(values: number[], seed: number): Stat {
   if (values.length === 0) return { median: null, q1: null, q3: null, mean: null, ci: null };
   const s = Float64Array.from(values).sort();
-  const ci = bootstrapCI(values, medianOf, { seed });
-  return { median: q7(s, 0.5), q1: q7(s, 0.25), q3: q7(s, 0.75), mean: values.reduce((a, b) => a + b, 0) / values.length, ci: [ci[0], ci[1]] };
+  const ci = bootstrapCI(values, medianInf, { seed });
+  const fin = (x: number) => (Number.isFinite(x) ? x : null);
+  const allDone = values.every(Number.isFinite);
+  const m = fin(q7Inf(s, 0.5));
+  return {
+    median: m, q1: fin(q7Inf(s, 0.25)), q3: fin(q7Inf(s, 0.75)),
+    mean: allDone ? values.reduce((a, b) => a + b, 0) / values.length : null,
+    ci: m === null ? null : [ci[0], Number.isFinite(ci[1]) ? ci[1] : Infinity] as [number, number],
+  };
+}
+
+/** Smallest two-sided p the exact signed-rank test can give with n pairs. */
+export function smallestExactP(n: number): number {
+  return n <= 0 ? 1 : Math.min(1, 2 / 2 ** n);
+}
+
+/** The fewest pairs with which a family of m Holm-adjusted tests can reach p < alpha. */
+export function pairsNeeded(m: number, alpha = 0.05): number {
+  let n = 1;
+  while (Math.max(1, m) * smallestExactP(n) >= alpha) n++;
+  return n;
 }
 
 /** Summarise the runs of a comparison (sorted by grid index first, so shards merge exactly). */
@@ -136,23 +233,32 @@ export function summarize(spec: CompareSpec, allRuns: RunRow[]): CompareSummary 
   for (const c of conditions) {
     for (const m of spec.methods) {
       const mine = main.filter((r) => key(r) === key(c) && r.method === m);
-      const done = mine.filter((r) => r.result.completed);
       const cnt = countOf.get(`${key(c)}|${m}`)!;
       const bandOf = (wt: 'start' | 'end') => {
         const b = runs.filter((r) => r.band && r.writeTime === wt && key(r) === key(c) && r.method === m && r.result.completed);
         return Object.fromEntries(METRICS.map((x) => [x, b.length ? nn(medianOf(b.map((r) => r.result[x] as number))) : null])) as Record<Metric, number | null>;
       };
-      const stalls = done.map((r) => r.result.guestStallMs);
-      cells.push({
+      const looped = mine.filter((r) => r.result.traceLoops > 0);
+      const cell: Cell = {
         trace: c.trace, bandwidthBytesPerSec: c.bandwidthBytesPerSec, downtimeLimitMs: c.downtimeLimitMs, method: m,
         runs: cnt.runs, completed: cnt.completed, completionRate: cnt.completed / cnt.runs, convergenceRate: cnt.converged / cnt.runs,
-        downtimeMs: stat(done.map((r) => r.result.downtimeMs!), subSeed(spec.seed, `${key(c)}|${m}|d`)),
-        totalTimeMs: stat(done.map((r) => r.result.totalTimeMs), subSeed(spec.seed, `${key(c)}|${m}|t`)),
-        transferredBytes: stat(done.map((r) => r.result.transferredBytes), subSeed(spec.seed, `${key(c)}|${m}|b`)),
+        downtimeMs: stat(mine.map((r) => metricOf(r, 'downtimeMs')), subSeed(spec.seed, `${key(c)}|${m}|d`)),
+        totalTimeMs: stat(mine.map((r) => metricOf(r, 'totalTimeMs')), subSeed(spec.seed, `${key(c)}|${m}|t`)),
+        transferredBytes: stat(mine.map((r) => metricOf(r, 'transferredBytes')), subSeed(spec.seed, `${key(c)}|${m}|b`)),
+        guestStallMs: stat(mine.map((r) => metricOf(r, 'guestStallMs')), subSeed(spec.seed, `${key(c)}|${m}|g`)),
         maxThrottlePct: cnt.throttle,
-        guestStallMs: stalls.length ? medianOf(stalls) : null,
+        ships: shipsOf(m),
+        flags: [],
+        loopedRuns: looped.length,
+        maxLoops: Math.max(0, ...looped.map((r) => r.result.traceLoops)),
         band: spec.writeTimeBand ? { start: bandOf('start'), end: bandOf('end') } : null,
-      });
+      };
+      const limit = Math.max(c.downtimeLimitMs, ...(spec.downtimeSteps ?? []).map((x) => x.limitMs));
+      if (cell.downtimeMs.median !== null && cell.downtimeMs.median > limit) cell.flags.push('over-limit');
+      const g = cell.guestStallMs.median;
+      if (g !== null && g >= 1 && g > (cell.downtimeMs.median ?? 0)) cell.flags.push('stall');
+      if (cell.loopedRuns > 0) cell.flags.push('looped');
+      cells.push(cell);
     }
   }
 
@@ -185,46 +291,103 @@ export function summarize(spec: CompareSpec, allRuns: RunRow[]): CompareSummary 
       }
     }
   }
-  for (const metric of METRICS) {
-    const fam = comparisons.filter((c) => c.metric === metric);
-    const adj = holm(fam.map((c) => c.pValue ?? NaN));
-    fam.forEach((c, i) => { c.pHolm = nn(adj[i]!); });
+  // Holm over one family per trace × condition × metric (every method ≠ baseline).
+  for (const c of conditions) {
+    for (const metric of METRICS) {
+      const fam = comparisons.filter((x) => key(x) === key(c) && x.metric === metric);
+      const adj = holm(fam.map((x) => x.pValue ?? NaN));
+      fam.forEach((x, i) => { x.pHolm = nn(adj[i]!); });
+    }
   }
 
-  // The answer: per trace × condition, least median downtime among methods whose every run completed.
-  const recommendations: CompareSummary['recommendations'] = [];
+  // The answer: per trace × condition, a tie group under the objective.
+  const objective: Objective = spec.objective ?? 'downtime';
+  const om = OBJECTIVE_METRIC[objective];
+  const recommendations: Recommendation[] = [];
   const pareto: Choice[] = [];
   for (const c of conditions) {
-    const ok = cells.filter((x) => key(x) === key(c) && x.completionRate === 1 && x.downtimeMs.median !== null);
-    const choices: Choice[] = ok.map((x) => ({
+    const here = cells.filter((x) => key(x) === key(c));
+    const ok = here.filter((x) => x.completionRate === 1 && !x.flags.includes('over-limit') && x[om].median !== null
+      && (!spec.deployable || x.ships === 'qemu'));
+    const choiceOf = (x: Cell): Choice => ({
       trace: x.trace, bandwidthBytesPerSec: x.bandwidthBytesPerSec, downtimeLimitMs: x.downtimeLimitMs, method: x.method,
       downtimeMs: x.downtimeMs.median!, totalTimeMs: x.totalTimeMs.median!, transferredBytes: x.transferredBytes.median!,
-    }));
-    const best = [...choices].sort((a, b) => a.downtimeMs - b.downtimeMs || a.totalTimeMs - b.totalTimeMs || a.method.localeCompare(b.method))[0];
+    });
+    const ranked = [...ok].sort((a, b) => a[om].median! - b[om].median!);
+    const best = ranked[0];
     if (best) {
-      recommendations.push({
-        ...best,
-        text: `${best.trace} at ${fmtBw(best.bandwidthBytesPerSec)}, downtime-limit ${best.downtimeLimitMs} ms: ${best.method} — median downtime ${best.downtimeMs.toFixed(1)} ms, total ${(best.totalTimeMs / 1000).toFixed(2)} s, ${(best.transferredBytes / 1e6).toFixed(1)} MB, every run completed`,
+      const pairsOf = (m: string) => new Map(main.filter((r) => key(r) === key(c) && r.method === m).map((r) => [r.replicate, r]));
+      const b = pairsOf(best.method);
+      const others = ranked.slice(1);
+      const ps = others.map((o) => {
+        const a = pairsOf(o.method);
+        const reps = [...a.keys()].filter((k) => b.has(k));
+        return signedRankP(reps.map((k) => metricOf(a.get(k)!, om)), reps.map((k) => metricOf(b.get(k)!, om)));
       });
+      const adj = holm(ps.map((p) => (Number.isNaN(p) ? 1 : p)));
+      const tied: Tied[] = [{ method: best.method, ships: best.ships, median: best[om].median!, pHolm: null, flags: best.flags }];
+      others.forEach((o, i) => {
+        if (o[om].median === best[om].median || !(adj[i]! < 0.05)) tied.push({ method: o.method, ships: o.ships, median: o[om].median!, pHolm: nn(adj[i]!), flags: o.flags });
+      });
+      const n = Math.min(...others.map((o) => o.runs), best.runs);
+      const power = others.length && Math.max(others.length, 1) * smallestExactP(n) >= 0.05
+        ? `with ${n} start offsets no paired test among these ${others.length + 1} methods can reach p < 0.05 (smallest Holm-adjusted p ${fmtP(others.length * smallestExactP(n))}): every method that completes is tied; --replicates ${pairsNeeded(others.length)} or more could separate them`
+        : null;
+      recommendations.push({ ...choiceOf(best), objective, tied, power, text: recommendationText(best, tied, objective, om, power) });
     }
-    for (const a of choices) {
-      const dominated = choices.some((b) => b !== a && b.downtimeMs <= a.downtimeMs && b.totalTimeMs <= a.totalTimeMs && b.transferredBytes <= a.transferredBytes
-        && (b.downtimeMs < a.downtimeMs || b.totalTimeMs < a.totalTimeMs || b.transferredBytes < a.transferredBytes));
-      if (!dominated) pareto.push(a);
+    // Pareto: a method is dominated when another is better beyond the CIs in one metric and worse beyond them in none.
+    const done = here.filter((x) => x.completionRate === 1 && x.downtimeMs.ci !== null && x.totalTimeMs.ci !== null && x.transferredBytes.ci !== null);
+    const ms = ['downtimeMs', 'totalTimeMs', 'transferredBytes'] as const;
+    for (const a of done) {
+      const dominated = done.some((o) => o !== a
+        && ms.every((k) => !(o[k].ci![0] > a[k].ci![1]))
+        && ms.some((k) => o[k].ci![1] < a[k].ci![0]));
+      if (!dominated) pareto.push(choiceOf(a));
     }
   }
 
   return {
     schemaVersion: 1,
     spec,
-    intervals: `95 % CIs cover ${spec.replicates} stratified start offsets within each recording (equal spacing, seeded phase), the same for every method; they do not cover other recordings or hosts`,
+    intervals: INTERVALS(spec.replicates),
     bootstrap: BOOTSTRAP_KIND,
-    wilcoxon: 'two-sided signed-rank; exact for n < 50 without ties or zeros, else normal with tie and continuity corrections; zeros dropped; runs that did not complete count as +∞',
+    wilcoxon: 'two-sided signed-rank; exact for n < 50 without ties or zeros, else normal with tie and continuity corrections; zeros dropped; runs that did not complete count as +∞; Holm over one family per trace × condition × metric',
+    objective,
+    flagLegend: FLAG_LEGEND,
     recommendations,
     pareto,
     cells,
     comparisons,
   };
+}
+
+/** What the intervals cover, in words (every output that shows an interval says it). */
+export const INTERVALS = (n: number) => `95 % CIs cover where in the recording the migration starts (${n} stratified start offsets, the same for every method); they do not cover other recordings or hosts`;
+
+const OBJ_WORDS: Record<Objective, string> = { downtime: 'least median downtime', time: 'least median total time', bytes: 'fewest median bytes', 'guest-cost': 'least median guest cost' };
+const SHIPS: Record<string, string> = { qemu: 'QEMU/libvirt', xen: 'Xen' };
+
+function fmtP(p: number): string {
+  return p >= 0.001 ? p.toPrecision(2) : p.toExponential(1);
+}
+
+function fmtMetric(v: number, m: Metric): string {
+  if (m === 'totalTimeMs') return `${(v / 1000).toFixed(2)} s`;
+  if (m === 'transferredBytes') return `${(v / 1e6).toFixed(1)} MB`;
+  return `${v < 10 ? v.toFixed(1) : v.toFixed(0)} ms`;
+}
+
+/** The sentence of an answer. */
+function recommendationText(best: Cell, tied: Tied[], objective: Objective, om: Metric, power: string | null): string {
+  const who = (t: Tied) => `${t.method} [${t.ships ? SHIPS[t.ships] : 'research'}]${t.flags.length ? ` (${t.flags.join(', ')})` : ''}`;
+  const head = `${best.trace} at ${fmtBw(best.bandwidthBytesPerSec)}, downtime-limit ${best.downtimeLimitMs} ms, ${OBJ_WORDS[objective]}:`;
+  const first = `${who(tied[0]!)} — median downtime ${fmtMetric(best.downtimeMs.median!, 'downtimeMs')}, total ${fmtMetric(best.totalTimeMs.median!, 'totalTimeMs')}, ${fmtMetric(best.transferredBytes.median!, 'transferredBytes')}${best.guestStallMs.median ? `, guest cost ${fmtMetric(best.guestStallMs.median, 'guestStallMs')}` : ''}, every run completed`;
+  const rest = tied.slice(1);
+  const exact = rest.filter((t) => t.median === tied[0]!.median);
+  const tail = rest.length
+    ? `; tied${exact.length === rest.length ? ' exactly' : ''} (no significant difference, paired Wilcoxon with Holm): ${rest.map((t) => `${who(t)} ${fmtMetric(t.median, om)}${t.median === tied[0]!.median ? ', equal' : t.pHolm !== null ? `, p ${fmtP(t.pHolm)}` : ''}`).join('; ')}`
+    : '';
+  return `${head} ${first}${tail}${power ? `. Note: ${power}` : ''}`;
 }
 
 /** "32 MiB/s"-style bandwidth. */

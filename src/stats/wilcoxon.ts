@@ -26,9 +26,12 @@ export function signedRankP(x: readonly number[], y: readonly number[]): number 
   const big = finiteMax * 4 + 1;
   const dd = d.map((v) => (v === Infinity ? big : v === -Infinity ? -big : v));
   const hasTies = new Set(dd.map(Math.abs)).size !== dd.length;
+  // One non-zero pair: V is 0 or 1 with equal chance, so the two-sided p is 1 (as R's wilcox.test gives).
+  if (dd.length === 1) return 1;
   if (dd.length < 50 && !hasTies && zeros === 0) {
-    // The exact null distribution (@stdlib computes it for n < 50 without ties).
-    return (wilcoxonTest as unknown as (x: number[]) => { pValue: number })(dd).pValue;
+    // The exact null distribution (@stdlib computes it for n < 50 without ties); a two-sided p doubles
+    // the smaller tail, which overshoots 1 when V sits at the centre: cap it, as R does.
+    return Math.min(1, (wilcoxonTest as unknown as (x: number[]) => { pValue: number })(dd).pValue);
   }
   return normalApproxP(dd);
 }

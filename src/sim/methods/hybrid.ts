@@ -40,6 +40,7 @@ export const hybrid: MethodSpec = {
   id: 'hybrid',
   summary: 'QEMU pre-copy for a while, then post-copy for the rest: most pages move before the switch, so fewer faults than pure post-copy and a bounded total time.',
   source: 'Hines & Gopalan 2009 (VEE); QEMU docs/devel/migration/postcopy.rst; libvirt VIR_MIGRATE_POSTCOPY_AFTER_PRECOPY; research/algorithms.md §9.4',
+  ships: 'qemu',
   params: [
     { name: 'switch-after', kind: 'text', default: 'first-pass', description: 'when to switch: a time (5s), a number of syncs (2syncs), a byte budget (512MiB) or first-pass' },
     ...POSTCOPY_PARAMS,

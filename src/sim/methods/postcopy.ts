@@ -78,6 +78,7 @@ export const postcopy: MethodSpec = {
   id: 'postcopy',
   summary: 'Switches to the destination at once and pulls the memory after it: the shortest downtime, paid for by the guest waiting on pages it touches before they arrive.',
   source: 'Hines & Gopalan 2009 (VEE) §3 active push; QEMU migration/migration.c postcopy_start, migration/ram.c postcopy requests',
+  ships: 'qemu',
   params: POSTCOPY_PARAMS,
   run(e, p) {
     e.setup();

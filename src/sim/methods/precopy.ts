@@ -244,6 +244,7 @@ export const precopy: MethodSpec = {
   id: 'precopy',
   summary: 'Xen\'s iterative pre-copy: send everything, then each round what the last one dirtied, skipping pages already dirtied again, until little is left.',
   source: 'Clark et al. 2005 §3–5; Xen tools/libxc/xc_domain_save.c (legacy), tools/libs/guest/xg_sr_save.c send_memory_live (v2)',
+  ships: 'xen',
   approximation: 'Xen\'s stream as in xc_domain_save/xg_sr_save; address-space holes (8-byte XTAB entries) and Xen 4.5\'s XALLOC first round are not modelled; not validated on real Xen runs.',
   params: [
     { name: 'xen', kind: 'enum', default: 'legacy', choices: ['legacy', 'v2'], description: 'legacy save code (skip per batch of 1024 pages to send, 29 rounds, 3 × RAM) or migration v2 (no skip, 5 rounds)' },

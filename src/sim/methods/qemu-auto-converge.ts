@@ -23,6 +23,7 @@ export const qemuAutoConverge: MethodSpec = {
   id: 'qemu-auto-converge',
   summary: 'QEMU\'s pre-copy that throttles the guest\'s CPU, 20 % then +10 % steps, whenever it dirties memory faster than half the migration rate twice.',
   source: 'QEMU migration/ram.c migration_trigger_throttle, mig_throttle_guest_down; softmmu/cpu-throttle.c; migration/options.c',
+  ships: 'qemu',
   approximation: 'a throttle slows the guest clock by exactly its percentage; the real throttle sleeps the vCPU in slices (validated on 2 real runs: time −4.5 to −9.5 %).',
   params: [
     { name: 'throttle-trigger-threshold', kind: 'percent', default: '50', min: 1, max: 100, description: 'dirtied bytes above this % of sent bytes in a period is a hit' },

@@ -24,6 +24,7 @@ export const qemuDirtyLimit: MethodSpec = {
   id: 'qemu-dirty-limit',
   summary: 'QEMU\'s pre-copy that, once the guest dirties memory too fast twice, caps each vCPU\'s dirty rate instead of throttling all of its CPU time.',
   source: 'QEMU migration/ram.c migration_trigger_throttle, migration_dirty_limit_guest; system/dirtylimit.c; migration/options.c',
+  ships: 'qemu',
   approximation: 'the guest clock slows so the trace\'s distinct-page rate stays under the quota; the real dirty ring counts every write per vCPU (not validated on real runs).',
   params: [
     { name: 'throttle-trigger-threshold', kind: 'percent', default: '50', min: 1, max: 100, description: 'dirtied bytes above this % of sent bytes in a period is a hit' },

@@ -14,6 +14,7 @@ export const stopAndCopy: MethodSpec = {
   id: 'stop-and-copy',
   summary: 'Stops the guest and copies all of its memory: no page is sent twice, but the whole copy is downtime.',
   source: 'Clark et al. 2005 §2; Xen xg_sr_save.c send_domain_memory_nonlive',
+  ships: 'qemu',
   params: [],
   run(e) {
     e.setup();

@@ -31,6 +31,7 @@ export const xbzrle: MethodSpec = {
   id: 'xbzrle',
   summary: 'QEMU\'s pre-copy that, after the first pass, sends pages it still has in a cache as compressed deltas: fewer bytes per re-sent page for the CPU and cache memory it costs.',
   source: 'QEMU migration/ram.c save_xbzrle_page; migration/page_cache.c; migration/options.c; research/algorithms.md §8',
+  ships: 'qemu',
   params: [
     { name: 'xbzrle-cache-size', kind: 'size', default: '64MiB', min: 4096, description: 'XBZRLE cache size (QEMU default 64 MiB)' },
     { name: 'xbzrle-ratio', kind: 'number', default: '0.25', min: 0, max: 1, description: 'encoded size of a cached page / page size (a trace has no contents)' },

@@ -20,7 +20,7 @@ function trace(nPages: number, epochs: [number, number, number[]][], zeroAtStart
 }
 
 function run(t: Trace, method: string, o: Partial<SimulateOptions> = {}, params: Record<string, string> = {}) {
-  return simulate(t, { bandwidth: PAGE_PER_MS, kernel, ...o, method, params: { rtt: '0', 'write-time': 'start', ...params } });
+  return simulate(t, { bandwidth: PAGE_PER_MS, linkBandwidth: PAGE_PER_MS, kernel, ...o, method, params: { rtt: '0', 'write-time': 'start', ...params } });
 }
 
 const idle = (n: number, ms = 1000) => trace(n, [[0, ms, []]]);

@@ -94,6 +94,31 @@ export interface Sent {
   pages: number;
   bytes: number;
   zero: number;
+  /** Sender CPU time a pricer charged for these pages (XBZRLE encoding), ns. */
+  cpuNs?: number;
+}
+
+/**
+ * Prices the normal (non-zero) pages of a send when a capability changes what
+ * they cost (XBZRLE: a page still in the cache goes as a delta). The engine
+ * asks it for every range it sizes (budgetEnd: a dry run) and every range it
+ * sends (commit), in ascending page order, so QEMU's rate limit counts the
+ * bytes really written.
+ */
+export interface PagePricer {
+  /**
+   * Wire bytes of the normal pages among the set pages of src in [from, to)
+   * (there are `normal` of them; zero pages are 9-byte markers whatever the
+   * pricer does, but it sees them) and the sender CPU time they take, ns.
+   * commit: they are sent now (the pricer's state changes); otherwise a dry
+   * run that continues from the dry runs since the last reset().
+   */
+  price(src: Bitmap, from: number, to: number, normal: number, commit: boolean): { bytes: number; cpuNs: number };
+  /** Forget the dry runs. */
+  reset(): void;
+  /** Upper bounds of one normal page's bytes and CPU time, ns (budgetEnd's steps). */
+  readonly maxPageBytes: number;
+  readonly maxPageCpuNs: number;
 }
 
 const NS = 1e9;
@@ -162,12 +187,8 @@ export class Engine {
   private resumedAt: number | null = null;
   /** Laps of the cursor completed (QEMU's complete_round). */
   laps = 0;
-  /**
-   * Re-prices the normal (non-zero) pages of a send: given them, returns the
-   * bytes they cost (XBZRLE encodes some as deltas). Null: pageCost each.
-   */
-  normalPagesCost: ((pages: Uint32Array) => number) | null = null;
-  private costBitmap: Bitmap | null = null;
+  /** Re-prices the normal pages of sends (XBZRLE); null: pageCost each. */
+  pricer: PagePricer | null = null;
   readonly rounds: RoundRecord[] = [];
   private stopAt: number | null = null;
   private guestAtStop: number | null = null;
@@ -241,7 +262,6 @@ export class Engine {
     this.k.dispose(this.writeBuf);
     if (this.collectBuf) this.k.dispose(this.collectBuf);
     if (this.phantom) this.k.dispose(this.phantom);
-    if (this.costBitmap) this.k.dispose(this.costBitmap);
   }
 
   // ------------------------------------------------------------ clocks and writes
@@ -467,11 +487,20 @@ export class Engine {
 
   // ------------------------------------------------------------ sending
 
-  /** Wire bytes of the set pages of src in [from, to): (pages, zero pages, bytes). */
-  cost(src: Bitmap, from: number, to: number): Sent {
+  /**
+   * Wire bytes of the set pages of src in [from, to): (pages, zero pages,
+   * bytes, pricer CPU). With a pricer, commit = these pages are being sent
+   * (else a dry run).
+   */
+  cost(src: Bitmap, from: number, to: number, commit = false): Sent {
     const pages = this.k.popcount(src, from, to);
     const zero = pages === 0 ? 0 : this.k.popcountAndNot(src, this.nonZero, from, to);
-    return { pages, zero, bytes: (pages - zero) * this.pageCost + zero * this.cfg.zeroPageBytes };
+    const zeroBytes = zero * this.cfg.zeroPageBytes;
+    if (this.pricer && pages > 0) {
+      const p = this.pricer.price(src, from, to, pages - zero, commit);
+      return { pages, zero, bytes: zeroBytes + p.bytes, cpuNs: p.cpuNs };
+    }
+    return { pages, zero, bytes: (pages - zero) * this.pageCost + zeroBytes };
   }
 
   /**
@@ -485,11 +514,14 @@ export class Engine {
     let to = from;
     let bytes = 0;
     let ns = 0;
-    // Every page costs at most pageCost bytes and maxNs of time, so the first
+    // Every page costs at most maxBytes and maxNs of time, so the first
     // min(floor(left / max)) + 1 pages overshoot by at most the last one: grow in such steps.
-    const maxNs = Math.max((this.pageCost / bandwidth) * NS, (this.cfg.zeroPageBytes / bandwidth) * NS + this.zeroCpuNs);
+    const pr = this.pricer;
+    pr?.reset();
+    const maxBytes = Math.max(this.pageCost, pr?.maxPageBytes ?? 0);
+    const maxNs = Math.max((maxBytes / bandwidth) * NS + (pr?.maxPageCpuNs ?? 0), (this.cfg.zeroPageBytes / bandwidth) * NS + this.zeroCpuNs);
     while (to < end && bytes <= budget && ns <= timeBudgetNs) {
-      const byBytes = budget === Infinity ? this.nPages : Math.floor((budget - bytes) / this.pageCost);
+      const byBytes = budget === Infinity ? this.nPages : Math.floor((budget - bytes) / maxBytes);
       const byTime = timeBudgetNs === Infinity || maxNs === 0 ? this.nPages : Math.floor((timeBudgetNs - ns) / maxNs);
       const step = Math.min(this.nPages, byBytes, byTime) + 1;
       const next = this.k.advance(src, to, step, end);
@@ -498,6 +530,7 @@ export class Engine {
       if (timeBudgetNs !== Infinity) ns += this.sendNs(c, bandwidth);
       to = next;
     }
+    pr?.reset();
     return to;
   }
 
@@ -513,7 +546,7 @@ export class Engine {
     let lo = from;
     while (lo < to) {
       const hi = this.chunkCleared ? Math.min(to, ((lo >>> shift) + 1) * 2 ** shift) : to;
-      const s = this.cost(src, lo, hi);
+      const s = this.cost(src, lo, hi, true);
       if (s.pages > 0) {
         if (this.chunkCleared) {
           const c = Math.floor(lo / 2 ** shift);
@@ -538,13 +571,6 @@ export class Engine {
 
   private account(src: Bitmap, from: number, to: number, s: Sent): void {
     const k = this.k;
-    if (this.normalPagesCost && s.pages > s.zero) {
-      this.costBitmap ??= k.bitmap(this.nPages);
-      k.and(this.costBitmap, src, this.nonZero, from, to);
-      const normal = k.toList(this.costBitmap, undefined, from, to);
-      k.clear(this.costBitmap, from, to);
-      s.bytes = s.zero * this.cfg.zeroPageBytes + this.normalPagesCost(normal);
-    }
     const fresh = k.popcountAndNot(src, this.sentEver, from, to);
     if (this.collectBuf && this.cfg.hooks?.onSend) {
       let p = from;
@@ -580,11 +606,12 @@ export class Engine {
     }
   }
 
-  /** Wall time to send: the bytes at `bandwidth` plus the sender's CPU time per zero page. */
+  /** Wall time to send: the bytes at `bandwidth` plus the sender's CPU time per zero page and the pricer's CPU time. */
   sendNs(s: Sent, bandwidth: number): number {
-    if (this.normalSenders === 1) return (s.bytes / bandwidth) * NS + s.zero * this.zeroCpuNs;
+    const cpu = s.zero * this.zeroCpuNs + (s.cpuNs ?? 0);
+    if (this.normalSenders === 1) return (s.bytes / bandwidth) * NS + cpu;
     const zeroBytes = s.zero * this.cfg.zeroPageBytes;
-    return ((s.bytes - zeroBytes) / (bandwidth * this.normalSenders) + zeroBytes / bandwidth) * NS + s.zero * this.zeroCpuNs;
+    return ((s.bytes - zeroBytes) / (bandwidth * this.normalSenders) + zeroBytes / bandwidth) * NS + cpu;
   }
 
   /** Count bytes that are not pages (e.g. QEMU's 8-byte end-of-section markers). */

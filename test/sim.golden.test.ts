@@ -6,6 +6,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Kernel } from '../src/kernel/index.js';
 import { simulate, type SimulateOptions } from '../src/sim/simulate.js';
+import { registerCalibration } from '../src/sim/calibration.js';
+import { XbzrleCache } from '../src/sim/methods/xbzrle.js';
+import { ParamError } from '../src/sim/method.js';
 import type { Trace } from '../src/trace/model.js';
 
 const MS = 1e6;
@@ -385,5 +388,71 @@ describe('xbzrle', () => {
     const r = await run(tq, 'xbzrle', { linkBandwidth: 100 * PAGE_PER_MS, downtimeLimitMs: 100 });
     expect(r.extra).toMatchObject({ xbzrleCacheHits: 1, xbzrleCacheMisses: 10 });
     expect(r.transferredBytes).toBe(311 * 4104 - 4104 + 1035 + 4 * 8);
+  });
+
+  it('prices a hit at the profile\'s measured mean and encoding CPU; xbzrle-ratio overrides the bytes', async () => {
+    // The same run on a host whose profile says a hit costs 30 bytes and 2 µs of encoding.
+    // Final copy: 7 misses + 1 hit + EOS = 7 × 4104 + 30 + 8 = 28,766 B at 410.4 MB/s
+    // = 0.0700926… ms, + 0.002 ms for the hit's encoding: downtime 0.0720926… ms.
+    registerCalibration({ name: 'golden-xbzrle', description: 'test host', setupMs: 0, setupStallsGuest: false, xbzrleEncodedBytes: 30, xbzrleOverflowShare: 0, xbzrleCpuUs: 2, constants: {} });
+    const tq = trace(300, [[0, 50, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]], [50, 200.1, []], [200.1, 1000, [1]]]);
+    const o = { linkBandwidth: 100 * PAGE_PER_MS, downtimeLimitMs: 100, calibration: 'golden-xbzrle' };
+    const r = await run(tq, 'xbzrle', o);
+    expect(r.extra).toMatchObject({ xbzrleCacheHits: 1, xbzrleCacheMisses: 10, xbzrleOverflows: 0, xbzrleHitBytes: 30 });
+    expect(r.transferredBytes).toBe(311 * 4104 - 4104 + 30 + 4 * 8);
+    expect(r.downtimeMs).toBeCloseTo((7 * 4104 + 30 + 8) / 4104 / 100 + 0.002, 9);
+    // --param xbzrle-ratio=0.25: 11 + 1024 = 1035 bytes, whatever the profile says; the CPU stays the profile's.
+    const q = await run(tq, 'xbzrle', o, { 'xbzrle-ratio': '0.25' });
+    expect(q.transferredBytes).toBe(311 * 4104 - 4104 + 1035 + 4 * 8);
+    expect(q.downtimeMs).toBeCloseTo((7 * 4104 + 1035 + 8) / 4104 / 100 + 0.002, 9);
+    await expect(run(tq, 'xbzrle', o, { 'xbzrle-ratio': '1.5' })).rejects.toThrow(/xbzrle-ratio takes profile or a number from 0 to 1/);
+    await expect(run(tq, 'xbzrle', o, { 'xbzrle-cache-size': '12KiB' })).rejects.toThrow(/power-of-two multiple of the page size/);
+  });
+
+  it('the rate limit counts the bytes written: a slot of hits carries more pages', async () => {
+    // 400 pages, a 2 MiB cache (512 slots: no two pages share one); budget 410,400 B per 100 ms slot,
+    // link 100× the cap; downtime-limit 100 ms; hits cost 11 + 0.25 × 4096 = 1035 B, none overflows.
+    // Pages 0–199 are written at 0 ms and again at 450 ms.
+    //   0, 100, 200 ms: 101 pages each (0–100, 101–201, 202–302), lap 1; threshold 414,512 B (101.2 pages).
+    //   300 ms: pending 97 < 101.2 → sync #2 adds 0–199 → 297: send 303–399 (lap 1 ends, XBZRLE starts),
+    //     then 0–3: misses, cached at generation 2 (101 pages).
+    //   400 ms: 4–104: misses, cached (101 pages).
+    //   500 ms: pending 95 → sync #3 adds 0–199 again → 200: 105–199 miss (95 × 4104 = 389,880 B), then
+    //     0–19 hit: 389,880 + n × 1035 > 410,400 first at n = 20 → 115 pages, 410,580 B + EOS in ONE
+    //     iteration (priced as whole pages the slot would have stopped at 101 pages).
+    //   600 ms: threshold 410,588 B; pending 20–104 = 85 pages → sync #4 (nothing new) → stop; final
+    //     sync #5; 85 hits (cached at generation 2) = 87,975 B + EOS at 410.4 MB/s.
+    const W = Array.from({ length: 200 }, (_, i) => i);
+    const t = trace(400, [[0, 50, W], [50, 450, []], [450, 451, W], [451, 3000, []]]);
+    const r = await run(t, 'xbzrle', { linkBandwidth: 100 * PAGE_PER_MS, downtimeLimitMs: 100 }, { 'xbzrle-cache-size': '2MiB', 'xbzrle-ratio': '0.25', 'xbzrle-overflow': '0' });
+    expect(r.rounds.map((x) => x.pagesSent)).toEqual([303, 202, 115, 0, 85]);
+    expect(r.rounds.map((x) => x.startMs)).toEqual([0, 300, 500, 600, 600]);
+    expect(r.rounds[2]!.bytes).toBe(95 * 4104 + 20 * 1035 + 8);
+    expect(r.extra).toMatchObject({ xbzrleCacheHits: 105, xbzrleCacheMisses: 200, xbzrleOverflows: 0 });
+    expect(r.transferredBytes).toBe(505 * 4104 + 5 * 8 + 410_588 + 87_975 + 8);
+    expect(r.downtimeMs).toBeCloseTo((87_975 + 8) / 4104 / 100, 9);
+  });
+
+  it('QEMU\'s cache: a zero page takes a slot after the first lap, a fresh slot is not evicted for 2 generations, a hit refreshes its age', () => {
+    // 16 KiB cache = 4 slots; page p goes to slot p mod 4. (In a replay a page once written is never zero
+    // again, so zero pages reach the cache only through this rule: xbzrle_cache_zero_page.)
+    const c = new XbzrleCache(16384, 4096);
+    expect(c.insert(1, 2)).toBe(true); // zero page 1 sent at generation 2: slot 1 := (1, 2)
+    expect(c.lookup(5, 2)).toBe(false); // page 5 misses …
+    expect(c.insert(5, 2)).toBe(false); // … and is not cached: 2 + 2 > 2
+    expect(c.insert(5, 3)).toBe(false); // 2 + 2 > 3
+    expect(c.holds(1)).toBe(1); // slot 1 still holds page 1
+    expect(c.lookup(1, 3)).toBe(true); // page 1 (now written) hits against its zero copy: age := 3
+    expect(c.insert(5, 4)).toBe(false); // 3 + 2 > 4: the hit kept it
+    expect(c.insert(5, 5)).toBe(true); // 3 + 2 ≤ 5: page 1 is evicted
+    expect(c.holds(1)).toBe(5); // slot 1 holds page 5
+    expect(c.insert(5, 5)).toBe(true); // the same page always refreshes its own slot
+    // A dry run (the engine sizing a send) leaves the cache as it was.
+    expect(c.insert(9, 7, false)).toBe(true);
+    expect(c.lookup(9, 7, false)).toBe(true);
+    c.reset();
+    expect(c.holds(1)).toBe(5); // slot 1 (= 9 mod 4) untouched
+    expect(c.lookup(9, 7)).toBe(false);
+    expect(() => new XbzrleCache(12288, 4096)).toThrow(ParamError); // 3 slots: QEMU refuses it
   });
 });

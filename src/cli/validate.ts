@@ -37,6 +37,14 @@ export function renderValidation(cals: Calibration[], rows: RunComparison[], s: 
   out.push(cols.map((c, i) => c.padEnd(w[i]!)).join('  '));
   for (const b of body) out.push(b.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd());
   for (const r of rows) if (r.skipped) out.push(`* ${r.name}: ${r.skipped}`);
+  for (const r of rows) {
+    const h = r.xbzrleCacheHits;
+    const m = r.xbzrleCacheMisses;
+    if (!h || !m) continue;
+    const v = (x: number | null) => (x === null ? '–' : fmt(x));
+    const rule = h.rule === null ? '' : `; QEMU's cache rule over QEMU's own sends: ${v(h.rule)} hits, ${v(m.rule)} misses`;
+    out.push(`${r.name}: XBZRLE cache hits ${v(h.predicted)} predicted / ${v(h.measured)} by QEMU (${pct(h.relError)}), misses ${v(m.predicted)} / ${v(m.measured)} (${pct(m.relError)})${rule}`);
+  }
   for (const r of rows) if (r.postcopyRequests) out.push(`${r.name}: post-copy page requests ${fmt(r.postcopyRequests.predicted ?? 0)} predicted / ${fmt(r.postcopyRequests.measured ?? 0)} by QEMU`);
   if (s.busy.length) out.push(`(busy) recorded while other processes used > 20 % of the host: shown, left out of the figures below and of calibrations (${s.busy.length}: ${s.busy.join(', ')})`);
   out.push('');

@@ -41,9 +41,15 @@ export interface Calibration {
    * × (the guest's distinct-page write rate at the start, thousands of pages/s).
    */
   zeroPageCpuUsPerKWrites?: number;
-  /** XBZRLE: mean encoded bytes of a page sent as a delta (a trace has no contents). */
+  /**
+   * XBZRLE: mean wire bytes of a cache hit that does not overflow (header,
+   * encoding flag, length and delta; unchanged pages included) — a trace has
+   * no contents.
+   */
   xbzrleEncodedBytes?: number;
-  /** XBZRLE: sender CPU per page looked up in the cache / encoded, µs. */
+  /** XBZRLE: share of cache hits whose delta overflows the page (sent whole). */
+  xbzrleOverflowShare?: number;
+  /** XBZRLE: sender CPU per cache hit (snapshot copy, encoding, cache update), µs. */
   xbzrleCpuUs?: number;
   /** Sender CPU time per zero page found (QEMU: buffer_is_zero on 4 KiB), µs. */
   zeroPageCpuUs?: number;

@@ -101,6 +101,31 @@ export interface Sent {
   bytes: number;
   /** Pages that were all-zero when sent (zero-page markers only under zeroPageElision). */
   zero: number;
+  /** Sender CPU time a pricer charged for these pages (XBZRLE encoding), ns. */
+  cpuNs?: number;
+}
+
+/**
+ * Prices the normal (non-zero) pages of a send when a capability changes what
+ * they cost (XBZRLE: a page still in the cache goes as a delta). The engine
+ * asks it for every range it sizes (budgetEnd: a dry run) and every range it
+ * sends (commit), in ascending page order, so QEMU's rate limit counts the
+ * bytes really written.
+ */
+export interface PagePricer {
+  /**
+   * Wire bytes of the normal pages among the set pages of src in [from, to)
+   * (there are `normal` of them; zero pages are 9-byte markers whatever the
+   * pricer does, but it sees them) and the sender CPU time they take, ns.
+   * commit: they are sent now (the pricer's state changes); otherwise a dry
+   * run that continues from the dry runs since the last reset().
+   */
+  price(src: Bitmap, from: number, to: number, normal: number, commit: boolean): { bytes: number; cpuNs: number };
+  /** Forget the dry runs. */
+  reset(): void;
+  /** Upper bounds of one normal page's bytes and CPU time, ns (budgetEnd's steps). */
+  readonly maxPageBytes: number;
+  readonly maxPageCpuNs: number;
 }
 
 const NS = 1e9;
@@ -178,13 +203,8 @@ export class Engine {
    * first send. Either way zeroPagesSent counts the zero pages sent.
    */
   zeroPageElision = true;
-  /**
-   * Re-prices the normal (non-zero) pages of a send: given them, returns the
-   * bytes they cost (XBZRLE encodes some as deltas). Null: pageCost each.
-   * QEMU's stream only (it assumes zeroPageElision).
-   */
-  normalPagesCost: ((pages: Uint32Array) => number) | null = null;
-  private costBitmap: Bitmap | null = null;
+  /** Re-prices the normal pages of sends (XBZRLE; QEMU's stream only); null: pageCost each. */
+  pricer: PagePricer | null = null;
   readonly rounds: RoundRecord[] = [];
   private stopAt: number | null = null;
   private guestAtStop: number | null = null;
@@ -260,7 +280,6 @@ export class Engine {
     this.k.dispose(this.writeBuf);
     if (this.collectBuf) this.k.dispose(this.collectBuf);
     if (this.phantom) this.k.dispose(this.phantom);
-    if (this.costBitmap) this.k.dispose(this.costBitmap);
   }
 
   // ------------------------------------------------------------ clocks and writes
@@ -487,17 +506,21 @@ export class Engine {
 
   // ------------------------------------------------------------ sending
 
-  /** Wire bytes of the set pages of src in [from, to): (pages, zero pages, bytes). */
-  cost(src: Bitmap, from: number, to: number): Sent {
+  /**
+   * Wire bytes of the set pages of src in [from, to): (pages, zero pages,
+   * bytes, pricer CPU). With a pricer, commit = these pages are being sent
+   * (else a dry run).
+   */
+  cost(src: Bitmap, from: number, to: number, commit = false): Sent {
     const pages = this.k.popcount(src, from, to);
     const zero = pages === 0 ? 0 : this.k.popcountAndNot(src, this.nonZero, from, to);
-    return { pages, zero, bytes: this.bytesOf(pages, zero) };
-  }
-
-  /** Wire bytes of `pages` pages of which `zero` are all-zero, on this run's stream. */
-  private bytesOf(pages: number, zero: number): number {
-    if (!this.zeroPageElision) return pages * this.pageCost;
-    return (pages - zero) * this.pageCost + zero * this.cfg.zeroPageBytes;
+    if (!this.zeroPageElision) return { pages, zero, bytes: pages * this.pageCost };
+    const zeroBytes = zero * this.cfg.zeroPageBytes;
+    if (this.pricer && pages > 0) {
+      const p = this.pricer.price(src, from, to, pages - zero, commit);
+      return { pages, zero, bytes: zeroBytes + p.bytes, cpuNs: p.cpuNs };
+    }
+    return { pages, zero, bytes: (pages - zero) * this.pageCost + zeroBytes };
   }
 
   /**
@@ -511,12 +534,15 @@ export class Engine {
     let to = from;
     let bytes = 0;
     let ns = 0;
-    // Every page costs at most pageCost bytes and maxNs of time, so the first
+    // Every page costs at most maxBytes and maxNs of time, so the first
     // min(floor(left / max)) + 1 pages overshoot by at most the last one: grow in such steps.
+    const pr = this.pricer;
+    pr?.reset();
+    const maxBytes = Math.max(this.pageCost, pr?.maxPageBytes ?? 0);
     const zeroNs = this.zeroPageElision ? (this.cfg.zeroPageBytes / bandwidth) * NS + this.zeroCpuNs : 0;
-    const maxNs = Math.max((this.pageCost / bandwidth) * NS, zeroNs);
+    const maxNs = Math.max((maxBytes / bandwidth) * NS + (pr?.maxPageCpuNs ?? 0), zeroNs);
     while (to < end && bytes <= budget && ns <= timeBudgetNs) {
-      const byBytes = budget === Infinity ? this.nPages : Math.floor((budget - bytes) / this.pageCost);
+      const byBytes = budget === Infinity ? this.nPages : Math.floor((budget - bytes) / maxBytes);
       const byTime = timeBudgetNs === Infinity || maxNs === 0 ? this.nPages : Math.floor((timeBudgetNs - ns) / maxNs);
       const step = Math.min(this.nPages, byBytes, byTime) + 1;
       const next = this.k.advance(src, to, step, end);
@@ -525,6 +551,7 @@ export class Engine {
       if (timeBudgetNs !== Infinity) ns += this.sendNs(c, bandwidth);
       to = next;
     }
+    pr?.reset();
     return to;
   }
 
@@ -540,7 +567,7 @@ export class Engine {
     let lo = from;
     while (lo < to) {
       const hi = this.chunkCleared ? Math.min(to, ((lo >>> shift) + 1) * 2 ** shift) : to;
-      const s = this.cost(src, lo, hi);
+      const s = this.cost(src, lo, hi, true);
       if (s.pages > 0) {
         if (this.chunkCleared) {
           const c = Math.floor(lo / 2 ** shift);
@@ -565,13 +592,6 @@ export class Engine {
 
   private account(src: Bitmap, from: number, to: number, s: Sent): void {
     const k = this.k;
-    if (this.normalPagesCost && s.pages > s.zero) {
-      this.costBitmap ??= k.bitmap(this.nPages);
-      k.and(this.costBitmap, src, this.nonZero, from, to);
-      const normal = k.toList(this.costBitmap, undefined, from, to);
-      k.clear(this.costBitmap, from, to);
-      s.bytes = s.zero * this.cfg.zeroPageBytes + this.normalPagesCost(normal);
-    }
     const fresh = k.popcountAndNot(src, this.sentEver, from, to);
     if (this.collectBuf && this.cfg.hooks?.onSend) {
       let p = from;
@@ -607,9 +627,9 @@ export class Engine {
     }
   }
 
-  /** Wall time to send: the bytes at `bandwidth` plus the sender's CPU time per zero page found (QEMU's check only). */
+  /** Wall time to send: the bytes at `bandwidth` plus the sender's CPU time per zero page found (QEMU's check only) and the pricer's CPU time. */
   sendNs(s: Sent, bandwidth: number): number {
-    const cpu = this.zeroPageElision ? s.zero * this.zeroCpuNs : 0;
+    const cpu = (this.zeroPageElision ? s.zero * this.zeroCpuNs : 0) + (s.cpuNs ?? 0);
     if (this.normalSenders === 1 || !this.zeroPageElision) return (s.bytes / bandwidth) * NS + cpu;
     const zeroBytes = s.zero * this.cfg.zeroPageBytes;
     return ((s.bytes - zeroBytes) / (bandwidth * this.normalSenders) + zeroBytes / bandwidth) * NS + cpu;
@@ -651,7 +671,7 @@ export class Engine {
   private sendOtherBlocks(bandwidth: number): void {
     const b = this.otherBlocks!;
     this.otherBlocks = null;
-    const s: Sent = { pages: b.normal + b.zero, zero: b.zero, bytes: this.bytesOf(b.normal + b.zero, b.zero) };
+    const s: Sent = { pages: b.normal + b.zero, zero: b.zero, bytes: this.zeroPageElision ? b.normal * this.pageCost + b.zero * this.cfg.zeroPageBytes : (b.normal + b.zero) * this.pageCost };
     this.extra.otherBlockPagesSent = s.pages;
     this.transferred += s.bytes;
     if (this.paused) this.downtimeBytes += s.bytes;

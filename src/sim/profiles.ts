@@ -25,7 +25,9 @@ export const QEMU_72_TCG: Calibration = {
   phantomPages: 61,
   otherBlockPages: { normal: 50, zero: 81 },
   slotOvershootMs: 0.4162500000001046,
-  xbzrleEncodedBytes: 21.7200424685312,
+  xbzrleEncodedBytes: 23.524830699774267,
+  xbzrleOverflowShare: 0,
+  xbzrleCpuUs: 1.82,
   postcopySwitchMs: 55.5,
   constants: {
     setupMs: { value: 118.5, unit: 'ms', source: `median of final.setup_time_ms over ${SHIPPED}` },
@@ -40,7 +42,9 @@ export const QEMU_72_TCG: Calibration = {
     zeroPageCpuUs: { value: 9.07, unit: 'µs per zero page at no guest writes', source: `least-squares line over the runs' bisected values (model's second sync at the real one) vs the trace's write rate, over ${SHIPPED}` },
     zeroPageCpuUsPerKWrites: { value: 0.79, unit: 'µs per zero page per 1000 pages/s written', source: 'slope of the same line (the guest competes with the sender for the host\'s cores)' },
     postcopySwitchMs: { value: 55.5, unit: 'ms', source: `median downtime of the post-copy runs that switched, over ${SHIPPED}` },
-    xbzrleEncodedBytes: { value: 21.7200424685312, unit: 'bytes per cache hit', source: `median over XBZRLE runs of (xbzrle-cache bytes − 4096 × overflow) / (pages − overflow) + 8, over ${SHIPPED}` },
+    xbzrleEncodedBytes: { value: 23.524830699774267, unit: 'bytes per cache hit', source: `median over XBZRLE runs of (xbzrle-cache bytes − 4096 × overflow) / (pages − overflow) + 8 (a cancelled run: its last qmp.jsonl.gz counters), over ${SHIPPED}` },
+    xbzrleOverflowShare: { value: 0, unit: 'overflows per cache hit', source: `median over XBZRLE runs of xbzrle-cache overflow / pages, over ${SHIPPED}` },
+    xbzrleCpuUs: { value: 1.82, unit: 'µs per cache hit', source: 'QEMU docs/xbzrle.txt: "a sustained bandwidth of 2-2.5 GB/s": 4096 B at 2.25 GB/s (the runs cannot separate it: live, it hides in the rate-limit sleep; their final copies vary more per page than it)' },
   },
 };
 

@@ -42,6 +42,19 @@
  * - xbzrleEncodedBytes: XBZRLE runs: QEMU's xbzrle-cache bytes (wire bytes − 8
  *   per encoded page, + 4096 per overflow) over its hits (`pages`), overflows
  *   taken out, + the 8-byte page header: the mean wire bytes of a cache hit.
+ *   The counters are the final query-migrate's, or for a cancelled run the
+ *   last qmp.jsonl.gz reply's (run.ts). An unchanged page (QEMU sends nothing)
+ *   is a hit the counters cannot tell apart: it is in the mean with 0 bytes,
+ *   plus the 8-byte header it does not send (≤ 8 B per hit too high).
+ * - xbzrleOverflowShare: XBZRLE runs: QEMU's overflow / pages.
+ * - xbzrleCpuUs (not from the runs; the same in every profile): QEMU's
+ *   documented encoder speed, "a sustained bandwidth of 2-2.5 GB/s"
+ *   (qemu/qemu docs/xbzrle.txt @06b1c6f8): one 4 KiB page at 2.25 GB/s per
+ *   cache hit. The runs cannot separate it: while live, the encoding of a
+ *   slot's hits (hundreds × µs) hides in the slot's sleep; in the final copy
+ *   (the only place it could show) the two completed XBZRLE runs took 13.1
+ *   and 6.4 µs per page, inside the 5.3–14.6 µs per page that the final
+ *   copies of the quiet runs without XBZRLE take.
  * - postcopy constants: see postcopyConstants.
  */
 import { linearRegression, median } from 'simple-statistics';
@@ -73,9 +86,14 @@ export interface RunConstants {
   /** By bisection (null: not fitted, or the run has no first-pass sync to fit on). */
   zeroPageCpuUs: number | null;
   xbzrleEncodedBytes: number | null;
+  /** XBZRLE runs: QEMU's overflow / pages (null: no hits). */
+  xbzrleOverflowShare: number | null;
   /** Post-copy runs: QEMU's downtime of the switch (stop → package sent), ms. */
   postcopySwitchMs: number | null;
 }
+
+/** QEMU's documented XBZRLE encoder speed, bytes/s: the middle of "2-2.5 GB/s" (docs/xbzrle.txt). */
+export const XBZRLE_ENCODE_BYTES_PER_SEC = 2.25e9;
 
 /** Spans of the final copy shorter than this are clock noise: no speed from them. */
 const MIN_FINAL_SPAN_MS = 2;
@@ -89,7 +107,7 @@ export function runConstants(r: RunRecord, trace: Trace): RunConstants {
   const dev = r.deviceStateBytes !== null && r.deviceStateBytes > 0 ? r.deviceStateBytes : null;
   const fixed = fc && link !== null ? fc.firstMs - fc.stopMs + (fc.completedMs - fc.lastMs) - ((dev ?? 0) / link) * 1000 : null;
   const phantom = r.syncs.map((s) => s.sentWithoutRecordedWrite ?? 0).filter((x) => x > 0);
-  const x = r.xbzrle;
+  const x = r.xbzrle?.counters ?? null;
   const hits = x ? x.pages - x.overflow : 0;
   return {
     name: r.name,
@@ -105,6 +123,7 @@ export function runConstants(r: RunRecord, trace: Trace): RunConstants {
     writeRateK: meanWriteRate(trace) / 1000,
     zeroPageCpuUs: null,
     xbzrleEncodedBytes: x && hits > 0 ? (x.bytes - 4096 * x.overflow) / hits + 8 : null,
+    xbzrleOverflowShare: x && x.pages > 0 ? x.overflow / x.pages : null,
     postcopySwitchMs: r.capability === 'postcopy' && r.measured.completed && r.postcopyStartMs !== null ? r.measured.downtimeMs : null,
   };
 }
@@ -140,6 +159,8 @@ export function profileFrom(name: string, per: RunConstants[], description?: str
   const line = fitLine(pts);
   const r2 = (x: number) => Math.round(x * 100) / 100;
   const xb = med(use.map((c) => c.xbzrleEncodedBytes));
+  const xbo = med(use.map((c) => c.xbzrleOverflowShare));
+  const xbCpu = Math.round((4096 / XBZRLE_ENCODE_BYTES_PER_SEC) * 1e6 * 1000) / 1000;
   const pcs = med(use.map((c) => c.postcopySwitchMs));
   const cal: Calibration = {
     name,
@@ -156,6 +177,8 @@ export function profileFrom(name: string, per: RunConstants[], description?: str
     otherBlockPages: other,
     slotOvershootMs: overshoot,
     ...(xb !== null ? { xbzrleEncodedBytes: xb } : {}),
+    ...(xbo !== null ? { xbzrleOverflowShare: xbo } : {}),
+    xbzrleCpuUs: xbCpu,
     ...(pcs !== null ? { postcopySwitchMs: pcs } : {}),
     constants: {
       setupMs: { value: setupMs, unit: 'ms', source: `median of final.setup_time_ms (${from})` },
@@ -170,7 +193,9 @@ export function profileFrom(name: string, per: RunConstants[], description?: str
       zeroPageCpuUs: { value: r2(line.a), unit: 'µs per zero page at no guest writes', source: `least-squares line over the runs' bisected values (model's second sync at the real one) vs the trace's write rate (${pts.length} runs of ${from})` },
       zeroPageCpuUsPerKWrites: { value: r2(line.b), unit: 'µs per zero page per 1000 pages/s written', source: 'slope of the same line (the guest competes with the sender for the host\'s cores)' },
       ...(pcs !== null ? { postcopySwitchMs: { value: pcs, unit: 'ms', source: `median downtime of the post-copy runs that switched (${from})` } } : {}),
-      ...(xb !== null ? { xbzrleEncodedBytes: { value: xb, unit: 'bytes per cache hit', source: `median over XBZRLE runs of (xbzrle-cache bytes − 4096 × overflow) / (pages − overflow) + 8 (${from})` } } : {}),
+      ...(xb !== null ? { xbzrleEncodedBytes: { value: xb, unit: 'bytes per cache hit', source: `median over XBZRLE runs of (xbzrle-cache bytes − 4096 × overflow) / (pages − overflow) + 8 (a cancelled run: its last qmp.jsonl.gz counters) (${from})` } } : {}),
+      ...(xbo !== null ? { xbzrleOverflowShare: { value: xbo, unit: 'overflows per cache hit', source: `median over XBZRLE runs of xbzrle-cache overflow / pages (${from})` } } : {}),
+      xbzrleCpuUs: { value: xbCpu, unit: 'µs per cache hit', source: 'QEMU docs/xbzrle.txt: "a sustained bandwidth of 2-2.5 GB/s": 4096 B at 2.25 GB/s (the runs cannot separate it: live, it hides in the rate-limit sleep; their final copies vary more per page than it)' },
     },
   };
   return cal;

@@ -28,6 +28,18 @@ export interface Measured {
   postcopyRequests: number;
 }
 
+/** QEMU's query-migrate xbzrle-cache counters (7.2 migration.c populate_ram_info). */
+export interface XbzrleCounters {
+  /** Wire bytes of the encoded pages less their 8-byte headers, + 4096 per overflow. */
+  bytes: number;
+  /** Cache hits (encoded, unchanged or overflowed pages). */
+  pages: number;
+  cacheMiss: number;
+  overflow: number;
+  /** When they were read, ms since `migrate` (null: result.json's final reply). */
+  atMs: number | null;
+}
+
 /** One real run, as validation uses it. */
 export interface RunRecord {
   name: string;
@@ -65,8 +77,14 @@ export interface RunRecord {
   downtimeSteps: { atMs: number; limitMs: number }[];
   /** multifd-channels when the multifd capability was on, else 0. */
   multifdChannels: number;
-  /** XBZRLE cache size and QEMU's final xbzrle-cache counters (null: capability off). */
-  xbzrle: { cacheSize: number; bytes: number; pages: number; cacheMiss: number; overflow: number } | null;
+  /**
+   * XBZRLE (null: capability off): the cache size (qemu_parameters
+   * xbzrle-cache-size) and QEMU's xbzrle-cache counters at the end: from the
+   * final query-migrate in result.json, or, when it has none (a cancelled run
+   * reports none), from the last qmp.jsonl.gz reply that has them (null then:
+   * no reply had them).
+   */
+  xbzrle: { cacheSize: number; counters: XbzrleCounters | null } | null;
   /**
    * The final copy as QEMU's records show it (completed pre-copy runs with
    * sent.jsonl.gz pages): vm stop, first and last normal page of the final
@@ -125,7 +143,10 @@ export function readRun(dir: string): RunRecord {
   const steps = Array.isArray(r.commands?.downtime_limit_steps) ? r.commands.downtime_limit_steps : [];
   const caps: string[] = Array.isArray(p.capabilities_enabled) ? p.capabilities_enabled : [];
   const qp = r.qemu_parameters ?? {};
+  const xbzrleOn = caps.includes('xbzrle');
   const xq = r.qemu_final_query_migrate?.['xbzrle-cache'] ?? f.qemu_final_query_migrate?.['xbzrle-cache'];
+  const xbCounters = !xbzrleOn ? null : xq && typeof xq === 'object' ? xbzrleCounters(xq, null) : lastQmpXbzrle(join(dir, 'qmp.jsonl.gz'));
+  const xbCache = Number(qp['xbzrle-cache-size'] ?? (xq && typeof xq === 'object' ? xq['cache-size'] : NaN));
   const lastRound = sentPath && completed ? lastSentRound(sentPath) : null;
   const stopMs = r.src_marks?.migration_completion_vm_stop_t_ms;
   const completedAt = Array.isArray(r.src_states) ? r.src_states.find((x: unknown) => Array.isArray(x) && x[1] === 'completed')?.[0] : undefined;
@@ -177,13 +198,29 @@ export function readRun(dir: string): RunRecord {
       .filter((x: any) => typeof x?.sent_t_ms === 'number' && typeof x?.downtime_limit_ms === 'number')
       .map((x: any) => ({ atMs: x.sent_t_ms, limitMs: x.downtime_limit_ms })),
     multifdChannels: caps.includes('multifd') ? Number(qp['multifd-channels'] ?? 2) : 0,
-    xbzrle: caps.includes('xbzrle') && xq && typeof xq === 'object'
-      ? { cacheSize: Number(xq['cache-size']), bytes: Number(xq.bytes), pages: Number(xq.pages), cacheMiss: Number(xq['cache-miss']), overflow: Number(xq.overflow) }
-      : null,
+    xbzrle: xbzrleOn && Number.isFinite(xbCache) && xbCache > 0 ? { cacheSize: xbCache, counters: xbCounters } : null,
     finalCopy,
     deviceStateBytes,
     postcopyStartMs: typeof r.src_marks?.postcopy_start_t_ms === 'number' ? r.src_marks.postcopy_start_t_ms : null,
   };
+}
+
+function xbzrleCounters(x: Record<string, unknown>, atMs: number | null): XbzrleCounters {
+  return { bytes: Number(x.bytes), pages: Number(x.pages), cacheMiss: Number(x['cache-miss']), overflow: Number(x.overflow), atMs };
+}
+
+/** The xbzrle-cache counters of the last qmp.jsonl.gz reply that has them (null: none does, or no file). */
+function lastQmpXbzrle(path: string): XbzrleCounters | null {
+  if (!existsSync(path)) return null;
+  const z = gunzipSync(readFileSync(path)).toString('utf8').split('\n');
+  for (let i = z.length - 1; i >= 0; i--) {
+    const text = z[i]!.trim();
+    if (!text.includes('"xbzrle-cache"')) continue;
+    const o = jsonObjectLine(text, path, i + 1);
+    const x = o['xbzrle-cache'];
+    if (x && typeof x === 'object') return xbzrleCounters(x as Record<string, unknown>, typeof o.t_ms === 'number' ? o.t_ms : null);
+  }
+  return null;
 }
 
 /** The last round of sent.jsonl.gz: when its first and last normal page went out. */

@@ -17,6 +17,7 @@ import type { Trace } from '../trace/model.js';
 import { formatRecordedThrottle } from '../trace/warp.js';
 import { formatBandwidth, formatDowntimeSteps } from '../sim/units.js';
 import { readSentRounds, recordedProgress, type RunRecord } from './run.js';
+import { XbzrleCache } from '../sim/methods/xbzrle.js';
 
 /** Predicted vs measured for one figure. */
 export interface Compared {
@@ -50,6 +51,14 @@ export interface RunComparison {
   postcopyRequests?: Compared;
   /** Post-copy runs: how the model assumes the guest behaves after the switch. */
   assumption?: string;
+  /**
+   * XBZRLE runs: cache hits (QEMU's xbzrle-cache pages) and misses (cache-miss),
+   * predicted vs QEMU's counters; `rule` = QEMU's cache rule replayed over the
+   * pages QEMU really sent (sent.jsonl.gz), which separates the rule from the
+   * predicted page sequence (null: no sent.jsonl.gz).
+   */
+  xbzrleCacheHits?: Compared & { rule: number | null };
+  xbzrleCacheMisses?: Compared & { rule: number | null };
   /** Per sync: predicted and measured new dirty pages, and the overlap (Jaccard) of the pages sent after it. */
   syncs?: { sync: number; predictedDirtyPages: number | null; measuredDirtyPages: number | null; sentOverlap: number | null }[];
   /** The equivalent `dirtylab simulate` command. */
@@ -195,8 +204,15 @@ export async function validateRun(run: RunRecord, cal: Calibration, kernel: Kern
     out.postcopyRequests = compare(r.remoteFaults, m.postcopyRequests);
     out.assumption = 'after the switch the destination guest is assumed to write as the recording does, looped from its start (the trace ends at the switch: the destination\'s writes were not recorded); a page is requested when first written (reads are not in the trace)';
   }
+  const real = run.sentPath && (opts.perSync !== false || run.xbzrle) ? await readSentRounds(run.sentPath) : new Map<number, Uint32Array>();
+  if (method === 'xbzrle' && run.xbzrle) {
+    const c = run.xbzrle.counters;
+    const rule = run.sentPath ? replayXbzrleCache(real, run.xbzrle.cacheSize, run.pageSize, m.completed) : null;
+    const num = (v: unknown) => (typeof v === 'number' ? v : null);
+    out.xbzrleCacheHits = { ...compare(num(r.extra.xbzrleCacheHits), c?.pages ?? null), rule: rule?.hits ?? null };
+    out.xbzrleCacheMisses = { ...compare(num(r.extra.xbzrleCacheMisses), c?.cacheMiss ?? null), rule: rule?.misses ?? null };
+  }
   if (opts.perSync !== false) {
-    const real = run.sentPath ? await readSentRounds(run.sentPath) : new Map<number, Uint32Array>();
     const n = Math.max(r.rounds.length, run.syncs.length);
     out.syncs = [];
     for (let i = 0; i < n; i++) {
@@ -216,6 +232,42 @@ export async function validateRun(run: RunRecord, cal: Calibration, kernel: Kern
     }
   }
   return out;
+}
+
+/**
+ * QEMU's XBZRLE cache rule (the xbzrle method's XbzrleCache) replayed over the
+ * pages QEMU really sent, round by round in send order: XBZRLE starts at the
+ * cursor's first wrap (the first page lower than the one before it), the age
+ * is the round's sync number, and the final round of a completed run inserts
+ * nothing. Zero pages are not in sent.jsonl.gz, so they take no slots here.
+ */
+export function replayXbzrleCache(rounds: Map<number, Uint32Array>, cacheSize: number, pageSize: number, completed: boolean): { hits: number; misses: number; perRound: { round: number; hits: number; misses: number }[] } {
+  const cache = new XbzrleCache(cacheSize, pageSize);
+  const order = [...rounds.keys()].sort((a, b) => a - b);
+  const lastRound = completed ? order[order.length - 1] : undefined;
+  let started = false;
+  let prev = -1;
+  let hits = 0;
+  let misses = 0;
+  const perRound: { round: number; hits: number; misses: number }[] = [];
+  for (const g of order) {
+    let h = 0;
+    let m = 0;
+    for (const q of rounds.get(g)!) {
+      if (!started && q < prev) started = true;
+      prev = q;
+      if (!started) continue;
+      if (cache.lookup(q, g)) h++;
+      else {
+        m++;
+        if (g !== lastRound) cache.insert(q, g);
+      }
+    }
+    hits += h;
+    misses += m;
+    perRound.push({ round: g, hits: h, misses: m });
+  }
+  return { hits, misses, perRound };
 }
 
 /** Median errors of a group of rows. */

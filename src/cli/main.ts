@@ -152,7 +152,7 @@ export function renderResult(file: string, r: SimResult): string {
       ? `completed (${r.converged ? 'converged' : `forced: ${r.stopReason}`}) in ${fmt(r.totalTimeMs / 1000, 3)} s; downtime ${ms(r.downtimeMs)} ms; setup ${ms(r.setupTimeMs)} ms`
       : `NOT completed (${r.stopReason}) after ${fmt(r.totalTimeMs / 1000, 3)} s`],
     ['sent', `${fmt(r.transferredBytes / 1e6, 1)} MB: ${fmt(r.pagesSent)} pages (${fmt(r.zeroPagesSent)} zero), ${fmt(r.pagesResent)} re-sent; ${fmt(r.finalDirtyPages)} in the final copy (${fmt(r.downtimeBytes / 1e6, 2)} MB)`],
-    ['syncs', `${r.dirtySyncCount} (dirty-sync-count)${r.maxThrottlePct ? `; max throttle ${r.maxThrottlePct} %` : ''}${r.guestStallMs > 0.05 ? `; guest lost ${ms(r.guestStallMs)} ms` : ''}`],
+    ['syncs', `${r.dirtySyncCount} (dirty-sync-count)${r.maxThrottlePct ? `; max throttle ${r.maxThrottlePct} %` : ''}${r.guestStallMs > 0.05 ? `; guest lost ${ms(r.guestStallMs)} ms` : ''}${r.remoteFaults > 0 ? ` (${fmt(r.remoteFaults)} post-copy page requests)` : ''}`],
   ];
   const w = Math.max(...head.map(([k]) => k.length));
   const out = head.map(([k, v]) => `${k.padEnd(w)}  ${v}`);
@@ -193,7 +193,12 @@ export function renderValidation(cals: Calibration[], rows: RunComparison[], s: 
   out.push(cols.map((c, i) => c.padEnd(w[i]!)).join('  '));
   for (const b of body) out.push(b.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd());
   for (const r of rows) if (r.skipped) out.push(`* ${r.name}: ${r.skipped}`);
-  for (const r of rows) if (r.postcopyRequests) out.push(`${r.name}: post-copy page requests ${fmt(r.postcopyRequests.predicted ?? 0)} predicted / ${fmt(r.postcopyRequests.measured ?? 0)} by QEMU`);
+  for (const r of rows) {
+    if (!r.postcopyRequests) continue;
+    const pause = r.postcopyGuestPauseMs;
+    const paused = pause && pause.predicted !== null && pause.measured !== null ? `; guest paused ${fmt(pause.predicted, 1)}/${fmt(pause.measured, 1)} ms pred/real (stop → running on the destination; QEMU's downtime is its source-side part)` : '';
+    out.push(`${r.name}: post-copy page requests ${fmt(r.postcopyRequests.predicted ?? 0)} predicted / ${fmt(r.postcopyRequests.measured ?? 0)} by QEMU${paused}`);
+  }
   if (s.busy.length) out.push(`(busy) recorded while other processes used > 20 % of the host: shown, left out of the figures below and of calibrations (${s.busy.length}: ${s.busy.join(', ')})`);
   out.push('');
   const t = s.targets;

@@ -111,7 +111,11 @@ export interface SimResult {
   /** Pages sent while the guest was stopped. */
   finalDirtyPages: number;
   remoteFaults: number;
-  /** Wall time the guest lost before the switchover (setup stalls, throttling), ms. */
+  /**
+   * Wall time the guest lost outside the downtime, ms: before the switchover
+   * (setup stalls, throttling) and, in post-copy, waiting for remote pages
+   * and for the destination to start it after QEMU's downtime ended.
+   */
   guestStallMs: number;
   maxThrottlePct: number;
   traceLooped: boolean;

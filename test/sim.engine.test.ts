@@ -95,6 +95,29 @@ describe('write instants (write-time=uniform)', () => {
     expect([...got].sort((a, b) => a - b)).toEqual(pages);
   });
 
+  it('with a stop predicate the walk ends at the first write it holds for: handed over last, its instant returned', () => {
+    const pages = Array.from({ length: 200 }, (_, i) => i * 3);
+    const t: Trace = { ...stair, header: { ...stair.header, nPages: 600 }, epochs: [{ t0: 0, t1: 100 * MS, pages: Uint32Array.from(pages) }] };
+    const instant = (p: number) => (writeHash20(p, 0) / 2 ** 20) * 100 * MS;
+    const orders = {
+      uniform: [...pages].sort((a, b) => instant(a) - instant(b) || a - b),
+      start: pages,
+      end: pages,
+    };
+    for (const model of ['uniform', 'start', 'end'] as const) {
+      const order = orders[model];
+      const target = order[57]!;
+      const tl = new Timeline(t, { writeTime: model, onTraceEnd: 'idle', startNs: 0 });
+      const got: number[] = [];
+      const sink = (p: Uint32Array, n: number) => got.push(...Array.from(p.subarray(0, n)));
+      const at = tl.advance(200 * MS, sink, (p) => p === target);
+      expect(got, model).toEqual(order.slice(0, 58));
+      expect(at, model).toBe(model === 'uniform' ? instant(target) : model === 'start' ? 0 : 100 * MS);
+      expect(tl.advance(200 * MS, sink), model).toBeNull(); // the rest, in order
+      expect(got, model).toEqual(order);
+    }
+  });
+
   it('the hash depends on the absolute epoch ordinal, so a looped epoch writes in another order', () => {
     let same = 0;
     for (let p = 0; p < 1000; p++) if (writeHash20(p, 3) === writeHash20(p, 3 + 64)) same++;

@@ -3,10 +3,11 @@
 // Units: bandwidth 4,104,000 B/s = one 4096-byte page (+ 8-byte header) per ms.
 // Xen's streams (precopy, double-iteration, the research methods) add a header per batch of up to
 // 1024 pages: 4 B on the legacy stream (XB below, 4/4104 ms), 16 B on v2 (VB, 16/4104 ms).
+// The link (the final copy's speed) is the bandwidth too unless a test says otherwise.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Kernel } from '../src/kernel/index.js';
+import { IDEAL, registerCalibration } from '../src/sim/calibration.js';
 import { simulate, type SimulateOptions } from '../src/sim/simulate.js';
-import { registerCalibration } from '../src/sim/calibration.js';
 import { XbzrleCache } from '../src/sim/methods/xbzrle.js';
 import { ParamError } from '../src/sim/method.js';
 import type { Trace } from '../src/trace/model.js';
@@ -301,24 +302,78 @@ describe('double-iteration readings that differ from precopy', () => {
 });
 
 describe('postcopy and hybrid', () => {
-  it('pure post-copy of an idle guest: downtime is the switch alone; the pages follow at the push rate', async () => {
-    // 64 pages at 1 page/ms, rtt 0.5 ms: stop, sync, 0.5 ms switch (rtt), resume; then 64 ms of push.
+  it('pure post-copy of an idle guest: downtime is the switch alone; the pages follow at the link speed', async () => {
+    // 64 pages at 1 page/ms, rtt 0.5 ms: stop, sync, 0.5 ms switch (rtt), resume; then 64 ms of push. No
+    // max-postcopy-bandwidth: one ram_save_iterate sends both flushes (33 pages, 0.5–33.5 ms; MAX_WAIT,
+    // 50 ms, is checked between flushes: not yet; then 31 pages to 64.5 ms) and ends with an 8-byte EOS;
+    // ram_save_complete adds another: 16 bytes.
     const r = await run(idle(64), 'postcopy', {}, { rtt: '0.5ms' });
     expect(r.downtimeMs).toBeCloseTo(0.5, 9);
-    expect(r.totalTimeMs).toBeCloseTo(64.5, 6);
-    expect(r).toMatchObject({ completed: true, remoteFaults: 0, postcopyBytes: 64 * 4104, precopyBytes: 0, dirtySyncCount: 1 });
+    expect(r.totalTimeMs).toBeCloseTo(0.5 + 64 + 16 / 4104, 6);
+    expect(r).toMatchObject({ completed: true, remoteFaults: 0, postcopyBytes: 64 * 4104 + 16, transferredBytes: 64 * 4104 + 16, precopyBytes: 0, dirtySyncCount: 1 });
   });
 
-  it('a page written before it arrives is a remote fault: the guest waits rtt + one page time', async () => {
-    // 64 pages; page 60 is written at 10 ms. Push order is ascending from 0, so page 60 is still missing
-    // at 10 ms: the guest stalls 0.5 ms (rtt) + 1 ms (page 60 on the wire), page 60 jumps the queue.
-    // Pushing continues for the other 63 pages: 64 pages in all, total ≈ 0.5 + 64 + 0.5 ms (the request's rtt).
+  it('a page written before it arrives is a remote fault: its request is served after the flush in progress', async () => {
+    // 64 pages; page 60 is written at guest 10 ms = wall 10.5 ms (the guest resumed at 0.5). The push
+    // started at page 0 with a 32-page flush (sent until exceeded: 33 pages, 0.5–33.5 ms); the request
+    // reached the source at 10.75 (rtt/2) and is taken after that flush: page 60 goes 33.5–34.5 and
+    // arrives at 34.75 (rtt/2). Stall 34.75 − 10.5 = 24.25 ms. The push goes on after page 60
+    // (61–63, 34.5–37.5), wraps to 33–59 (37.5–64.5); two EOS: 64.5 + 16 B.
     const t = trace(64, [[0, 10, []], [10, 11, [60]], [11, 1000, []]]);
     const r = await run(t, 'postcopy', {}, { rtt: '0.5ms' });
     expect(r.remoteFaults).toBe(1);
-    expect(r.guestStallMs).toBeCloseTo(1.5, 6);
+    expect(r.guestStallMs).toBeCloseTo(24.25, 6);
     expect(r.pagesSent).toBe(64);
-    expect(r.totalTimeMs).toBeCloseTo(65, 3);
+    expect(r.totalTimeMs).toBeCloseTo(64.5 + 16 / 4104, 6);
+  });
+
+  it('the slot gate: a request that arrives after the slot\'s budget is spent is served at the next slot\'s start', async () => {
+    // Link 100 pages/ms; max-postcopy-bandwidth 410,400 B/s = 41,040 B per 100 ms slot, which QEMU
+    // sends until exceeded: 11 pages (45,144 B) per slot. Slot 0 sends pages 0–10 by 0.11 ms, then the
+    // source waits for the slot's end. Page 50 is written at 30 ms: the guest stops, its request waits
+    // (qemu_savevm_state_iterate returns at the rate limit) until the slot at 100 ms, where it is
+    // served first: page 50 arrives at 100.01 ms (4,104 B at 100 pages/ms). Stall 70.01 ms.
+    // Then from the cursor after 50: slot 1 = 50–60, slot 2 = 61–63 and 11–18 (wrapped), slot 3 =
+    // 19–29, slot 4 = 30–40, slot 5 = 41–49 (9 pages, 500–500.09 ms). One EOS per ram_save_iterate
+    // (6) and one from ram_save_complete: 56 bytes. (downtime-limit 1 ms: threshold ≈ 451 B, so
+    // ram_save_complete only comes when nothing is left.)
+    const t = trace(64, [[0, 30, []], [30, 31, [50]], [31, 1000, []]]);
+    const fast = 100 * PAGE_PER_MS;
+    const r = await run(t, 'postcopy', { linkBandwidth: fast, downtimeLimitMs: 1 }, { 'max-postcopy-bandwidth': '410400' });
+    expect(r.downtimeMs).toBeCloseTo(0, 9);
+    expect(r.remoteFaults).toBe(1);
+    expect(r.guestStallMs).toBeCloseTo(70.01, 6);
+    expect(r.pagesSent).toBe(64);
+    expect(r.transferredBytes).toBe(64 * 4104 + 7 * 8);
+    expect(r.totalTimeMs).toBeCloseTo(500.09 + (2 * 8) / 410400, 6);
+    // Written at 0.05 ms instead (while slot 0's flush is going out), the request reaches a running
+    // ram_save_iterate: it is served right after that flush although the budget is spent by then
+    // (ram_save_iterate loops while a request is queued): page 50 goes 0.11–0.12 ms. Stall 0.07 ms.
+    const early = trace(64, [[0, 0.05, []], [0.05, 0.06, [50]], [0.06, 1000, []]]);
+    const e = await run(early, 'postcopy', { linkBandwidth: fast, downtimeLimitMs: 1 }, { 'max-postcopy-bandwidth': '410400' });
+    expect(e.remoteFaults).toBe(1);
+    expect(e.guestStallMs).toBeCloseTo(0.07, 6);
+  });
+
+  it('the socket: a requested page waits behind what is in it, unless postcopy-preempt puts it on its own channel', async () => {
+    // A socket of 10 pages read at 1 × max-postcopy-bandwidth = 1 page/ms; link 100 pages/ms; budget
+    // 100 pages per slot (never reached). The first flush (pages 0–32) fills the socket and blocks the
+    // sender until 23 pages are read: it ends at 23 ms. Page 40, written at 5 ms, is requested and taken
+    // after that flush: 23–24 ms (one page of room), behind the 10 pages in the socket: read at 34 ms.
+    // Stall 34 − 5 = 29 ms. The rest (41–63, then 33–39) follows; the destination has read all 64 pages
+    // at 64 ms, when the source completes. With postcopy-preempt=on page 40 leaves at 23 ms on its own
+    // channel and arrives at 23.01 (stall 18.01 ms); the other 63 pages are read by 63 ms.
+    registerCalibration({ ...IDEAL, name: 'golden-socket', postcopySocketBytes: 10 * 4104, postcopyDrainRatio: 1 });
+    const t = trace(64, [[0, 5, []], [5, 6, [40]], [6, 1000, []]]);
+    const o = { linkBandwidth: 100 * PAGE_PER_MS, calibration: 'golden-socket' };
+    const r = await run(t, 'postcopy', o, { 'max-postcopy-bandwidth': String(PAGE_PER_MS) });
+    expect(r.remoteFaults).toBe(1);
+    expect(r.guestStallMs).toBeCloseTo(29, 6);
+    expect(r.totalTimeMs).toBeCloseTo(64, 6);
+    const pre = await run(t, 'postcopy', o, { 'max-postcopy-bandwidth': String(PAGE_PER_MS), 'postcopy-preempt': 'on' });
+    expect(pre.remoteFaults).toBe(1);
+    expect(pre.guestStallMs).toBeCloseTo(18.01, 6);
+    expect(pre.totalTimeMs).toBeCloseTo(63, 6);
   });
 
   it('hybrid switches after the first full pass by default, and when told', async () => {

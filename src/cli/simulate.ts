@@ -48,7 +48,7 @@ export function renderResult(file: string, r: SimResult): string {
       ? `completed (${r.converged ? 'converged' : `forced: ${r.stopReason}`}) in ${fmt(r.totalTimeMs / 1000, 3)} s; downtime ${ms(r.downtimeMs)} ms; setup ${ms(r.setupTimeMs)} ms`
       : `NOT completed (${r.stopReason}) after ${fmt(r.totalTimeMs / 1000, 3)} s`],
     ['sent', `${fmt(r.transferredBytes / 1e6, 1)} MB: ${fmt(r.pagesSent)} pages (${fmt(r.zeroPagesSent)} zero), ${fmt(r.pagesResent)} re-sent; ${fmt(r.finalDirtyPages)} in the final copy (${fmt(r.downtimeBytes / 1e6, 2)} MB)`],
-    ['syncs', `${r.dirtySyncCount} (dirty-sync-count)${r.maxThrottlePct ? `; max throttle ${r.maxThrottlePct} %` : ''}${r.guestStallMs > 0.05 ? `; guest lost ${ms(r.guestStallMs)} ms` : ''}`],
+    ['syncs', `${r.dirtySyncCount} (dirty-sync-count)${r.maxThrottlePct ? `; max throttle ${r.maxThrottlePct} %` : ''}${r.guestStallMs > 0.05 ? `; guest lost ${ms(r.guestStallMs)} ms` : ''}${r.remoteFaults > 0 ? ` (${fmt(r.remoteFaults)} post-copy page requests)` : ''}`],
   ];
   const w = Math.max(...head.map(([k]) => k.length));
   const out = head.map(([k, v]) => `${k.padEnd(w)}  ${v}`);

@@ -45,7 +45,12 @@ export function renderValidation(cals: Calibration[], rows: RunComparison[], s: 
     const rule = h.rule === null ? '' : `; QEMU's cache rule over QEMU's own sends: ${v(h.rule)} hits, ${v(m.rule)} misses`;
     out.push(`${r.name}: XBZRLE cache hits ${v(h.predicted)} predicted / ${v(h.measured)} by QEMU (${pct(h.relError)}), misses ${v(m.predicted)} / ${v(m.measured)} (${pct(m.relError)})${rule}`);
   }
-  for (const r of rows) if (r.postcopyRequests) out.push(`${r.name}: post-copy page requests ${fmt(r.postcopyRequests.predicted ?? 0)} predicted / ${fmt(r.postcopyRequests.measured ?? 0)} by QEMU`);
+  for (const r of rows) {
+    if (!r.postcopyRequests) continue;
+    const pause = r.postcopyGuestPauseMs;
+    const paused = pause && pause.predicted !== null && pause.measured !== null ? `; guest paused ${fmt(pause.predicted, 1)}/${fmt(pause.measured, 1)} ms pred/real (stop → running on the destination; QEMU's downtime is its source-side part)` : '';
+    out.push(`${r.name}: post-copy page requests ${fmt(r.postcopyRequests.predicted ?? 0)} predicted / ${fmt(r.postcopyRequests.measured ?? 0)} by QEMU${paused}`);
+  }
   if (s.busy.length) out.push(`(busy) recorded while other processes used > 20 % of the host: shown, left out of the figures below and of calibrations (${s.busy.length}: ${s.busy.join(', ')})`);
   out.push('');
   const t = s.targets;

@@ -10,6 +10,9 @@
  * last page → "completed") + deviceStateBytes / final-copy speed + final
  * bytes / final-copy speed. QEMU lifts max-bandwidth for the final copy
  * (migration_completion), so the final copy never runs at --bandwidth.
+ * Post-copy's downtime is QEMU's own figure, stop → package sent, in parts
+ * (postcopyStopMs + postcopySyncUsPerPage × dirty-log pages +
+ * postcopyPackageMs) when the profile has them, else the switchover above.
  */
 
 /** One constant of a profile, with where its value comes from. */
@@ -55,8 +58,24 @@ export interface Calibration {
   zeroPageCpuUs?: number;
   /** Pages marked dirty at every sync without a guest write (TCG's page-table walker). */
   phantomPages?: number;
-  /** Post-copy switchover (stop to destination running: discard list, device state, start), ms. */
-  postcopySwitchMs?: number;
+  /**
+   * The post-copy switch in parts (QEMU postcopy_start; src/sim/methods/postcopy.ts):
+   * stop → the last bitmap sync begins (vm_stop, block devices), ms.
+   */
+  postcopyStopMs?: number;
+  /** The last bitmap sync (the discard list) per page set in the dirty log since the previous sync (TCG), µs. */
+  postcopySyncUsPerPage?: number;
+  /** The last sync's end → the package sent (discard list, device state, LISTEN, RUN): QEMU's downtime ends there, ms. */
+  postcopyPackageMs?: number;
+  /** The package sent → the destination runs the guest (guest stall beyond QEMU's downtime), ms. */
+  postcopyDstStartMs?: number;
+  /** The migration socket in post-copy: bytes it holds before the sender blocks (a requested page waits behind them). */
+  postcopySocketBytes?: number;
+  /**
+   * How fast the destination reads the socket in post-copy, as a multiple of
+   * max-postcopy-bandwidth (of the link speed when that is unlimited).
+   */
+  postcopyDrainRatio?: number;
   /** How much later than the 100 ms slot end the rate-limited sender wakes up, ms. */
   slotOvershootMs?: number;
   /** Pages of other RAM blocks (ROMs, BIOS) sent once in the first pass: non-zero and zero. */

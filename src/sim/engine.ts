@@ -33,6 +33,13 @@
  * save_zero_page), but pageCost on Xen's, which never looks at a page's
  * content (`zeroPageElision`).
  *
+ * Post-copy: the method sets `remote`, its view of the destination's memory.
+ * At each guest write the engine asks it whether the page is still missing
+ * there; if so the guest halts at that write's instant (a remote fault,
+ * counted in remoteFaults) until the method says when the page arrives
+ * (unblockGuestAt). The guest also waits, after QEMU's downtime, until the
+ * destination starts it (resumeOnDestination). Both waits are guest stall.
+ *
  * Cost: writes are applied page by page as guest time passes; sends and syncs
  * are bulk kernel operations over ranges. A run costs O(pages written + pages
  * sent + syncs × nPages/64 words), never epochs × nPages.
@@ -63,6 +70,18 @@ export interface EngineHooks {
   onStop?(guestNs: number, wallNs: number): void;
   /** A sync (or Xen clean / round start) happened; n = dirty-sync-count after it. */
   onSync?(n: number): void;
+}
+
+/**
+ * Post-copy: the destination's view of guest memory, kept by the method. The
+ * engine asks it at each guest write whether the page is still missing there
+ * (a write to it blocks the guest: a remote fault).
+ */
+export interface RemoteMemory {
+  /** Whether page p is still missing on the destination at wall time `wallNs`. */
+  missing(page: number, wallNs: number): boolean;
+  /** The guest faulted on `page` at `wallNs`: when the page arrives, if already known (it is on its way), else null. */
+  fault(page: number, wallNs: number): number | null;
 }
 
 /** Everything the engine needs for one run. */
@@ -183,14 +202,25 @@ export class Engine {
   dirtySyncCount = 0;
   /** Page writes applied to the dirty log (the trace's pages, as the guest reached them). */
   pagesWritten = 0;
-  /** Sees every write as it is applied (post-copy uses it to find remote faults). */
-  writeObserver: ((pages: Uint32Array, n: number) => void) | null = null;
+  /** Post-copy: the destination's memory; a guest write to a page it lacks is a remote fault (null: none). */
+  remote: RemoteMemory | null = null;
   /** The guest runs on the destination (after a post-copy switch). */
   postcopy = false;
   postcopyBytes = 0;
   remoteFaults = 0;
   /** Wall time the guest waited for remote faults, ns. */
   faultStallNs = 0;
+  /** Wall time the guest waited after QEMU's downtime ended until the destination ran it (post-copy), ns. */
+  switchStallNs = 0;
+  /** Pages set in the dirty log at the last sync (TCG's sync costs per such page). */
+  lastSyncLogPages = 0;
+  /**
+   * The guest is held: on a remote fault (page ≥ 0) or until the destination
+   * starts it (page −1), since `sinceNs`, until `untilNs` (null: until the method says).
+   */
+  private hold: { page: number; sinceNs: number; untilNs: number | null } | null = null;
+  /** Where the guest clock was when the timeline was asked for writes (to turn write instants into wall times). */
+  private walk = { now: 0, guest: 0, rate: 1 };
   private resumedAt: number | null = null;
   /** Laps of the cursor completed (QEMU's complete_round). */
   laps = 0;
@@ -288,7 +318,6 @@ export class Engine {
   private readonly sink = (pages: Uint32Array, n: number): void => {
     const buf = this.writeBuf;
     this.pagesWritten += n;
-    this.writeObserver?.(pages, n);
     // After a post-copy switch the guest writes on the destination: the source's pages stay as they were.
     if (this.postcopy) return;
     for (let i = 0; i < n; i += buf.length) {
@@ -300,7 +329,7 @@ export class Engine {
 
   /** The current dτ/dt. */
   private rate(): number {
-    if (this.paused) return 0;
+    if (this.paused || this.hold) return 0;
     let r = 1 - this.throttlePct / 100;
     if (this.guestRateFactor) r *= this.guestRateFactor(this.timeline.currentRate);
     return r;
@@ -318,30 +347,84 @@ export class Engine {
     return null;
   }
 
-  /** Let wall time run to `wallNs`; the guest writes as its clock advances. */
+  /** Let wall time run to `wallNs`; the guest writes as its clock advances (and may fault, post-copy). */
   advanceTo(wallNs: number): void {
     const needBoundaries = this.guestRateFactor !== null || this.cfg.onTraceEnd === 'stop';
     while (this.now < wallNs) {
+      if (this.hold) {
+        const until = this.hold.untilNs;
+        if (until === null || until > wallNs) { this.now = wallNs; return; }
+        this.now = Math.max(this.now, until);
+        this.release();
+        continue;
+      }
       const r = this.rate();
       if (r <= 0) { this.now = wallNs; return; }
-      const target = this.guest + (wallNs - this.now) * r;
+      let target = this.guest + (wallNs - this.now) * r;
+      let boundary = false;
       if (needBoundaries) {
         let b = this.timeline.epochEnd;
         // write-time=end: an epoch's writes fall exactly on its end and happen just after it,
         // so a boundary we stand on is passed by one ns.
         if (b <= this.guest) b = Math.min(target, this.guest + 1);
-        if (b < target) {
-          this.now += (b - this.guest) / r;
-          this.guest = b;
-          this.timeline.advance(b, this.sink);
-          if (this.traceEnded) return;
-          continue;
-        }
+        if (b < target) { target = b; boundary = true; }
       }
-      this.now = wallNs;
+      const stopped = this.walkGuest(target, r);
+      if (stopped !== null) {
+        // A remote fault: the guest halts at the write's instant until its page arrives.
+        this.now = Math.min(wallNs, this.now + (stopped - this.guest) / r);
+        this.guest = stopped;
+        continue;
+      }
+      this.now = boundary ? this.now + (target - this.guest) / r : wallNs;
       this.guest = target;
-      this.timeline.advance(target, this.sink);
+      if (boundary && this.traceEnded) return;
     }
+  }
+
+  /** Hand the guest's writes up to guest time `tau` to the log; with a remote memory, stop at the first fault (its instant). */
+  private walkGuest(tau: number, r: number): number | null {
+    const remote = this.remote;
+    if (!remote) {
+      this.timeline.advance(tau, this.sink);
+      return null;
+    }
+    const w = this.walk;
+    w.now = this.now;
+    w.guest = this.guest;
+    w.rate = r;
+    let faulted = -1;
+    const at = this.timeline.advance(tau, this.sink, (page, instant) => {
+      if (!remote.missing(page, w.now + (instant - w.guest) / w.rate)) return false;
+      faulted = page;
+      return true;
+    });
+    if (at === null) return null;
+    const wall = this.now + (at - this.guest) / r;
+    this.remoteFaults++;
+    this.hold = { page: faulted, sinceNs: wall, untilNs: null };
+    const arrives = remote.fault(faulted, wall);
+    if (arrives !== null) this.hold.untilNs = Math.max(wall, arrives);
+    return at;
+  }
+
+  /** The page the guest waits for on a remote fault, and since when; null when it is not waiting. */
+  get faultPending(): { page: number; sinceNs: number; known: boolean } | null {
+    const h = this.hold;
+    return h && h.page >= 0 ? { page: h.page, sinceNs: h.sinceNs, known: h.untilNs !== null } : null;
+  }
+
+  /** The faulted page arrives on the destination at `wallNs`: the guest runs again from then. */
+  unblockGuestAt(wallNs: number): void {
+    if (this.hold) this.hold.untilNs = Math.max(this.hold.sinceNs, wallNs);
+  }
+
+  private release(): void {
+    const h = this.hold!;
+    const ns = this.now - h.sinceNs;
+    if (h.page >= 0) this.faultStallNs += ns;
+    else this.switchStallNs += ns;
+    this.hold = null;
   }
 
   /** Let `ns` of wall time pass. */
@@ -387,28 +470,22 @@ export class Engine {
   }
 
   /**
-   * Post-copy: the stopped guest resumes on the destination now (the downtime
-   * ends); from here its writes are not tracked, and sends count as post-copy bytes.
+   * Post-copy: QEMU's downtime ends now (the source sent the device state);
+   * the guest runs on the destination from `runsAtNs` (default now), the gap
+   * counted as guest stall. From here its writes are not tracked on the
+   * source, and sends count as post-copy bytes.
    */
-  resumeOnDestination(): void {
+  resumeOnDestination(runsAtNs = this.now): void {
     this.resumedAt = this.now;
     this.postcopy = true;
     this.paused = false;
+    if (runsAtNs > this.now) this.hold = { page: -1, sinceNs: this.now, untilNs: runsAtNs };
   }
 
   /** Whether page p is still to be sent (reads the mig bit). */
   isPending(p: number): boolean {
     const u = this.k.u32;
     return ((u[(this.mig.ptr >>> 2) + (p >>> 5)]! >>> (p & 31)) & 1) === 1;
-  }
-
-  /** The guest waits `ns` for a remote page (its clock stops). */
-  stallGuest(ns: number): void {
-    const was = this.paused;
-    this.paused = true;
-    this.advanceTo(this.now + ns);
-    this.paused = was;
-    this.faultStallNs += ns;
   }
 
   /** Whether the guest has been stopped for the switchover. */
@@ -451,6 +528,7 @@ export class Engine {
     const k = this.k;
     if (this.phantom && this.dirtySyncCount > 0) k.raw.setList(this.log.ptr, this.nPages, this.phantom.ptr, this.phantomCount);
     this.dirtySyncCount++;
+    this.lastSyncLogPages = k.popcount(this.log);
     const fresh = k.popcountAndNot(this.log, this.mig);
     if (this.synced) {
       k.copy(this.synced, this.log);
@@ -638,7 +716,8 @@ export class Engine {
   /** Count bytes that are not pages (e.g. QEMU's 8-byte end-of-section markers). */
   sendOverhead(bytes: number, bandwidth: number): void {
     this.transferred += bytes;
-    if (this.paused) this.downtimeBytes += bytes;
+    if (this.postcopy) this.postcopyBytes += bytes; // ram_transferred_add counts by migration state
+    else if (this.paused) this.downtimeBytes += bytes;
     const r = this.rounds[this.rounds.length - 1];
     if (r) r.bytes += bytes;
     this.advanceTo(this.now + (bytes / bandwidth) * NS);
@@ -697,6 +776,10 @@ export class Engine {
       this.stopGuest();
       this.switchover();
     }
+    if (this.hold) {
+      this.hold.untilNs = this.now;
+      this.release(); // still waiting when the run ended: the wait so far
+    }
     this.closeRound();
     const wallLive = (this.stopAt ?? this.now) - 0;
     const guestLive = (this.guestAtStop ?? this.guest) - this.cfg.startNs;
@@ -720,8 +803,9 @@ export class Engine {
       rounds: this.rounds,
       finalDirtyPages: this.finalDirtyPages,
       remoteFaults: this.remoteFaults,
-      // What the method costs the guest (throttle, dirty-limit, remote faults): setup's hold is not counted.
-      guestStallMs: Math.max(0, (wallLive - guestLive - this.setupStallNs) / 1e6) + this.faultStallNs / 1e6,
+      // What the method costs the guest (throttle, dirty-limit, remote faults, the wait for the destination to
+      // start it after QEMU's downtime): setup's hold is not counted.
+      guestStallMs: Math.max(0, (wallLive - guestLive - this.setupStallNs) / 1e6) + (this.faultStallNs + this.switchStallNs) / 1e6,
       maxThrottlePct: this.maxThrottlePct,
       traceLooped: this.timeline.loops > 0,
       traceLoops: this.timeline.loops,

@@ -121,8 +121,10 @@ export interface SimResult {
   finalDirtyPages: number;
   remoteFaults: number;
   /**
-   * Guest time the method cost the guest (throttle, dirty-limit, post-copy
-   * remote faults), ms; the host profile's setup hold is not counted.
+   * Guest time the method cost the guest, ms: throttle and dirty-limit before
+   * the switchover; in post-copy, waiting for remote pages and for the
+   * destination to start it after QEMU's downtime ended. The host profile's
+   * setup hold is not counted.
    */
   guestStallMs: number;
   maxThrottlePct: number;

@@ -126,40 +126,72 @@ export class Timeline {
     if (this.fileIndex === this.epochs.length) this.wrap();
   }
 
-  /** Hand every write with instant < tau to sink, in instant order. */
-  advance(tau: number, sink: WriteSink): void {
+  /**
+   * Hand every write with instant < tau to sink, in instant order. With
+   * `stop`, the first write for which stop(page, instant) holds is handed
+   * over last and the walk ends there: its instant is returned (null: no
+   * write stopped it). Post-copy uses it to halt the guest at its first touch
+   * of a page still missing on the destination.
+   */
+  advance(tau: number, sink: WriteSink, stop?: (page: number, instant: number) => boolean): number | null {
     const model = this.opts.writeTime;
     while (!this.ended) {
       const e = this.epochs[this.fileIndex]!;
       const t0 = e.t0 + this.offset;
       const t1 = e.t1 + this.offset;
       const last = model === 'start' ? t0 : t1; // every instant is ≤ this (uniform: < t1)
-      if (this.next === 0 && (model === 'uniform' ? tau >= t1 : tau > last)) {
+      const whole = model === 'uniform' ? tau >= t1 : tau > last;
+      if (!stop && this.next === 0 && whole) {
         if (e.pages.length > 0) sink(e.pages, e.pages.length);
         this.nextEpoch();
         continue;
       }
       if (model !== 'uniform') {
-        // All instants equal: nothing of this epoch yet.
-        return;
+        // All instants equal `last`: nothing of this epoch before it, all of it after.
+        if (!whole) return null;
+        const j = stop ? this.firstStop(e.pages, this.next, e.pages.length, () => last, stop) : e.pages.length;
+        const end = Math.min(j + 1, e.pages.length);
+        this.emit(e.pages, this.next, end, sink);
+        this.next = end;
+        if (this.next === e.pages.length) this.nextEpoch();
+        if (j < e.pages.length) return last;
+        continue;
       }
-      if (tau <= t0) return;
+      if (tau <= t0) return null;
       this.sortCurrent(e);
       const keys = this.keys!;
       const sorted = this.sorted!;
       const span = t1 - t0;
+      const at = (i: number) => t0 + (keys[i]! / 2 ** 20) * span;
       let j = this.next;
-      while (j < sorted.length && t0 + (keys[j]! / 2 ** 20) * span < tau) j++;
-      if (j > this.next) {
-        const n = j - this.next;
-        if (this.scratch.length < n) this.scratch = new Uint32Array(Math.max(n, this.scratch.length * 2));
-        this.scratch.set(sorted.subarray(this.next, j));
-        sink(this.scratch, n);
-        this.next = j;
-      }
-      if (this.next === sorted.length) { this.nextEpoch(); continue; }
-      return;
+      while (j < sorted.length && at(j) < tau) j++;
+      const s = stop ? this.firstStop(sorted, this.next, j, at, stop) : j;
+      const stoppedAt = s < j ? at(s) : null;
+      const end = s < j ? s + 1 : j;
+      this.emit(sorted, this.next, end, sink);
+      this.next = end;
+      const finished = this.next === sorted.length;
+      if (finished) this.nextEpoch();
+      if (stoppedAt !== null) return stoppedAt;
+      if (finished) continue;
+      return null;
     }
+    return null;
+  }
+
+  /** The index in [from, to) of the first write for which stop holds, else `to`. */
+  private firstStop(pages: Uint32Array, from: number, to: number, at: (i: number) => number, stop: (page: number, instant: number) => boolean): number {
+    for (let i = from; i < to; i++) if (stop(pages[i]!, at(i))) return i;
+    return to;
+  }
+
+  /** Hand pages[from, to) to sink (through the scratch buffer: the sink may keep no reference). */
+  private emit(pages: Uint32Array, from: number, to: number, sink: WriteSink): void {
+    const n = to - from;
+    if (n <= 0) return;
+    if (this.scratch.length < n) this.scratch = new Uint32Array(Math.max(n, this.scratch.length * 2));
+    this.scratch.set(pages.subarray(from, to));
+    sink(this.scratch, n);
   }
 
   /** Order the current epoch's pages by h(p, k): an LSD radix sort, two passes of 10 bits. */

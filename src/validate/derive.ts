@@ -5,7 +5,8 @@
  * rate for the sender's zero-page CPU time), taken over the quiet runs only:
  * a run recorded while other processes used more than 20 % of the host stays
  * out (BUSY_HOST_FRAC). Because every per-run value depends on its own run
- * only, leaving runs out (validate --leave-out) needs no new fitting.
+ * only (all but the post-copy drain ratio, below), leaving runs out
+ * (validate --leave-out) needs no new fitting.
  *
  * Per run:
  * - setupMs: QEMU's setup-time (`final.setup_time_ms`); the guest's vCPU is
@@ -55,7 +56,31 @@
  *   (the only place it could show) the two completed XBZRLE runs took 13.1
  *   and 6.4 µs per page, inside the 5.3–14.6 µs per page that the final
  *   copies of the quiet runs without XBZRLE take.
- * - postcopy constants: see postcopyConstants.
+ * - the post-copy switch, in parts (post-copy runs; QEMU's downtime is the
+ *   first three, from postcopy_start to the package sent):
+ *   - postcopyStopMs: postcopy_start → savevm_state_complete_precopy (vCPU
+ *     stopped, block devices inactivated);
+ *   - postcopySyncUsPerPage: the last bitmap sync (savevm_state_complete_precopy
+ *     → the last round's sync end) over the pages the recorder saw written
+ *     since the previous sync (trace_union_overlap): TCG's sync walks the
+ *     dirty log page by page;
+ *   - postcopyPackageMs: the sync's end → postcopy_start + QEMU's downtime
+ *     (the discard list and the device-state package; QEMU rounds its
+ *     downtime to the ms);
+ *   - postcopyDstStartMs: the package sent → the destination runs the guest
+ *     (dst loadvm_postcopy_handle_run): guest stall outside QEMU's downtime.
+ * - the post-copy socket (postcopy.ts: a FIFO the destination reads):
+ *   - postcopySocketBytes: the post-copy bytes the source had written by the
+ *     last query-migrate poll between the package and the destination's
+ *     LISTEN — the destination reads none of them before LISTEN, so the
+ *     socket held them all (a lower bound; runs without such a poll give none);
+ *   - postcopyDrainRatio: the destination's read speed over
+ *     max-postcopy-bandwidth, found by bisection over 1–4 (every post-copy
+ *     slot of every run carried its whole budget: the destination kept up, so
+ *     ≥ 1) so that the model's page requests equal QEMU's, with the run's own
+ *     socket bytes and switch parts and the profile of all runs' other
+ *     constants (the one constant that leans on other runs); runs with no
+ *     socket bytes give none.
  */
 import { linearRegression, median } from 'simple-statistics';
 import type { Kernel } from '../kernel/index.js';
@@ -67,7 +92,7 @@ import { readTrace } from '../trace/open.js';
 import { meanWriteRate } from '../trace/views.js';
 import { warpTrace } from '../trace/warp.js';
 import { recordedProgress, type RunRecord } from './run.js';
-import { methodFor } from './validate.js';
+import { methodFor, simulateOptionsFor } from './validate.js';
 
 /** The constants one run's records give, each by the rule in this file's comment (null: the run does not show it). */
 export interface RunConstants {
@@ -88,8 +113,14 @@ export interface RunConstants {
   xbzrleEncodedBytes: number | null;
   /** XBZRLE runs: QEMU's overflow / pages (null: no hits). */
   xbzrleOverflowShare: number | null;
-  /** Post-copy runs: QEMU's downtime of the switch (stop → package sent), ms. */
-  postcopySwitchMs: number | null;
+  /** Post-copy runs: the switch in parts (ms; µs per page for the sync) and the socket; null elsewhere. */
+  postcopyStopMs: number | null;
+  postcopySyncUsPerPage: number | null;
+  postcopyPackageMs: number | null;
+  postcopyDstStartMs: number | null;
+  postcopySocketBytes: number | null;
+  /** By bisection (null: not fitted). */
+  postcopyDrainRatio: number | null;
 }
 
 /** QEMU's documented XBZRLE encoder speed, bytes/s: the middle of "2-2.5 GB/s" (docs/xbzrle.txt). */
@@ -109,6 +140,10 @@ export function runConstants(r: RunRecord, trace: Trace): RunConstants {
   const phantom = r.syncs.map((s) => s.sentWithoutRecordedWrite ?? 0).filter((x) => x > 0);
   const x = r.xbzrle?.counters ?? null;
   const hits = x ? x.pages - x.overflow : 0;
+  const pc = r.capability === 'postcopy' && r.measured.completed ? r.postcopy : null;
+  const pkgEnd = pc && r.measured.downtimeMs !== null ? pc.startMs + r.measured.downtimeMs : null;
+  const diff = (a: number | null | undefined, b: number | null | undefined) => (a != null && b != null ? a - b : null);
+  const syncMs = diff(pc?.syncEndMs, pc?.stopDoneMs);
   return {
     name: r.name,
     family: r.family,
@@ -124,7 +159,12 @@ export function runConstants(r: RunRecord, trace: Trace): RunConstants {
     zeroPageCpuUs: null,
     xbzrleEncodedBytes: x && hits > 0 ? (x.bytes - 4096 * x.overflow) / hits + 8 : null,
     xbzrleOverflowShare: x && x.pages > 0 ? x.overflow / x.pages : null,
-    postcopySwitchMs: r.capability === 'postcopy' && r.measured.completed && r.postcopyStartMs !== null ? r.measured.downtimeMs : null,
+    postcopyStopMs: diff(pc?.stopDoneMs, pc?.startMs),
+    postcopySyncUsPerPage: syncMs !== null && pc?.logPages ? (syncMs * 1000) / pc.logPages : null,
+    postcopyPackageMs: diff(pkgEnd, pc?.syncEndMs),
+    postcopyDstStartMs: diff(pc?.dstRunMs, pkgEnd),
+    postcopySocketBytes: pc?.bytesBeforeListen || null,
+    postcopyDrainRatio: null,
   };
 }
 
@@ -161,7 +201,23 @@ export function profileFrom(name: string, per: RunConstants[], description?: str
   const xb = med(use.map((c) => c.xbzrleEncodedBytes));
   const xbo = med(use.map((c) => c.xbzrleOverflowShare));
   const xbCpu = Math.round((4096 / XBZRLE_ENCODE_BYTES_PER_SEC) * 1e6 * 1000) / 1000;
-  const pcs = med(use.map((c) => c.postcopySwitchMs));
+  const pc = {
+    postcopyStopMs: med(use.map((c) => c.postcopyStopMs)),
+    postcopySyncUsPerPage: med(use.map((c) => c.postcopySyncUsPerPage)),
+    postcopyPackageMs: med(use.map((c) => c.postcopyPackageMs)),
+    postcopyDstStartMs: med(use.map((c) => c.postcopyDstStartMs)),
+    postcopySocketBytes: med(use.map((c) => c.postcopySocketBytes)),
+    postcopyDrainRatio: med(use.map((c) => c.postcopyDrainRatio)),
+  };
+  const pcSource: Record<keyof typeof pc, [string, string]> = {
+    postcopyStopMs: ['ms', 'median of postcopy_start → savevm_state_complete_precopy over the post-copy runs'],
+    postcopySyncUsPerPage: ['µs per page in the dirty log', 'median of (the last sync\'s end − savevm_state_complete_precopy) / the pages the recorder saw written since the previous sync (trace_union_overlap), over the post-copy runs'],
+    postcopyPackageMs: ['ms', 'median of postcopy_start + QEMU\'s downtime − the last sync\'s end, over the post-copy runs'],
+    postcopyDstStartMs: ['ms', 'median of the destination\'s loadvm_postcopy_handle_run − (postcopy_start + QEMU\'s downtime), over the post-copy runs'],
+    postcopySocketBytes: ['bytes', 'median of the post-copy bytes written by the last query-migrate poll between the package and the destination\'s LISTEN, over the post-copy runs with such a poll'],
+    postcopyDrainRatio: ['× max-postcopy-bandwidth', 'median of the per-run bisections (1–4) that make the model\'s page requests equal QEMU\'s, over the post-copy runs with socket bytes'],
+  };
+  const pcSet = Object.fromEntries(Object.entries(pc).filter(([, v]) => v !== null)) as Partial<Record<keyof typeof pc, number>>;
   const cal: Calibration = {
     name,
     description: description ?? 'QEMU 7.2 under TCG, both QEMUs on one 2-core Debian 12 host, migrating over 127.0.0.1 (the team\'s real-run corpus)',
@@ -179,7 +235,7 @@ export function profileFrom(name: string, per: RunConstants[], description?: str
     ...(xb !== null ? { xbzrleEncodedBytes: xb } : {}),
     ...(xbo !== null ? { xbzrleOverflowShare: xbo } : {}),
     xbzrleCpuUs: xbCpu,
-    ...(pcs !== null ? { postcopySwitchMs: pcs } : {}),
+    ...pcSet,
     constants: {
       setupMs: { value: setupMs, unit: 'ms', source: `median of final.setup_time_ms (${from})` },
       linkBytesPerSec: { value: link ?? 0, unit: 'bytes/s', source: `median final-copy speed: downtime_bytes / (last − first normal page of the final round in sent.jsonl.gz), rounds ≥ ${MIN_FINAL_SPAN_MS} ms (${from})` },
@@ -192,7 +248,11 @@ export function profileFrom(name: string, per: RunConstants[], description?: str
       otherBlockZeroPages: { value: other.zero, unit: 'pages', source: `median of (ram_total − guest RAM)/page − the non-zero ones (${from})` },
       zeroPageCpuUs: { value: r2(line.a), unit: 'µs per zero page at no guest writes', source: `least-squares line over the runs' bisected values (model's second sync at the real one) vs the trace's write rate (${pts.length} runs of ${from})` },
       zeroPageCpuUsPerKWrites: { value: r2(line.b), unit: 'µs per zero page per 1000 pages/s written', source: 'slope of the same line (the guest competes with the sender for the host\'s cores)' },
-      ...(pcs !== null ? { postcopySwitchMs: { value: pcs, unit: 'ms', source: `median downtime of the post-copy runs that switched (${from})` } } : {}),
+      ...Object.fromEntries(Object.entries(pcSet).map(([k, v]) => {
+        const key = k as keyof typeof pc;
+        const by = use.filter((c) => c[key] !== null).map((c) => c.name);
+        return [k, { value: v, unit: pcSource[key][0], source: `${pcSource[key][1]} (${by.length} run${by.length === 1 ? '' : 's'}: ${by.join(', ')})` }];
+      })),
       ...(xb !== null ? { xbzrleEncodedBytes: { value: xb, unit: 'bytes per cache hit', source: `median over XBZRLE runs of (xbzrle-cache bytes − 4096 × overflow) / (pages − overflow) + 8 (a cancelled run: its last qmp.jsonl.gz counters) (${from})` } } : {}),
       ...(xbo !== null ? { xbzrleOverflowShare: { value: xbo, unit: 'overflows per cache hit', source: `median over XBZRLE runs of xbzrle-cache overflow / pages (${from})` } } : {}),
       xbzrleCpuUs: { value: xbCpu, unit: 'µs per cache hit', source: 'QEMU docs/xbzrle.txt: "a sustained bandwidth of 2-2.5 GB/s": 4096 B at 2.25 GB/s (the runs cannot separate it: live, it hides in the rate-limit sleep; their final copies vary more per page than it)' },
@@ -239,7 +299,43 @@ export async function fitZeroPageCpu(r: RunRecord, c: RunConstants, trace: Trace
   return Math.round(((lo + hi) / 2) * 100) / 100;
 }
 
-/** Per-run constants of every run, the zero-page CPU time fitted on each. */
+/** Bisection range of the post-copy drain ratio (× max-postcopy-bandwidth), and its steps. */
+const DRAIN_RATIO_RANGE: [number, number] = [1, 4];
+const DRAIN_RATIO_STEPS = 10;
+
+/**
+ * The destination's read speed (× max-postcopy-bandwidth) for which the
+ * model's page requests equal QEMU's: bisection over DRAIN_RATIO_RANGE with
+ * the run's own switch parts and socket bytes and `others` for the rest; null
+ * for runs without socket bytes.
+ */
+export async function fitDrainRatio(r: RunRecord, c: RunConstants, trace: Trace, kernel: Kernel, others: Calibration): Promise<number | null> {
+  if (methodFor(r) !== 'hybrid' || c.postcopySocketBytes === null || c.postcopyPackageMs === null) return null;
+  const own = {
+    postcopyStopMs: c.postcopyStopMs ?? others.postcopyStopMs,
+    postcopySyncUsPerPage: c.postcopySyncUsPerPage ?? others.postcopySyncUsPerPage,
+    postcopyPackageMs: c.postcopyPackageMs,
+    postcopyDstStartMs: c.postcopyDstStartMs ?? others.postcopyDstStartMs,
+    postcopySocketBytes: c.postcopySocketBytes,
+  };
+  const err = async (ratio: number) => {
+    const cal: Calibration = { ...others, ...own, postcopyDrainRatio: ratio, name: `${r.name}#drain` };
+    registerCalibration(cal);
+    const res = await simulate(trace, { ...simulateOptionsFor(r, cal), kernel });
+    return res.remoteFaults - r.measured.postcopyRequests;
+  };
+  let [lo, hi] = DRAIN_RATIO_RANGE;
+  if ((await err(lo)) >= 0) return lo;
+  if ((await err(hi)) < 0) return hi;
+  for (let i = 0; i < DRAIN_RATIO_STEPS; i++) {
+    const mid = (lo + hi) / 2;
+    if ((await err(mid)) < 0) lo = mid;
+    else hi = mid;
+  }
+  return Math.round(((lo + hi) / 2) * 1000) / 1000;
+}
+
+/** Per-run constants of every run: the zero-page CPU time fitted on each, then the post-copy drain ratio. */
 export async function allRunConstants(runs: RunRecord[], kernel: Kernel, traces?: Map<string, Trace>): Promise<RunConstants[]> {
   const out: RunConstants[] = [];
   const tr = async (r: RunRecord) => traces?.get(r.name) ?? (await readTrace(fileInput(r.tracePath)));
@@ -251,6 +347,8 @@ export async function allRunConstants(runs: RunRecord[], kernel: Kernel, traces?
     const c = base[i]!;
     out.push({ ...c, zeroPageCpuUs: await fitZeroPageCpu(runs[i]!, c, await tr(runs[i]!), kernel, fallback) });
   }
+  const others = profileFrom('drain-fit', out);
+  for (let i = 0; i < runs.length; i++) out[i]!.postcopyDrainRatio = await fitDrainRatio(runs[i]!, out[i]!, await tr(runs[i]!), kernel, others);
   return out;
 }
 

@@ -93,8 +93,32 @@ export interface RunRecord {
   finalCopy: { stopMs: number; firstMs: number; lastMs: number; completedMs: number } | null;
   /** Bytes of the whole stream (final mbps × transfer time) minus RAM bytes: device state and stream headers. */
   deviceStateBytes: number | null;
-  /** Post-copy: when the switch began (postcopy_start) and QEMU's page requests over time [ms, count] from qmp.jsonl.gz. */
-  postcopyStartMs: number | null;
+  /** Post-copy runs that switched: QEMU's records of the switch (null otherwise). */
+  postcopy: PostcopyRecord | null;
+}
+
+/** QEMU's records of a post-copy switch, host ms since `migrate` (null: not recorded). */
+export interface PostcopyRecord {
+  /** migrate-start-postcopy sent (result.json commands). */
+  commandMs: number | null;
+  /** postcopy_start: the source stops (QEMU's downtime starts there). */
+  startMs: number;
+  /** savevm_state_complete_precopy: the vCPU is stopped; the last bitmap sync follows. */
+  stopDoneMs: number | null;
+  /** The last bitmap sync's end (rounds[].t_ms of the last round). */
+  syncEndMs: number | null;
+  /** Pages the recorder saw written since the previous sync (the last round's trace_union_overlap): the dirty log the last sync walks. */
+  logPages: number | null;
+  /** The destination: LISTEN processed (its state postcopy-active), and the guest running (loadvm_postcopy_handle_run). */
+  dstListenMs: number | null;
+  dstRunMs: number | null;
+  /**
+   * Post-copy bytes the source had written by the last query-migrate poll
+   * after the package and before the destination's LISTEN (qmp.jsonl.gz
+   * postcopy-bytes): the destination reads none of them before LISTEN, so
+   * the socket held them all. Null: no poll in that window.
+   */
+  bytesBeforeListen: number | null;
 }
 
 /** Runs recorded while other processes used more than this share of the host stay out of calibrations. */
@@ -201,7 +225,44 @@ export function readRun(dir: string): RunRecord {
     xbzrle: xbzrleOn && Number.isFinite(xbCache) && xbCache > 0 ? { cacheSize: xbCache, counters: xbCounters } : null,
     finalCopy,
     deviceStateBytes,
-    postcopyStartMs: typeof r.src_marks?.postcopy_start_t_ms === 'number' ? r.src_marks.postcopy_start_t_ms : null,
+    postcopy: postcopyRecord(r, dir, rounds),
+  };
+}
+
+const numOrNull = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+
+/** The post-copy switch as QEMU's records show it (null: the run did not switch). */
+function postcopyRecord(r: Record<string, any>, dir: string, rounds: any[]): PostcopyRecord | null {
+  const startMs = numOrNull(r.src_marks?.postcopy_start_t_ms);
+  if (startMs === null) return null;
+  const last = rounds[rounds.length - 1];
+  const dstStates: unknown[] = Array.isArray(r.dst?.states) ? r.dst.states : [];
+  const listen = dstStates.find((x): x is [number, string] => Array.isArray(x) && x[1] === 'postcopy-active');
+  const dstListenMs = listen ? numOrNull(listen[0]) : null;
+  const downtime = numOrNull(r.final?.downtime_ms);
+  let bytesBeforeListen: number | null = null;
+  const qmpPath = join(dir, 'qmp.jsonl.gz');
+  if (downtime !== null && dstListenMs !== null && existsSync(qmpPath)) {
+    const text = gunzipSync(readFileSync(qmpPath)).toString('utf8');
+    let line = 0;
+    for (const l of text.split('\n')) {
+      line++;
+      if (l.trim() === '') continue;
+      const o = jsonObjectLine(l, qmpPath, line);
+      const t = numOrNull(o.t_ms);
+      const bytes = numOrNull((o.ram as Record<string, unknown> | undefined)?.['postcopy-bytes']);
+      if (t !== null && bytes !== null && t >= startMs + downtime && t < dstListenMs) bytesBeforeListen = bytes;
+    }
+  }
+  return {
+    commandMs: numOrNull(r.commands?.postcopy_start_sent_t_ms),
+    startMs,
+    stopDoneMs: numOrNull(r.src_marks?.savevm_state_complete_precopy_t_ms),
+    syncEndMs: numOrNull(last?.t_ms),
+    logPages: numOrNull(last?.trace_union_overlap),
+    dstListenMs,
+    dstRunMs: numOrNull(r.dst?.loadvm_postcopy_handle_run_t_ms),
+    bytesBeforeListen,
   };
 }
 

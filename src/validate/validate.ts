@@ -47,8 +47,13 @@ export interface RunComparison {
   transferredBytes?: Compared;
   dirtySyncCount?: Compared;
   downtimeMs?: Compared;
-  /** Post-copy runs: the destination's page requests (a write-only trace under-counts reads; no target). */
+  /** Post-copy runs: the destination's page requests (target: within 2× of QEMU's; a write-only trace cannot see reads). */
   postcopyRequests?: Compared;
+  /**
+   * Post-copy runs: how long the guest was really paused, postcopy_start → the
+   * destination runs it (QEMU's downtime, source side, is only the first part).
+   */
+  postcopyGuestPauseMs?: Compared;
   /** Post-copy runs: how the model assumes the guest behaves after the switch. */
   assumption?: string;
   /**
@@ -130,7 +135,7 @@ export function simulateOptionsFor(run: RunRecord, cal: Calibration): SimulateOp
   const progress = recordedProgress(run, cal.setupStallsGuest);
   const params: Record<string, string> = { rearm: 'sync' }; // TCG re-arms its dirty tracking at each sync
   if (method === 'hybrid') {
-    params['switch-after'] = `${run.postcopyAfterMs ?? 0}ms`; // when migrate-start-postcopy was sent
+    params['switch-after'] = `${run.postcopy?.commandMs ?? run.postcopyAfterMs ?? 0}ms`; // when migrate-start-postcopy was sent
     if (run.maxPostcopyBandwidth) params['max-postcopy-bandwidth'] = String(run.maxPostcopyBandwidth);
   }
   if (method === 'xbzrle' && run.xbzrle) params['xbzrle-cache-size'] = String(run.xbzrle.cacheSize);
@@ -202,7 +207,10 @@ export async function validateRun(run: RunRecord, cal: Calibration, kernel: Kern
   };
   if (method === 'hybrid') {
     out.postcopyRequests = compare(r.remoteFaults, m.postcopyRequests);
-    out.assumption = 'after the switch the destination guest is assumed to write as the recording does, looped from its start (the trace ends at the switch: the destination\'s writes were not recorded); a page is requested when first written (reads are not in the trace)';
+    const pc = run.postcopy;
+    const pause = Number(r.extra.postcopyGuestStartsMs) - Number(r.extra.switchedAtMs); // the stop → the guest runs on the destination
+    out.postcopyGuestPauseMs = compare(Number.isFinite(pause) ? pause : null, pc?.dstRunMs != null ? pc.dstRunMs - pc.startMs : null);
+    out.assumption = 'after the switch the destination guest is assumed to write as the recording does, looped from its start (the trace ends at the switch: the destination\'s writes were not recorded); a page is requested when first written (reads are not in the trace); downtime is QEMU\'s source-side figure (stop → package sent), the wait until the destination runs the guest is guest stall';
   }
   const real = run.sentPath && (opts.perSync !== false || run.xbzrle) ? await readSentRounds(run.sentPath) : new Map<number, Uint32Array>();
   if (method === 'xbzrle' && run.xbzrle) {

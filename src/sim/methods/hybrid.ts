@@ -51,6 +51,6 @@ export const hybrid: MethodSpec = {
     const r = qemuLoop(e, p, { startPostcopy: (eng) => due(eng) });
     if (!r.switched) return r;
     e.extra.switchedAtMs = e.now / 1e6;
-    return postcopyPhase(e, p);
+    return postcopyPhase(e, p, r.state);
   },
 };

@@ -40,6 +40,7 @@ import { gridChart, type GridCell } from '../report/charts/grid.js';
 import { toPng, toSvg } from '../report/render.js';
 import { fmtBw } from '../stats/summary.js';
 import { join as joinPath } from 'node:path';
+import { FIT_HELP, generateFit, ipsOption, registerImport, replayTime, replayTimes, withSyntheticRows } from './import.js';
 
 /** A usage error found after parsing (exit 1). */
 export class UsageError extends Error {}
@@ -364,7 +365,7 @@ export function buildProgram(out: { log: (s: string) => void } = { log: (s) => p
       const kernel = await Kernel.load();
       const s = await summarizeTrace(t.header, t.epochs, kernel, { hotThreshold: o.hotThreshold });
       if (o.json) out.log(JSON.stringify({ file: trace, format: t.format, gzipped: t.gzipped, ...s, meta: t.header.meta }, null, 2));
-      else out.log(renderSummary(trace, t.format + (t.gzipped ? ', gzipped' : ''), s));
+      else out.log(withSyntheticRows(renderSummary(trace, t.format + (t.gzipped ? ', gzipped' : ''), s), t.header.meta));
     });
 
   program
@@ -386,7 +387,7 @@ export function buildProgram(out: { log: (s: string) => void } = { log: (s) => p
   program
     .command('generate')
     .description('write a seeded, reproducible synthetic trace')
-    .argument('<kind>', `one of ${GENERATOR_KINDS.join(', ')}`)
+    .argument('<kind>', `one of ${GENERATOR_KINDS.join(', ')}, fit`)
     .requiredOption('-o, --out <file>', 'output file (.dpt, .dpt.gz, .dpt.jsonl)')
     .option('--pages <n>', 'guest pages', intArg('--pages', 1), 65536)
     .option('--epochs <n>', 'epochs', intArg('--epochs', 1), 100)
@@ -398,7 +399,10 @@ export function buildProgram(out: { log: (s: string) => void } = { log: (s) => p
     .option('--hot-probability <share>', 'hotcold/phases: share of writes to the hot set', numArg('--hot-probability', { min: 0 }), 0.9)
     .option('--zipf-s <s>', 'zipf: exponent', numArg('--zipf-s', { min: 0, exclusiveMin: true }), 1.1)
     .option('--phase-epochs <n>', 'phases: epochs per phase', intArg('--phase-epochs', 1), 50)
-    .action(async (kind: string, o: Record<string, number> & { out: string }) => {
+    .option('--like <trace>', 'fit: match the W(t) curve of this trace').option('--curve <file>', 'fit: match this W(t) curve (JSON or CSV, below)').addOption(formatOption()).addHelpText('after', FIT_HELP)
+    .action(async (kind: string, o: Record<string, number> & { out: string }, cmd: Command) => {
+      if (kind === 'fit') return generateFit(o, cmd, out.log, (m) => new UsageError(m), packageVersion());
+      if (o.like !== undefined || o.curve !== undefined) throw new UsageError('--like and --curve belong to generate fit');
       if (!(GENERATOR_KINDS as readonly string[]).includes(kind)) throw new UsageError(`unknown generator "${kind}"; use one of ${GENERATOR_KINDS.join(', ')}`);
       if (!outputKind(o.out)) throw new UsageError(`cannot tell the output format of "${o.out}": name it .dpt, .dpt.gz or .dpt.jsonl`);
       const opts = {
@@ -415,6 +419,8 @@ export function buildProgram(out: { log: (s: string) => void } = { log: (s) => p
       const r = await writeTraceFile(o.out, header, generateEpochs(opts));
       out.log(`${o.out}: ${r.epochs} epochs of ${kind} writes over ${o.pages} pages (seed ${o.seed})`);
     });
+
+  registerImport(program, out, (m) => new UsageError(m), packageVersion());
 
   program
     .command('simulate')
@@ -433,14 +439,14 @@ export function buildProgram(out: { log: (s: string) => void } = { log: (s) => p
     .option('--calibration <name>', CAL_HELP())
     .option('--recorded-throttle <ms:pct,…>', 'the trace was recorded under this throttle (100 = guest stalled) from these ms after t = 0; it is mapped back to guest time first', unitArg(parseRecordedThrottle, '--recorded-throttle'))
     .option('--json', 'print the result object')
-    .addOption(formatOption())
+    .addOption(formatOption()).addOption(ipsOption())
     .addHelpText('after', methodsHelp())
     .action(async (trace: string, o: {
       method: string; param: Record<string, string>; bandwidth?: number; linkBandwidth?: number; downtimeLimit?: number; downtimeSteps?: DowntimeStep[];
       startEpoch?: number; startTime?: number; maxTime?: number; onTraceEnd: 'loop' | 'stop' | 'idle'; calibration?: string; json?: boolean; format?: TraceFormat;
-      recordedThrottle?: RateSegment[];
+      recordedThrottle?: RateSegment[]; instructionsPerSecond?: number;
     }) => {
-      const t = await readTrace(fileInput(trace), { format: o.format });
+      const { trace: t, note: timeBase } = replayTime(await readTrace(fileInput(trace), { format: o.format }), trace, o.instructionsPerSecond);
       let r: SimResult;
       try {
         r = await simulate(t, {
@@ -453,7 +459,7 @@ export function buildProgram(out: { log: (s: string) => void } = { log: (s) => p
         if (e instanceof ParamError) throw new UsageError(e.message);
         throw e;
       }
-      out.log(o.json ? JSON.stringify(r, null, 2) : `${profileLine([{ name: trace, trace: t }], o.calibration, o.linkBandwidth)}\n${renderResult(trace, r)}`);
+      out.log(o.json ? JSON.stringify(timeBase ? { ...r, timeBase: t.header.meta.timeBase } : r, null, 2) : `${timeBase ? `${timeBase}\n` : ''}${profileLine([{ name: trace, trace: t }], o.calibration, o.linkBandwidth)}\n${renderResult(trace, r)}`);
     });
 
   program
@@ -476,13 +482,14 @@ export function buildProgram(out: { log: (s: string) => void } = { log: (s) => p
     .option('--shard <i/n>', 'run only slice i of n of the grid (0-based; auto/n reads JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID) and write only runs.jsonl', shardArg)
     .option('--json', 'print the summary as JSON')
     .option('--quiet', 'no progress bar')
-    .addOption(formatOption())
+    .addOption(formatOption()).addOption(ipsOption())
     .action(async (paths: string[], o: {
       methods?: string[]; baseline?: string; replicates?: number; bandwidth?: number[]; downtimeLimit?: number[]; param: Record<string, string>;
       seed?: number; maxTime?: number; calibration?: string; linkBandwidth?: number; downtimeSteps?: DowntimeStep[]; writeTimeBand: boolean; out: string; shard?: { index: number; count: number };
-      json?: boolean; quiet?: boolean; format?: TraceFormat;
+      json?: boolean; quiet?: boolean; format?: TraceFormat; instructionsPerSecond?: number;
     }) => {
-      const traces = await loadTraces(paths, o.format);
+      const { traces, notes: timeBase } = replayTimes(await loadTraces(paths, o.format), o.instructionsPerSecond);
+      if (!o.json) timeBase.forEach((n) => out.log(n));
       const bar = progress(o.quiet);
       let r: CompareRuns;
       try {
@@ -571,9 +578,9 @@ export function buildProgram(out: { log: (s: string) => void } = { log: (s) => p
     .option('-p, --param <key=value>', 'a method parameter (repeatable)', collectParam, {})
     .option('--out <dir>', 'where grid.json and charts/grid.svg|png go', './dirtylab-grid')
     .option('--json', 'print the cells as JSON')
-    .addOption(formatOption())
-    .action(async (trace: string, o: { bandwidth: number[]; downtimeLimit: number[]; methods: string[]; startEpoch?: number; startTime?: number; maxTime?: number; calibration?: string; linkBandwidth?: number; downtimeSteps?: DowntimeStep[]; param: Record<string, string>; out: string; json?: boolean; format?: TraceFormat }) => {
-      const t = await readTrace(fileInput(trace), { format: o.format });
+    .addOption(formatOption()).addOption(ipsOption())
+    .action(async (trace: string, o: { bandwidth: number[]; downtimeLimit: number[]; methods: string[]; startEpoch?: number; startTime?: number; maxTime?: number; calibration?: string; linkBandwidth?: number; downtimeSteps?: DowntimeStep[]; param: Record<string, string>; out: string; json?: boolean; format?: TraceFormat; instructionsPerSecond?: number }) => {
+      const { trace: t, note: timeBase } = replayTime(await readTrace(fileInput(trace), { format: o.format }), trace, o.instructionsPerSecond);
       const kernel = await Kernel.load();
       const cells: GridCell[] = [];
       for (const m of o.methods) {
@@ -593,6 +600,7 @@ export function buildProgram(out: { log: (s: string) => void } = { log: (s) => p
       const svg = await toSvg(gridChart(cells));
       writeFilesAtomic(o.out, { 'grid.json': JSON.stringify(cells, null, 2) + '\n', 'charts/grid.svg': svg, 'charts/grid.png': toPng(svg) });
       if (o.json) { out.log(JSON.stringify(cells, null, 2)); return; }
+      if (timeBase) out.log(timeBase);
       out.log(profileLine([{ name: trace, trace: t }], o.calibration, o.linkBandwidth));
       for (const m of [...new Set(cells.map((c) => c.method))]) {
         out.log(`${m}: total time / downtime per bandwidth (rows) × downtime-limit (columns); "no" = does not converge`);

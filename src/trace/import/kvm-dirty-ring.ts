@@ -26,7 +26,7 @@
  */
 import type { TraceInput } from '../bytes.js';
 import { TraceError, type Epoch, type TraceHeader } from '../model.js';
-import { badLine, nsSince, parseSeconds, parseUint, sortUnique, textLines, type DirInput, type ImportContext, type ImportResult, type ImporterSpec, preview } from './common.js';
+import { badLine, nsSince, parseSeconds, parseUint, sortUnique, textLineBatches, type DirInput, type ImportContext, type ImportResult, type ImporterSpec, preview } from './common.js';
 
 /** Default epoch length of time-stamped input, ms. */
 export const KVM_RING_DEFAULT_EPOCH_MS = 100;
@@ -124,7 +124,7 @@ async function run(src: TraceInput | DirInput, ctx: ImportContext): Promise<Impo
   let resets = 0;
   const maxOffset = new Map<number, number>();
   const layout = given ? new Map(given.map((s) => [s.slot, s])) : null;
-  for await (const { text, line } of textLines(input)) {
+  for await (const batch of textLineBatches(input)) for (const { text, line } of batch) {
     const p = parse(text, line, file, form);
     if (p.kind === 'skip') continue;
     if (p.kind === 'window-break') { inWindow = false; continue; }
@@ -209,7 +209,7 @@ async function run(src: TraceInput | DirInput, ctx: ImportContext): Promise<Impo
     };
     let breakSeen = false;
     let any = false;
-    for await (const { text, line } of textLines(input)) {
+    for await (const batch of textLineBatches(input)) for (const { text, line } of batch) {
       const p = parse(text, line, file, form);
       if (p.kind === 'skip' || p.kind === 'event') continue;
       if (p.kind === 'window-break') { breakSeen = true; continue; }

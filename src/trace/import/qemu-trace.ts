@@ -13,10 +13,13 @@
  * - otherwise `ram_save_page BLOCK: offset: 0xOFF host: …` with
  *   `migration_bitmap_sync_end dirty_pages N`: the pages QEMU sent after sync
  *   k+1 are the pages written between syncs k and k+1 (the bulk stage after
- *   the first sync is skipped). These are per-sync sets, a lower bound: zero
- *   pages are sent without a ram_save_page line, and pages still unsent at a
- *   sync move to the next interval. QEMU's own per-sync dirty_pages counts
- *   are kept beside them in meta.perSync.
+ *   the first sync is skipped). These are approximate per-sync sets: zero
+ *   pages are sent without a ram_save_page line (a lower bound), and pages
+ *   still unsent at the next sync (rate-limited rounds, the final copy) land
+ *   in a later epoch. QEMU's own dirty_pages figures are kept beside them in
+ *   meta.perSync (QEMU's num_dirty_pages_period: pages newly dirtied since
+ *   its last rate update, which is ≥ 1 s apart, so it accumulates over
+ *   closer syncs).
  *
  * Page index = ram_addr (or the block offset) / page size; `--ram-size`
  * gives the guest RAM (pages above it belong to other RAM blocks and are
@@ -28,7 +31,7 @@
  */
 import type { TraceInput } from '../bytes.js';
 import { TraceError, type Epoch, type TraceHeader } from '../model.js';
-import { badLine, nsSince, pageShift, parseSeconds, sortUnique, textLines, type DirInput, type ImportContext, type ImportResult, type ImporterSpec, preview } from './common.js';
+import { badLine, nsSince, pageShift, parseSeconds, sortUnique, textLineBatches, type DirInput, type ImportContext, type ImportResult, type ImporterSpec, preview } from './common.js';
 
 /** How far time stamps of QEMU's threads may step back before the log counts as corrupt, ns. */
 export const QEMU_TRACE_REORDER_NS = 1e6;
@@ -112,7 +115,7 @@ async function run(src: TraceInput | DirInput, ctx: ImportContext): Promise<Impo
   let setupNs: number | null = null;
   const syncs: { ns: number; dirty: number; line: number }[] = [];
   const blocks = new Map<string, { lines: number; maxPage: number }>();
-  for await (const { text, line } of textLines(input)) {
+  for await (const batch of textLineBatches(input)) for (const { text, line } of batch) {
     const ev = parse(text, line, file, shift);
     if (ev === null) continue;
     if (ev.kind === 'other') { other++; continue; }
@@ -163,7 +166,7 @@ async function run(src: TraceInput | DirInput, ctx: ImportContext): Promise<Impo
 
   const pagesFrom = mode === 'notdirty'
     ? 'memory_notdirty_write_access (TCG): distinct ram_addr pages of first writes after each dirty-tracking re-arm — the pages written'
-    : `ram_save_page of block ${block}: the pages QEMU sent after each sync, i.e. found dirty there — a per-sync lower bound (zero pages are sent without a ram_save_page line)`;
+    : `ram_save_page of block ${block}: the pages QEMU sent after each sync, i.e. found dirty there — approximate: zero pages are sent without a ram_save_page line (a lower bound), and pages QEMU had not sent by the next sync (its rounds are rate-limited; the final copy sends all that is left) land in a later epoch (the sets lean late); memory_notdirty_write_access logs are exact`;
   const epochRule = useSyncs
     ? (mode === 'notdirty' ? 'the intervals between migration_bitmap_sync_end events' : 'the intervals between migration_bitmap_sync_end events; epoch k holds the pages sent after sync k+1 (the bulk stage after the first sync is skipped)')
     : `${epochMs ?? 100} ms windows${epochMs === undefined ? ' (default: fewer than two syncs in the log)' : ''} from ${syncs.length ? 'the first sync' : 'the first write'}${syncs.length ? '; a page appears only in the window of its first write after each sync (QEMU logs first writes only)' : ''}`;
@@ -187,6 +190,7 @@ async function run(src: TraceInput | DirInput, ctx: ImportContext): Promise<Impo
       pages: ramBytes !== undefined ? `--ram-size ${ramBytes} B` : `learned: the highest page seen + 1 (${learnedPages}); RAM above it is missing — give --ram-size`,
       pageIndex: mode === 'notdirty' ? 'ram_addr / pageSize (QEMU\'s ram_addr_t space; the pc machine\'s pc.ram starts at 0)' : `offset in ${block} / pageSize`,
       perSync,
+      perSyncNote: 'dirtyPages is QEMU\'s migration_bitmap_sync_end figure (num_dirty_pages_period): pages newly dirtied since its last rate update, ≥ 1 s apart, so it accumulates over syncs closer than that',
       migrationSetupNs: setupNs === null ? null : setupNs - t0,
       traceLinesOfOtherEvents: other,
       importFixes: fixes,
@@ -221,7 +225,7 @@ async function run(src: TraceInput | DirInput, ctx: ImportContext): Promise<Impo
       if (!s) sets.set(k, (s = []));
       s.push(p);
     };
-    for await (const { text, line } of textLines(input)) {
+    for await (const batch of textLineBatches(input)) for (const { text, line } of batch) {
       const ev = parse(text, line, file, shift);
       if (ev === null || ev.kind === 'other' || ev.kind === 'setup' || ev.kind === 'sync') continue;
       const ns = nsSince(origin!, ev.t);

@@ -5,7 +5,7 @@ import { gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Kernel } from '../src/kernel/index.js';
 import type { TraceInput } from '../src/trace/bytes.js';
-import { concaveMajorant, curveFromShape, epochsCovered, fitTrace, pageClasses, parseCurveText } from '../src/trace/fit.js';
+import { concaveMajorant, curveFromShape, epochsCovered, fitTrace, likeWindowsMs, pageClasses, parseCurveText } from '../src/trace/fit.js';
 import { bitmapPages, orderNumber } from '../src/trace/import/bitmap-dir.js';
 import { MAX_LINE_CHARS, contentBytes, hexPage, niceFloor, type DirInput, type ImportResult } from '../src/trace/import/common.js';
 import { IMPORTERS, getImporter } from '../src/trace/import/index.js';
@@ -404,6 +404,16 @@ describe('fit', () => {
     expect(epochsCovered(400e6, 100e6)).toBe(4);
     expect(epochsCovered(250e6, 100e6)).toBe(2);
     expect(epochsCovered(50e6, 100e6)).toBe(1);
+  });
+
+  it('like a real trace with slightly uneven epochs (light): windows of whole epochs, within 5 % everywhere', async () => {
+    const t = await readTrace(fileInput(new URL('../data/light-bw32-dt300.dpt', import.meta.url).pathname));
+    const durationMs = (t.epochs[t.epochs.length - 1]!.t1 - t.epochs[0]!.t0) / 1e6;
+    const windowsMs = likeWindowsMs(100, durationMs);
+    expect(windowsMs.every((w) => w % 100 === 0)).toBe(true);
+    const s = await summarizeTrace(t.header, (async function* () { yield* t.epochs; })(), kernel, { windowsMs });
+    const r = await fitTrace({ points: s.wt.map((w) => ({ windowMs: w.windowMs, pages: w.pages! })), nPages: t.header.nPages, epochMs: 100 }, kernel);
+    expect(r.worstRelError).toBeLessThanOrEqual(0.05);
   });
 
   it('zero-at-start pages are kept and written pages come from the others first', async () => {

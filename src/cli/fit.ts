@@ -20,7 +20,7 @@ generate fit --like TRACE | --curve FILE -o OUT
   within ${FIT_TOLERANCE * 100} % at every sampled window; the worst error is printed and
   stored in meta.fit. Pages: periodic page classes (meta.generator.classes).
   --like TRACE  sample its W(t) at 22 log-spaced windows from one epoch to
-                half its length; the page count, page size, epoch length,
+                half its length, rounded to whole epochs; the page count, page size, epoch length,
                 zero pages and host profile follow it (--pages, --epoch-ms,
                 --epochs override).
   --curve FILE  a W(t) curve, gzipped or not, as
@@ -77,7 +77,7 @@ export async function generateFit(
     epochs ??= Math.max(t.epochs.length, 4 * mMax);
     const lm = t.header.meta;
     meta = {
-      from: { like, format: t.format, windows: `W(t) at ${points.length} log-spaced windows from one epoch to half the trace`, likeMeta: pick(lm, ['source', 'run', 'workload', 'importedFrom', 'recorder']) },
+      from: { like, format: t.format, windows: `W(t) at ${points.length} log-spaced windows from one epoch to half the trace, whole epochs`, likeMeta: pick(lm, ['source', 'run', 'workload', 'importedFrom', 'recorder']) },
       ...(typeof lm.hostProfile === 'string' ? { hostProfile: lm.hostProfile, hostProfileNote: `copied from ${like}: the synthetic trace mimics a workload recorded on that host` } : {}),
     };
     what = `W(t) of ${like}`;

@@ -260,13 +260,18 @@ function relError(got: number, want: number): number {
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
 const round6 = (x: number) => Math.round(x * 1e6) / 1e6;
 
-/** Windows to sample a trace's W(t) at for `fit --like`: 22 log-spaced from one epoch to half the trace, whole ms. */
+/**
+ * Windows to sample a trace's W(t) at for `fit --like`: 22 log-spaced from
+ * one epoch to half the trace, rounded to whole epochs (a window of m·E
+ * covers m epochs in the trace and in the fit alike; one at (m + ½)·E would
+ * cover m or m + 1 of the trace's slightly uneven epochs), duplicates dropped.
+ */
 export function likeWindowsMs(epochMs: number, durationMs: number, count = 22): number[] {
-  const hi = durationMs / 2;
-  if (hi <= epochMs) return [epochMs];
+  const hi = Math.floor(durationMs / 2 / epochMs);
+  if (hi <= 1) return [epochMs];
   const out = new Set<number>();
-  for (let i = 0; i < count; i++) out.add(Math.round(epochMs * Math.pow(hi / epochMs, i / (count - 1))));
-  return [...out].filter((w) => w > 0 && w <= hi).sort((a, b) => a - b);
+  for (let i = 0; i < count; i++) out.add(Math.round(Math.pow(hi, i / (count - 1))));
+  return [...out].sort((a, b) => a - b).map((m) => +(m * epochMs).toFixed(6));
 }
 
 /** A shape that turns a few measured (window, pages) points into a curve. */

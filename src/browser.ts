@@ -12,6 +12,9 @@ export { DptWriter, encodeDptHeader, encodeEpoch, type ByteSink } from './trace/
 export { jsonlHeaderLine, jsonlEpochLine } from './trace/jsonl.js';
 export { generatedHeader, generateEpochs, GENERATOR_KINDS, type GenerateOptions, type GeneratorKind } from './trace/generate.js';
 export { summarizeTrace, DEFAULT_WT_WINDOWS_MS, type TraceSummary, type WtPoint } from './trace/views.js';
+export { IMPORTERS, getImporter, type DirInput, type ImportContext, type ImportOption, type ImportResult, type ImporterSpec } from './trace/import/index.js';
+export { fitTrace, curveFromShape, parseCurveText, FIT_TOLERANCE, type CurvePoint, type FitOptions, type FitResult, type Shape } from './trace/fit.js';
+export { instructionsToNs, DEFAULT_INSTRUCTIONS_PER_SECOND } from './trace/timebase.js';
 export { mulberry32 } from './trace/random.js';
 export { simulate, resolveMethod, DEFAULT_BANDWIDTH, DEFAULT_DOWNTIME_LIMIT_MS, DEFAULT_MAX_TIME_MS, type SimulateOptions } from './sim/simulate.js';
 export { METHODS, getMethod, methodIds } from './sim/methods/index.js';

@@ -2,7 +2,7 @@
  * dirtylab for Node: everything of the browser entry plus file access.
  */
 export * from './browser.js';
-export { fileInput, writeTraceFile, outputKind } from './trace/node.js';
+export { fileInput, dirInput, writeTraceFile, outputKind } from './trace/node.js';
 export { reportFiles, renderTerminal, writeFilesAtomic } from './report/report.js';
 export { toSvg, toPng } from './report/render.js';
 export { readRun } from './validate/run.js';

@@ -15,6 +15,7 @@ import { summarize as summarizeRuns, OBJECTIVES, type Objective } from '../stats
 import { renderTerminal, reportFiles, runsJsonl, writeFilesAtomic } from '../report/report.js';
 import { join as joinPath } from 'node:path';
 import { UsageError, packageVersion, intArg, formatOption, unitArg, collectParam, listArg, progress, versions, loadTraces, shardArg, commandLine, profileLine, LINK_HELP, STEPS_HELP, CAL_HELP, type Out } from './common.js';
+import { ipsOption, replayTimes } from './import.js';
 
 /** Summarise, print and write everything a comparison produces. */
 export async function finishComparison(r: CompareRuns, traces: CompareTrace[], o: { json?: boolean; out: string }, log: (s: string) => void): Promise<void> {
@@ -57,13 +58,14 @@ export function registerCompare(program: Command, out: Out): void {
     .option('--shard <i/n>', 'run only slice i of n of the grid (0-based; auto/n reads JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID) and write only runs.jsonl', shardArg)
     .option('--json', 'print the summary as JSON')
     .option('--quiet', 'no progress bar')
-    .addOption(formatOption())
+    .addOption(formatOption()).addOption(ipsOption())
     .action(async (paths: string[], o: {
       methods?: string[]; baseline?: string; replicates?: number; bandwidth?: number[]; downtimeLimit?: number[]; param: Record<string, string>;
       seed?: number; maxTime?: number; calibration?: string; linkBandwidth?: number; downtimeSteps?: DowntimeStep[]; objective: Objective; deployable?: boolean; writeTimeBand: boolean; out: string; shard?: { index: number; count: number };
-      json?: boolean; quiet?: boolean; format?: TraceFormat;
+      json?: boolean; quiet?: boolean; format?: TraceFormat; instructionsPerSecond?: number;
     }) => {
-      const traces = await loadTraces(paths, o.format);
+      const { traces, notes: timeBase } = replayTimes(await loadTraces(paths, o.format), o.instructionsPerSecond);
+      if (!o.json) timeBase.forEach((n) => out.log(n));
       const bar = progress(o.quiet);
       let r: CompareRuns;
       try {

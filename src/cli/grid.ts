@@ -18,6 +18,7 @@ import { toPng, toSvg } from '../report/render.js';
 import { fmtBw } from '../stats/summary.js';
 import { join as joinPath } from 'node:path';
 import { UsageError, intArg, formatOption, unitArg, collectParam, listArg, profileLine, LINK_HELP, STEPS_HELP, CAL_HELP, type Out } from './common.js';
+import { ipsOption, replayTime } from './import.js';
 
 /** Register `dirtylab grid`. */
 export function registerGrid(program: Command, out: Out): void {
@@ -37,9 +38,9 @@ export function registerGrid(program: Command, out: Out): void {
     .option('-p, --param <key=value>', 'a method parameter (repeatable)', collectParam, {})
     .option('--out <dir>', 'where grid.json and charts/grid.svg|png go', './dirtylab-grid')
     .option('--json', 'print the cells as JSON')
-    .addOption(formatOption())
-    .action(async (trace: string, o: { bandwidth: number[]; downtimeLimit: number[]; methods: string[]; startEpoch?: number; startTime?: number; maxTime?: number; calibration?: string; linkBandwidth?: number; downtimeSteps?: DowntimeStep[]; param: Record<string, string>; out: string; json?: boolean; format?: TraceFormat }) => {
-      const t = await readTrace(fileInput(trace), { format: o.format });
+    .addOption(formatOption()).addOption(ipsOption())
+    .action(async (trace: string, o: { bandwidth: number[]; downtimeLimit: number[]; methods: string[]; startEpoch?: number; startTime?: number; maxTime?: number; calibration?: string; linkBandwidth?: number; downtimeSteps?: DowntimeStep[]; param: Record<string, string>; out: string; json?: boolean; format?: TraceFormat; instructionsPerSecond?: number }) => {
+      const { trace: t, note: timeBase } = replayTime(await readTrace(fileInput(trace), { format: o.format }), trace, o.instructionsPerSecond);
       const kernel = await Kernel.load();
       const cells: GridCell[] = [];
       for (const m of o.methods) {
@@ -59,6 +60,7 @@ export function registerGrid(program: Command, out: Out): void {
       const svg = await toSvg(gridChart(cells));
       writeFilesAtomic(o.out, { 'grid.json': JSON.stringify(cells, null, 2) + '\n', 'charts/grid.svg': svg, 'charts/grid.png': toPng(svg) });
       if (o.json) { out.log(JSON.stringify(cells, null, 2)); return; }
+      if (timeBase) out.log(timeBase);
       out.log(profileLine([{ name: trace, trace: t }], o.calibration, o.linkBandwidth));
       for (const m of [...new Set(cells.map((c) => c.method))]) {
         out.log(`${m}: total time / downtime per bandwidth (rows) × downtime-limit (columns); "no" = does not converge`);

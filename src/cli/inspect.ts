@@ -9,6 +9,7 @@ import { openTrace } from '../trace/open.js';
 import { summarizeTrace, type TraceSummary } from '../trace/views.js';
 import '../sim/profiles.js';
 import { UsageError, numArg, formatOption, fmt, type Out } from './common.js';
+import { withSyntheticRows } from './import.js';
 
 /** The human-readable `inspect` report. */
 export function renderSummary(file: string, format: string, s: TraceSummary): string {
@@ -50,6 +51,6 @@ export function registerInspect(program: Command, out: Out): void {
       const kernel = await Kernel.load();
       const s = await summarizeTrace(t.header, t.epochs, kernel, { hotThreshold: o.hotThreshold });
       if (o.json) out.log(JSON.stringify({ file: trace, format: t.format, gzipped: t.gzipped, ...s, meta: t.header.meta }, null, 2));
-      else out.log(renderSummary(trace, t.format + (t.gzipped ? ', gzipped' : ''), s));
+      else out.log(withSyntheticRows(renderSummary(trace, t.format + (t.gzipped ? ', gzipped' : ''), s), t.header.meta));
     });
 }

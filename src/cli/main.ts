@@ -20,6 +20,7 @@ import { registerCompare } from './compare.js';
 import { registerMerge } from './merge.js';
 import { registerGrid } from './grid.js';
 import { registerValidate } from './validate.js';
+import { registerImport } from './import.js';
 
 export { UsageError, packageVersion } from './common.js';
 export { renderSummary } from './inspect.js';
@@ -34,9 +35,9 @@ export function buildProgram(out: Out = { log: (s) => process.stdout.write(s + '
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  for (const register of [registerInspect, registerConvert, registerGenerate, registerSimulate, registerCompare, registerMerge, registerGrid, registerValidate]) {
-    register(program, out);
-  }
+  for (const register of [registerInspect, registerConvert, registerGenerate]) register(program, out);
+  registerImport(program, out, (m) => new UsageError(m), packageVersion());
+  for (const register of [registerSimulate, registerCompare, registerMerge, registerGrid, registerValidate]) register(program, out);
   return program;
 }
 

@@ -15,6 +15,7 @@ import type { SimResult } from '../sim/result.js';
 import { parseRecordedThrottle, type RateSegment } from '../trace/warp.js';
 import '../sim/profiles.js';
 import { UsageError, packageVersion, intArg, formatOption, fmt, unitArg, collectParam, fileSha256, profileLine, LINK_HELP, STEPS_HELP, CAL_HELP, type Out } from './common.js';
+import { ipsOption, replayTime } from './import.js';
 
 /** The methods and their parameters, for --help. */
 export function methodsHelp(): string {
@@ -85,14 +86,14 @@ export function registerSimulate(program: Command, out: Out): void {
     .option('--calibration <name>', CAL_HELP())
     .option('--recorded-throttle <ms:pct,…>', 'the trace was recorded under this throttle (100 = guest stalled) from these ms after t = 0; it is mapped back to guest time first', unitArg(parseRecordedThrottle, '--recorded-throttle'))
     .option('--json', 'print the result object')
-    .addOption(formatOption())
+    .addOption(formatOption()).addOption(ipsOption())
     .addHelpText('after', methodsHelp())
     .action(async (trace: string, o: {
       method: string; param: Record<string, string>; bandwidth?: number; linkBandwidth?: number; downtimeLimit?: number; downtimeSteps?: DowntimeStep[];
       startEpoch?: number; startTime?: number; maxTime?: number; onTraceEnd: 'loop' | 'stop' | 'idle'; calibration?: string; json?: boolean; format?: TraceFormat;
-      recordedThrottle?: RateSegment[];
+      recordedThrottle?: RateSegment[]; instructionsPerSecond?: number;
     }) => {
-      const t = await readTrace(fileInput(trace), { format: o.format });
+      const { trace: t, note: timeBase } = replayTime(await readTrace(fileInput(trace), { format: o.format }), trace, o.instructionsPerSecond);
       let r: SimResult;
       try {
         r = await simulate(t, {
@@ -105,6 +106,6 @@ export function registerSimulate(program: Command, out: Out): void {
         if (e instanceof ParamError) throw new UsageError(e.message);
         throw e;
       }
-      out.log(o.json ? JSON.stringify(r, null, 2) : `${profileLine([{ name: trace, trace: t }], o.calibration, o.linkBandwidth)}\n${renderResult(trace, r)}`);
+      out.log(o.json ? JSON.stringify(timeBase ? { ...r, timeBase: t.header.meta.timeBase } : r, null, 2) : `${timeBase ? `${timeBase}\n` : ''}${profileLine([{ name: trace, trace: t }], o.calibration, o.linkBandwidth)}\n${renderResult(trace, r)}`);
     });
 }

@@ -5,12 +5,14 @@
  * `.dpt`, `.dpt.gz` (a gzip-wrapped .dpt), `.dpt.jsonl` (optionally `.gz`).
  */
 import { createReadStream } from 'node:fs';
-import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { createWriteStream } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { TraceInput } from './bytes.js';
+import type { DirInput } from './import/common.js';
 import { DptWriter, type ByteSink } from './dpt.js';
 import { jsonlEpochLine, jsonlHeaderLine } from './jsonl.js';
 import { TraceError, type Epoch, type TraceHeader } from './model.js';
@@ -118,4 +120,27 @@ export async function writeTraceFile(path: string, header: TraceHeader, epochs: 
     await unlink(`${tmp}.final`).catch(() => {});
     throw e;
   }
+}
+
+/**
+ * A directory as an importer input (bitmap-dir): its regular files, each a
+ * TraceInput named by its path. A missing path or a plain file is a TraceError.
+ */
+export function dirInput(path: string): DirInput {
+  return {
+    name: path.replace(/\/+$/, ''),
+    async entries() {
+      let names: Dirent[];
+      try {
+        names = await readdir(path, { withFileTypes: true });
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') throw new TraceError(path, {}, 'an existing directory (no such directory)');
+        if (code === 'ENOTDIR') throw new TraceError(path, {}, 'a directory of per-epoch files, found a file');
+        if (code === 'EACCES') throw new TraceError(path, {}, 'a readable directory (permission denied)');
+        throw e;
+      }
+      return names.filter((d) => d.isFile()).map((d) => ({ ...fileInput(join(path, d.name)), baseName: d.name }));
+    },
+  };
 }

@@ -40,6 +40,7 @@ import { gridChart, type GridCell } from '../report/charts/grid.js';
 import { toPng, toSvg } from '../report/render.js';
 import { fmtBw } from '../stats/summary.js';
 import { join as joinPath } from 'node:path';
+import { registerRecord, recordingRows } from './record.js';
 
 /** A usage error found after parsing (exit 1). */
 export class UsageError extends Error {}
@@ -95,6 +96,7 @@ export function renderSummary(file: string, format: string, s: TraceSummary): st
   }
   rows.push(['hot set', `${fmt(s.hotSetPages)} pages written in ≥ ${fmt(s.hotThreshold * 100)} % of epochs`]);
   if (s.zeroAtStartPages !== null) rows.push(['zero at start', `${fmt(s.zeroAtStartPages)} pages hold zeros when migration starts`]);
+  rows.push(...recordingRows(s));
   const w = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n');
 }
@@ -658,6 +660,7 @@ export function buildProgram(out: { log: (s: string) => void } = { log: (s) => p
       if (o.check && !summary.meetsTargets) throw new TargetsNotMet();
     });
 
+  registerRecord(program, out);
   return program;
 }
 

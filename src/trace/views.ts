@@ -6,6 +6,8 @@
  */
 import { Kernel } from '../kernel/index.js';
 import type { Epoch, Trace, TraceHeader } from './model.js';
+import { isAddressMap, type AddressMap } from './record/address-map.js';
+import type { CostSummary } from './record/session.js';
 
 /** W(t) windows reported by default, in ms (as QEMU's predictor samples). */
 export const DEFAULT_WT_WINDOWS_MS = [100, 400, 1000, 4000, 10000];
@@ -36,6 +38,57 @@ export interface TraceSummary {
   zeroAtStartPages: number | null;
   /** Where t = 0 lies, in ms from the first epoch's start (null if not recorded). */
   timeZeroMs: number | null;
+  /** Recorded traces (meta.addressMap): pages written per mapping, hottest first. */
+  mappings?: MappingHeat[];
+  /** Recorded traces: what recording cost per epoch (meta.recorderCost.summary). */
+  recorderCost?: CostSummary;
+}
+
+/** How much one mapping of a recorded trace was written. */
+export interface MappingHeat {
+  name: string;
+  kind: string;
+  /** Processes that map it (several for shared memory). */
+  pids: number[];
+  /** Tracked pages of the mapping. */
+  pages: number;
+  /** Pages written at least once. */
+  distinctWritten: number;
+  /** Σ over epochs of its pages written in the epoch. */
+  pageWrites: number;
+  /** Its share of all page-writes of the trace. */
+  share: number;
+}
+
+/**
+ * Group the address map's blocks into mappings (one per process, name and
+ * kind for private memory; one per shared object) and add up, from per-page
+ * epoch counts, how much each was written. Hottest first.
+ */
+export function mappingHeat(map: AddressMap, perPage: Uint32Array): MappingHeat[] {
+  const groups = new Map<string, MappingHeat>();
+  let total = 0;
+  for (const b of map.blocks) {
+    const shared = b.dev !== undefined && b.ino !== undefined;
+    const key = shared ? `s:${b.dev}:${b.ino}` : `p:${b.at[0]?.proc}:${b.kind}:${b.name}`;
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = { name: b.name, kind: b.kind, pids: [], pages: 0, distinctWritten: 0, pageWrites: 0, share: 0 }));
+    for (const a of b.at) if (!g.pids.includes(a.pid)) g.pids.push(a.pid);
+    const end = Math.min(b.index + b.pages, perPage.length);
+    g.pages += b.pages;
+    for (let p = b.index; p < end; p++) {
+      const c = perPage[p]!;
+      if (c > 0) { g.distinctWritten++; g.pageWrites += c; total += c; }
+    }
+  }
+  const out = [...groups.values()];
+  for (const g of out) g.share = total > 0 ? g.pageWrites / total : 0;
+  return out.sort((a, b) => b.pageWrites - a.pageWrites || b.pages - a.pages);
+}
+
+function isCostSummary(v: unknown): v is CostSummary {
+  const c = v as Partial<CostSummary> | null;
+  return typeof c === 'object' && c !== null && typeof c.workMs?.median === 'number' && typeof c.scanMs?.median === 'number' && typeof c.epochMs === 'number';
 }
 
 /** Options of summarizeTrace. */
@@ -148,6 +201,8 @@ export async function summarizeTrace(
   const distinctPages = kernel.popcount(written);
   kernel.dispose(written);
   const tz = header.meta.timeZeroNs;
+  const map = header.meta.addressMap;
+  const cost = (header.meta.recorderCost as { summary?: unknown } | undefined)?.summary;
   return {
     pageSize: header.pageSize,
     nPages: header.nPages,
@@ -167,6 +222,8 @@ export async function summarizeTrace(
     hotSetPages: hot,
     zeroAtStartPages: header.zeroAtStart ? header.zeroAtStart.length : null,
     timeZeroMs: isNs && typeof tz === 'number' ? tz / 1e6 : null,
+    ...(isAddressMap(map) ? { mappings: mappingHeat(map, perPage) } : {}),
+    ...(isCostSummary(cost) ? { recorderCost: cost } : {}),
   };
 }
 

@@ -6,11 +6,12 @@
 // Run by `npm run build:recorder` (from `prepare`, so `npm ci` builds it) and
 // usable by anyone who installed the package:
 //   node node_modules/dirtylab/scripts/build-recorder.mjs
-// It never fails the install: without Linux ≥ 6.7 or a C compiler (cc, gcc,
+// With --if-stale it does nothing when the binaries are newer than the
+// sources (the tests use that). It never fails the install: without Linux ≥ 6.7 or a C compiler (cc, gcc,
 // clang or $CC) it prints one line saying what is missing and exits 0, and
 // `dirtylab record` repeats that when it is used.
 import { execFileSync } from 'node:child_process';
-import { accessSync, constants, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,7 +27,7 @@ function status(built, reason, extra = {}) {
   mkdirSync(out, { recursive: true });
   if (!built) for (const f of OUTPUTS) rmSync(join(out, f), { force: true }); // never a stale or half build
   writeFileSync(join(out, 'recorder-status.json'), JSON.stringify({ built, reason, kernel: release(), at: new Date().toISOString(), ...extra }, null, 2) + '\n');
-  console.log(built ? `dirtylab: native recorder built (${extra.cc}): build/dirtylab-recorder, build/dirtylab-shim.so` : `dirtylab: native recorder not built: ${reason}; \`dirtylab record\` will not work (everything else does)`);
+  console.log(built ? `dirtylab: native recorder ${extra.upToDate ? 'up to date' : `built (${extra.cc})`}: build/dirtylab-recorder, build/dirtylab-shim.so` : `dirtylab: native recorder not built: ${reason}; \`dirtylab record\` will not work (everything else does)`);
   process.exit(0);
 }
 
@@ -55,6 +56,10 @@ const jobs = [
   { out: 'dirtylab-shim.so', args: ['-O2', '-Wall', '-shared', '-fPIC', '-o'], srcs: ['shim.c'], libs: ['-ldl', '-lpthread'] },
 ];
 mkdirSync(out, { recursive: true });
+// Up to date (outputs newer than every source): nothing to do.
+const srcTimes = readdirSync(src).filter((f) => /\.[ch]$/.test(f)).map((f) => statSync(join(src, f)).mtimeMs);
+const outTimes = OUTPUTS.map((f) => { try { return statSync(join(out, f)).mtimeMs; } catch { return -Infinity; } });
+if (process.argv.includes('--if-stale') && Math.min(...outTimes) > Math.max(...srcTimes)) status(true, null, { cc, upToDate: true });
 for (const j of jobs) {
   const tmp = join(out, `.${j.out}.${process.pid}.tmp`);
   try {

@@ -11,7 +11,8 @@ export { openTrace, readTrace, TRACE_FORMATS, type OpenedTrace, type OpenOptions
 export { DptWriter, encodeDptHeader, encodeEpoch, type ByteSink } from './trace/dpt.js';
 export { jsonlHeaderLine, jsonlEpochLine } from './trace/jsonl.js';
 export { generatedHeader, generateEpochs, GENERATOR_KINDS, type GenerateOptions, type GeneratorKind } from './trace/generate.js';
-export { summarizeTrace, DEFAULT_WT_WINDOWS_MS, type TraceSummary, type WtPoint } from './trace/views.js';
+export { summarizeTrace, mappingHeat, DEFAULT_WT_WINDOWS_MS, type TraceSummary, type WtPoint, type MappingHeat } from './trace/views.js';
+export { denseIndexOf, isAddressMap, type AddressMap, type AddressBlock, type MappingKind } from './trace/record/address-map.js';
 export { mulberry32 } from './trace/random.js';
 export { simulate, resolveMethod, DEFAULT_BANDWIDTH, DEFAULT_DOWNTIME_LIMIT_MS, DEFAULT_MAX_TIME_MS, type SimulateOptions } from './sim/simulate.js';
 export { METHODS, getMethod, methodIds } from './sim/methods/index.js';

@@ -24,7 +24,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Why recording cannot be tested here, or null; builds the recorder and the C fixtures. */
 function setUp(): string | null {
-  execFileSync(process.execPath, [join(root, 'scripts/build-recorder.mjs')], { stdio: 'ignore' });
+  execFileSync(process.execPath, [join(root, 'scripts/build-recorder.mjs'), '--if-stale'], { stdio: 'ignore' });
   const missing = recorderUnavailable();
   if (missing) return missing;
   if (process.getuid?.() !== 0) return 'recording another process needs root (or CAP_SYS_PTRACE)';

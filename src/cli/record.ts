@@ -12,7 +12,8 @@ import { outputKind } from '../trace/node.js';
 import { recordTrace, recorderPaths, recorderUnavailable, type RecordResult, type RecordTarget } from '../trace/record/native.js';
 import { RecorderFailure } from '../trace/record/session.js';
 import { chooseMapping, parseMaps, type ChosenMapping, type MappingSpec } from '../trace/record/procmaps.js';
-import type { TraceSummary } from '../trace/views.js';
+import { mappingHeat, type TraceSummary } from '../trace/views.js';
+import type { AddressMap } from '../trace/record/address-map.js';
 import { parseDurationMs, parseSize, UnitError } from '../sim/units.js';
 import { UsageError, packageVersion } from './main.js';
 
@@ -161,15 +162,16 @@ export function costLine(c: CostLike): string {
 export function renderRecording(r: RecordResult): string {
   const m = r.header.meta as {
     processes: unknown[];
-    addressMap: { blocks: unknown[] };
+    addressMap: AddressMap;
     untracked: { ranges: { name: string; pages: number; error: string }[]; pages: number; processes: { pid: number; comm: string; pages: number }[] };
     preRegistration: { attributedPages: number; unknownSharedPages: number };
     zeroScan?: { readPages: number; ms: number };
     recorderCost: { summary: CostLike };
   };
   const procs = m.processes.length;
+  const mappings = mappingHeat(m.addressMap, new Uint32Array(0)).length;
   const lines = [
-    `${r.output}: ${fmt(r.epochs)} epochs of ${fmt(r.header.epochLen / 1e6, 1)} ms; ${fmt(r.header.nPages)} pages tracked (${fmt((r.header.nPages * r.header.pageSize) / 2 ** 20, 1)} MiB) in ${fmt(m.addressMap.blocks.length)} mapping blocks of ${procs} process${procs === 1 ? '' : 'es'}; ${fmt(r.distinctPages)} written at least once`,
+    `${r.output}: ${fmt(r.epochs)} epochs of ${fmt(r.header.epochLen / 1e6, 1)} ms; ${fmt(r.header.nPages)} pages tracked (${fmt((r.header.nPages * r.header.pageSize) / 2 ** 20, 1)} MiB) in ${fmt(mappings)} mapping${mappings === 1 ? '' : 's'} of ${procs} process${procs === 1 ? '' : 'es'}; ${fmt(r.distinctPages)} written at least once`,
   ];
   const u = m.untracked;
   if (u.ranges.length > 0) {

@@ -33,8 +33,9 @@
  *    are exact.
  *  - Fork children and exec'd images attach themselves through the shim and
  *    wait until registered; exits and execs flush first. Processes of the
- *    tree without the shim (static or setuid binaries) are found by walking
- *    /proc once a second and reported as untracked, with their writable pages.
+ *    tree without the shim (static or setuid binaries) are reported as
+ *    untracked, with their writable pages: at once when a tracked process
+ *    execs one, else found by walking /proc every 250 ms.
  *
  * Output, on --out-fd (default 3): JSON lines, one object each, "t" says what
  * (page numbers are virtual page numbers, address >> 12; times are ns of
@@ -338,6 +339,11 @@ static proc_t *find_alive(pid_t pid) {
     return NULL;
 }
 
+static int ever_tracked(pid_t pid) {
+    for (proc_t *p = procs; p; p = p->next) if (p->pid == pid) return 1;
+    return 0;
+}
+
 static int alive_count(void) {
     int n = 0;
     for (proc_t *p = procs; p; p = p->next) n += p->alive;
@@ -355,17 +361,23 @@ static void read_small(const char *path, char *buf, size_t cap) {
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' ')) buf[--n] = 0;
 }
 
-static pid_t parent_of(pid_t pid) {
+/* The parent of a process, and its state letter (R, S, Z…) when `state` is given. */
+static pid_t parent_state(pid_t pid, char *state) {
     char path[64], buf[512];
     snprintf(path, sizeof path, "/proc/%d/stat", pid);
     read_small(path, buf, sizeof buf);
     char *r = strrchr(buf, ')');
     if (!r) return -1;
-    char state;
+    char st;
     int ppid;
-    if (sscanf(r + 1, " %c %d", &state, &ppid) != 2) return -1;
+    if (sscanf(r + 1, " %c %d", &st, &ppid) != 2) return -1;
+    if (state) *state = st;
     return ppid;
 }
+
+static pid_t parent_of(pid_t pid) { return parent_state(pid, NULL); }
+
+static int ever_tracked(pid_t pid);
 
 /* ------------------------------------------------------------ PAGEMAP_SCAN */
 
@@ -497,6 +509,13 @@ static int register_range(proc_t *p, uint64_t s, uint64_t e, const vma_t *m, int
     int r = pm_scan(p->pmfd, s, e, PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC, 0,
                     PAGE_IS_WRITTEN | PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE | PAGE_IS_PFNZERO, classify_new, &c);
     if (r < 0) return r;
+    /* wp-async registers any memory, but PAGEMAP_SCAN does not walk VM_PFNMAP
+     * (device) mappings: those would be silently empty, so they are skipped */
+    if (!is_registered(p, s, e)) {
+        struct uffdio_range ur = { s, e - s };
+        ioctl(p->uffd, UFFDIO_UNREGISTER, &ur);
+        return -EOPNOTSUPP;
+    }
     if (maybe.n) c.pre += add_nonzero(p->pid, &maybe, w);
     int how = mode == HOW_PID ? HOW_PID : mode == HOW_INITIAL ? HOW_INITIAL : already ? HOW_SHIM : HOW_NEW;
     emit_range("map", p, s, e, m);
@@ -611,7 +630,7 @@ static int sweep(proc_t *p, int mode) {
             if (r == 0) { rset_push(&next, range_of(m, pc.s, pc.e)); continue; }
             emit_range("skip", p, pc.s, pc.e, m);
             o_key("err"); o_json(strerrorname_np(-r) ? strerrorname_np(-r) : "?");
-            o_key("msg"); o_json(strerror(-r));
+            o_key("msg"); o_json(r == -EOPNOTSUPP ? "PAGEMAP_SCAN does not walk it (a device or PFN mapping)" : strerror(-r));
             o_end();
             rset_push(&skipped, range_of(m, pc.s, pc.e));
         }
@@ -629,9 +648,14 @@ static int sweep(proc_t *p, int mode) {
     return 0;
 }
 
+static void report_untracked(pid_t pid, pid_t ppid);
+
 static void proc_close(proc_t *p, const char *how) {
     if (!p->alive) return;
     p->alive = 0;
+    /* its address space went away while the process lives on: it exec'd an
+     * image the shim is not in (static or setuid) */
+    int exec_without_shim = !strcmp(how, "vanished") && syscall(SYS_pidfd_send_signal, p->pidfd, 0, NULL, 0) == 0;
     o_str("{\"t\":\"gone\"");
     o_key("proc"); o_i64(p->id);
     o_key("pid"); o_i64(p->pid);
@@ -641,6 +665,7 @@ static void proc_close(proc_t *p, const char *how) {
     o_end();
     close(p->pidfd); close(p->uffd); close(p->pmfd);
     if (p->mapsfd >= 0) close(p->mapsfd);
+    if (exec_without_shim) report_untracked(p->pid, p->ppid);
 }
 
 static uint64_t uffd_features(int uffd) {
@@ -791,9 +816,24 @@ static uint64_t writable_pages_of(pid_t pid) {
     return n;
 }
 
+static void report_untracked(pid_t pid, pid_t ppid) {
+    if (pid_in(&untracked_reported, pid)) return;
+    char path[64], comm[64];
+    snprintf(path, sizeof path, "/proc/%d/comm", pid);
+    read_small(path, comm, sizeof comm);
+    o_str("{\"t\":\"untracked\"");
+    o_key("pid"); o_i64(pid);
+    o_key("ppid"); o_i64(ppid);
+    o_key("comm"); o_json(comm);
+    o_key("pages"); o_u64(writable_pages_of(pid));
+    o_key("tNs"); o_i64(rel_ns());
+    o_end();
+    pid_add(&untracked_reported, pid);
+}
+
 /* Processes of the tree without the shim: children of tracked (or already
- * reported) processes that are still untracked a second after they were
- * first seen. */
+ * reported) processes that are still untracked at the next walk (250 ms
+ * later; a fork child attaches within milliseconds). */
 static void scan_untracked(void) {
     DIR *d = opendir("/proc");
     if (!d) return;
@@ -803,22 +843,14 @@ static void scan_untracked(void) {
     while ((de = readdir(d))) {
         if (!isdigit((unsigned char)de->d_name[0])) continue;
         pid_t pid = atoi(de->d_name);
-        if (find_alive(pid) || pid_in(&untracked_reported, pid)) continue;
-        pid_t pp = parent_of(pid);
+        if (ever_tracked(pid) || pid_in(&untracked_reported, pid)) continue;
+        char state = '?';
+        pid_t pp = parent_state(pid, &state);
+        if (state == 'Z' || state == 'X') continue; /* exited, not yet reaped */
         if (pp <= 0 || !(find_alive(pp) || pp == root_pid || pp == me || pid_in(&untracked_reported, pp))) continue;
         if (pid == root_pid && next_proc_id == 0) continue;
         if (!pid_in(&untracked_candidates, pid)) { pid_add(&seen, pid); continue; }
-        char path[64], comm[64];
-        snprintf(path, sizeof path, "/proc/%d/comm", pid);
-        read_small(path, comm, sizeof comm);
-        o_str("{\"t\":\"untracked\"");
-        o_key("pid"); o_i64(pid);
-        o_key("ppid"); o_i64(pp);
-        o_key("comm"); o_json(comm);
-        o_key("pages"); o_u64(writable_pages_of(pid));
-        o_key("tNs"); o_i64(rel_ns());
-        o_end();
-        pid_add(&untracked_reported, pid);
+        report_untracked(pid, pp);
     }
     closedir(d);
     free(untracked_candidates.v);
@@ -845,7 +877,7 @@ static void boundary(void) {
     }
     int64_t work = mono_ns() - w0;
     int64_t proc_scan = 0;
-    if (command_mode && mono_ns() - last_untracked_scan >= 1000000000LL) {
+    if (command_mode && mono_ns() - last_untracked_scan >= 250000000LL) {
         int64_t u0 = mono_ns();
         scan_untracked();
         last_untracked_scan = mono_ns();

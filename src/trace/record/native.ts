@@ -49,17 +49,18 @@ export function kernelAtLeast(rel: string, [major, minor]: readonly [number, num
 /** Why recording cannot work on this machine (one line), or null if it can. */
 export function recorderUnavailable(): string | null {
   const need = `Linux ≥ ${MIN_KERNEL.join('.')} (userfaultfd WP_ASYNC and PAGEMAP_SCAN)`;
-  if (process.platform !== 'linux') return `dirtylab record needs ${need}; this is ${process.platform}`;
-  if (!kernelAtLeast(release(), MIN_KERNEL)) return `dirtylab record needs ${need}; this kernel is ${release()}`;
+  if (process.platform !== 'linux') return `record needs ${need}; this is ${process.platform}`;
+  if (!kernelAtLeast(release(), MIN_KERNEL)) return `record needs ${need}; this kernel is ${release()}`;
   const p = recorderPaths();
   const missing = [p.binary, p.shim].filter((f) => !existsSync(f));
   if (missing.length > 0) {
     let why = 'it was not built';
     try {
       const s = JSON.parse(readFileSync(p.status, 'utf8')) as { built?: boolean; reason?: string };
-      if (!s.built && s.reason) why = `it was not built: ${s.reason}`;
+      if (s.built) why = 'it was built, then removed';
+      else if (s.reason) why = `it was not built: ${s.reason}`;
     } catch { /* no status file: never built */ }
-    return `dirtylab record needs its native recorder, ${missing.join(' and ')} missing (${why}); build it with "node ${p.buildScript}" (needs cc or gcc)`;
+    return `record needs its native recorder, ${missing.join(' and ')} missing (${why}); build it with "node ${p.buildScript}" (needs cc or gcc)`;
   }
   return null;
 }
@@ -190,6 +191,7 @@ export async function recordTrace(opts: RecordOptions): Promise<RecordResult> {
         session.line(JSON.parse(text) as Record<string, unknown>);
       } catch (e) {
         failure = e;
+        if (!(e instanceof RecorderFailure)) child.kill('SIGTERM'); // a bug: do not wait for --duration
       }
     }
     const st = await exited;

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { outputKind } from '../trace/node.js';
 import { recordTrace, recorderPaths, recorderUnavailable, type RecordResult, type RecordTarget } from '../trace/record/native.js';
-import { RecorderFailure } from '../trace/record/session.js';
+import { RecorderFailure, type CostSummary, type RecorderCost } from '../trace/record/session.js';
 import { chooseMapping, parseMaps, type ChosenMapping, type MappingSpec } from '../trace/record/procmaps.js';
 import { mappingHeat, type TraceSummary } from '../trace/views.js';
 import type { AddressMap } from '../trace/record/address-map.js';
@@ -141,18 +141,8 @@ export function registerRecord(program: Command, out: { log: (s: string) => void
     });
 }
 
-interface CostLike {
-  epochs: number;
-  epochMs: number;
-  workMs: { median: number; p95: number; max: number };
-  scanMs: { median: number; max: number };
-  shareOfEpoch: number;
-  trackedPages: { median: number; max: number };
-  recorderCpuMs: number | null;
-}
-
 /** One line on what recording cost per epoch. */
-export function costLine(c: CostLike): string {
+export function costLine(c: CostSummary): string {
   const ms = (x: number) => fmt(x, x < 10 ? 2 : 1);
   const cpu = c.recorderCpuMs !== null ? `; recorder CPU ${fmt(c.recorderCpuMs / 1000, 2)} s in all` : '';
   return `${ms(c.workMs.median)} ms median, ${ms(c.workMs.p95)} ms p95, ${ms(c.workMs.max)} ms max per epoch (${fmt(c.shareOfEpoch * 100, 2)} % of a ${fmt(c.epochMs, 1)} ms epoch; PAGEMAP_SCAN ${ms(c.scanMs.median)} ms median) over ${fmt(c.trackedPages.median)} tracked pages${cpu}`;
@@ -166,7 +156,7 @@ export function renderRecording(r: RecordResult): string {
     untracked: { ranges: { name: string; pages: number; error: string }[]; pages: number; processes: { pid: number; comm: string; pages: number }[] };
     preRegistration: { attributedPages: number; unknownSharedPages: number };
     zeroScan?: { readPages: number; ms: number };
-    recorderCost: { summary: CostLike };
+    recorderCost: RecorderCost;
   };
   const procs = m.processes.length;
   const mappings = mappingHeat(m.addressMap, new Uint32Array(0)).length;

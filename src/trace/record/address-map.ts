@@ -79,9 +79,6 @@ export function mappingKind(perms: string, name: string, ino: number): MappingKi
   return ino !== 0 ? 'file-private' : 'anon';
 }
 
-/** A run of dense indices [start, start + length). */
-export type DenseRun = [start: number, length: number];
-
 interface Interval {
   /** First page (virtual page or file page). */
   s: number;

@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import type { Readable } from 'node:stream';
 import type { Epoch, TraceHeader, TraceMeta } from '../model.js';
 import { tempPathFor, writeTraceFile } from '../node.js';
-import { RecorderFailure, RecordingSession, costSummary, runsToPageList, type EpochRuns } from './session.js';
+import { RecorderFailure, RecordingSession, costSummary, runsToPageList, type EpochRuns, type RecorderCost } from './session.js';
 import type { ChosenMapping } from './procmaps.js';
 
 /** The kernel the recorder needs: PAGEMAP_SCAN and UFFD_FEATURE_WP_ASYNC arrived in Linux 6.7. */
@@ -271,7 +271,7 @@ function buildHeader(s: RecordingSession, opts: RecordOptions, dirtylabCpuNs: nu
     },
     ...(s.unplacedPages ? { unplacedPages: s.unplacedPages } : {}),
     ...(s.zeroScan ? { zeroScan: s.zeroScan } : {}),
-    recorderCost: { ...s.cost, summary: costSummary(s.cost, epochNs, { recorderNs: recorderCpuNs, dirtylabNs: dirtylabCpuNs }) },
+    recorderCost: { ...s.cost, summary: costSummary(s.cost, epochNs, { recorderNs: recorderCpuNs, dirtylabNs: dirtylabCpuNs }) } satisfies RecorderCost,
   };
   return {
     pageSize: typeof hello.pageSize === 'number' ? hello.pageSize : 4096,

@@ -191,7 +191,7 @@ export function recordingRows(s: TraceSummary): [string, string][] {
   const rows: [string, string][] = [];
   if (s.mappings && s.mappings.length > 0) {
     const top = s.mappings.slice(0, 8);
-    const who = (x: (typeof top)[number]) => `${x.name ? `${x.name} ` : ''}${x.kind}${x.pids.length ? ` (pid ${x.pids.slice(0, 3).join(', ')}${x.pids.length > 3 ? ', …' : ''})` : ''}`;
+    const who = (x: (typeof top)[number]) => `${x.name ? `${x.name} ` : ''}${x.kind}${x.kind === 'anon' ? ` at ${x.start}` : ''}${x.pids.length ? ` (pid ${x.pids.slice(0, 3).join(', ')}${x.pids.length > 3 ? ', …' : ''})` : ''}`;
     rows.push(['top mappings', `by page-writes (pages written × epochs), ${s.mappings.length} mapping${s.mappings.length === 1 ? '' : 's'} in all`]);
     for (const x of top) {
       rows.push(['', `${fmt(x.share * 100, 1).padStart(5)} %  ${who(x)}: ${fmt(x.distinctWritten)} of ${fmt(x.pages)} pages written, ${fmt(x.pageWrites)} page-writes`]);

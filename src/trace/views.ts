@@ -48,6 +48,8 @@ export interface TraceSummary {
 export interface MappingHeat {
   name: string;
   kind: string;
+  /** Virtual address of its first page (0x… hex) in the first process that maps it. */
+  start: string;
   /** Processes that map it (several for shared memory). */
   pids: number[];
   /** Tracked pages of the mapping. */
@@ -61,18 +63,32 @@ export interface MappingHeat {
 }
 
 /**
- * Group the address map's blocks into mappings (one per process, name and
- * kind for private memory; one per shared object) and add up, from per-page
- * epoch counts, how much each was written. Hottest first.
+ * Group the address map's blocks into mappings — private memory: blocks of
+ * one process with the same kind and name that follow each other in its
+ * address space (a heap grown in steps is one mapping); shared memory: one
+ * per object — and add up, from per-page epoch counts, how much each was
+ * written. Hottest first.
  */
 export function mappingHeat(map: AddressMap, perPage: Uint32Array): MappingHeat[] {
+  const ps = BigInt(map.pageSize);
+  const placed = map.blocks.map((b) => ({ b, va: BigInt(b.at[0]?.start ?? '0x0') }));
+  placed.sort((x, y) => (x.va < y.va ? -1 : x.va > y.va ? 1 : 0));
   const groups = new Map<string, MappingHeat>();
+  const lastEnd = new Map<string, bigint>(); // private: end of the group's last block, per proc:kind:name
+  const seq = new Map<string, number>();
   let total = 0;
-  for (const b of map.blocks) {
+  for (const { b, va } of placed) {
     const shared = b.dev !== undefined && b.ino !== undefined;
-    const key = shared ? `s:${b.dev}:${b.ino}` : `p:${b.at[0]?.proc}:${b.kind}:${b.name}`;
+    let key: string;
+    if (shared) key = `s:${b.dev}:${b.ino}`;
+    else {
+      const base = `p:${b.at[0]?.proc}:${b.kind}:${b.name}`;
+      if (lastEnd.get(base) !== va) seq.set(base, (seq.get(base) ?? 0) + 1);
+      lastEnd.set(base, va + BigInt(b.pages) * ps);
+      key = `${base}:${seq.get(base)}`;
+    }
     let g = groups.get(key);
-    if (!g) groups.set(key, (g = { name: b.name, kind: b.kind, pids: [], pages: 0, distinctWritten: 0, pageWrites: 0, share: 0 }));
+    if (!g) groups.set(key, (g = { name: b.name, kind: b.kind, start: b.at[0]?.start ?? '', pids: [], pages: 0, distinctWritten: 0, pageWrites: 0, share: 0 }));
     for (const a of b.at) if (!g.pids.includes(a.pid)) g.pids.push(a.pid);
     const end = Math.min(b.index + b.pages, perPage.length);
     g.pages += b.pages;

@@ -11,7 +11,8 @@ export { openTrace, readTrace, TRACE_FORMATS, type OpenedTrace, type OpenOptions
 export { DptWriter, encodeDptHeader, encodeEpoch, type ByteSink } from './trace/dpt.js';
 export { jsonlHeaderLine, jsonlEpochLine } from './trace/jsonl.js';
 export { generatedHeader, generateEpochs, GENERATOR_KINDS, type GenerateOptions, type GeneratorKind } from './trace/generate.js';
-export { summarizeTrace, DEFAULT_WT_WINDOWS_MS, type TraceSummary, type WtPoint } from './trace/views.js';
+export { summarizeTrace, mappingHeat, DEFAULT_WT_WINDOWS_MS, type TraceSummary, type WtPoint, type MappingHeat } from './trace/views.js';
+export { denseIndexOf, isAddressMap, type AddressMap, type AddressBlock, type MappingKind } from './trace/record/address-map.js';
 export { IMPORTERS, getImporter, type DirInput, type ImportContext, type ImportOption, type ImportResult, type ImporterSpec } from './trace/import/index.js';
 export { fitTrace, curveFromShape, parseCurveText, FIT_TOLERANCE, type CurvePoint, type FitOptions, type FitResult, type Shape } from './trace/fit.js';
 export { instructionsToNs, DEFAULT_INSTRUCTIONS_PER_SECOND } from './trace/timebase.js';

@@ -6,5 +6,6 @@ export { fileInput, dirInput, writeTraceFile, outputKind } from './trace/node.js
 export { reportFiles, renderTerminal, writeFilesAtomic } from './report/report.js';
 export { toSvg, toPng } from './report/render.js';
 export { readRun } from './validate/run.js';
+export { recordTrace, recorderUnavailable, recorderPaths, type RecordOptions, type RecordResult, type RecordTarget } from './trace/record/native.js';
 export { validateRun, summarize as summarizeValidation } from './validate/validate.js';
 import './sim/profiles.js';

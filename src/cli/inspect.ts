@@ -10,6 +10,7 @@ import { summarizeTrace, type TraceSummary } from '../trace/views.js';
 import '../sim/profiles.js';
 import { UsageError, numArg, formatOption, fmt, type Out } from './common.js';
 import { withSyntheticRows } from './import.js';
+import { recordingRows } from './record.js';
 
 /** The human-readable `inspect` report. */
 export function renderSummary(file: string, format: string, s: TraceSummary): string {
@@ -31,6 +32,7 @@ export function renderSummary(file: string, format: string, s: TraceSummary): st
   }
   rows.push(['hot set', `${fmt(s.hotSetPages)} pages written in ≥ ${fmt(s.hotThreshold * 100)} % of epochs`]);
   if (s.zeroAtStartPages !== null) rows.push(['zero at start', `${fmt(s.zeroAtStartPages)} pages hold zeros when migration starts`]);
+  rows.push(...recordingRows(s));
   const w = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n');
 }

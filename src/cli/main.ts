@@ -21,6 +21,7 @@ import { registerMerge } from './merge.js';
 import { registerGrid } from './grid.js';
 import { registerValidate } from './validate.js';
 import { registerImport } from './import.js';
+import { registerRecord } from './record.js';
 
 export { UsageError, packageVersion } from './common.js';
 export { renderSummary } from './inspect.js';
@@ -37,7 +38,7 @@ export function buildProgram(out: Out = { log: (s) => process.stdout.write(s + '
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   for (const register of [registerInspect, registerConvert, registerGenerate]) register(program, out);
   registerImport(program, out, (m) => new UsageError(m), packageVersion());
-  for (const register of [registerSimulate, registerCompare, registerMerge, registerGrid, registerValidate]) register(program, out);
+  for (const register of [registerSimulate, registerCompare, registerMerge, registerGrid, registerValidate, registerRecord]) register(program, out);
   return program;
 }
 

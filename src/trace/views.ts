@@ -6,6 +6,8 @@
  */
 import { Kernel } from '../kernel/index.js';
 import type { Epoch, Trace, TraceHeader } from './model.js';
+import { isAddressMap, type AddressMap } from './record/address-map.js';
+import type { CostSummary } from './record/session.js';
 
 /** W(t) windows reported by default, in ms (as QEMU's predictor samples). */
 export const DEFAULT_WT_WINDOWS_MS = [100, 400, 1000, 4000, 10000];
@@ -36,6 +38,73 @@ export interface TraceSummary {
   zeroAtStartPages: number | null;
   /** Where t = 0 lies, in ms from the first epoch's start (null if not recorded). */
   timeZeroMs: number | null;
+  /** Recorded traces (meta.addressMap): pages written per mapping, hottest first. */
+  mappings?: MappingHeat[];
+  /** Recorded traces: what recording cost per epoch (meta.recorderCost.summary). */
+  recorderCost?: CostSummary;
+}
+
+/** How much one mapping of a recorded trace was written. */
+export interface MappingHeat {
+  name: string;
+  kind: string;
+  /** Virtual address of its first page (0x… hex) in the first process that maps it. */
+  start: string;
+  /** Processes that map it (several for shared memory). */
+  pids: number[];
+  /** Tracked pages of the mapping. */
+  pages: number;
+  /** Pages written at least once. */
+  distinctWritten: number;
+  /** Σ over epochs of its pages written in the epoch. */
+  pageWrites: number;
+  /** Its share of all page-writes of the trace. */
+  share: number;
+}
+
+/**
+ * Group the address map's blocks into mappings — private memory: blocks of
+ * one process with the same kind and name that follow each other in its
+ * address space (a heap grown in steps is one mapping); shared memory: one
+ * per object — and add up, from per-page epoch counts, how much each was
+ * written. Hottest first.
+ */
+export function mappingHeat(map: AddressMap, perPage: Uint32Array): MappingHeat[] {
+  const ps = BigInt(map.pageSize);
+  const placed = map.blocks.map((b) => ({ b, va: BigInt(b.at[0]?.start ?? '0x0') }));
+  placed.sort((x, y) => (x.va < y.va ? -1 : x.va > y.va ? 1 : 0));
+  const groups = new Map<string, MappingHeat>();
+  const lastEnd = new Map<string, bigint>(); // private: end of the group's last block, per proc:kind:name
+  const seq = new Map<string, number>();
+  let total = 0;
+  for (const { b, va } of placed) {
+    const shared = b.dev !== undefined && b.ino !== undefined;
+    let key: string;
+    if (shared) key = `s:${b.dev}:${b.ino}`;
+    else {
+      const base = `p:${b.at[0]?.proc}:${b.kind}:${b.name}`;
+      if (lastEnd.get(base) !== va) seq.set(base, (seq.get(base) ?? 0) + 1);
+      lastEnd.set(base, va + BigInt(b.pages) * ps);
+      key = `${base}:${seq.get(base)}`;
+    }
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = { name: b.name, kind: b.kind, start: b.at[0]?.start ?? '', pids: [], pages: 0, distinctWritten: 0, pageWrites: 0, share: 0 }));
+    for (const a of b.at) if (!g.pids.includes(a.pid)) g.pids.push(a.pid);
+    const end = Math.min(b.index + b.pages, perPage.length);
+    g.pages += b.pages;
+    for (let p = b.index; p < end; p++) {
+      const c = perPage[p]!;
+      if (c > 0) { g.distinctWritten++; g.pageWrites += c; total += c; }
+    }
+  }
+  const out = [...groups.values()];
+  for (const g of out) g.share = total > 0 ? g.pageWrites / total : 0;
+  return out.sort((a, b) => b.pageWrites - a.pageWrites || b.pages - a.pages);
+}
+
+function isCostSummary(v: unknown): v is CostSummary {
+  const c = v as Partial<CostSummary> | null;
+  return typeof c === 'object' && c !== null && typeof c.workMs?.median === 'number' && typeof c.scanMs?.median === 'number' && typeof c.epochMs === 'number';
 }
 
 /** Options of summarizeTrace. */
@@ -148,6 +217,8 @@ export async function summarizeTrace(
   const distinctPages = kernel.popcount(written);
   kernel.dispose(written);
   const tz = header.meta.timeZeroNs;
+  const map = header.meta.addressMap;
+  const cost = (header.meta.recorderCost as { summary?: unknown } | undefined)?.summary;
   return {
     pageSize: header.pageSize,
     nPages: header.nPages,
@@ -167,6 +238,8 @@ export async function summarizeTrace(
     hotSetPages: hot,
     zeroAtStartPages: header.zeroAtStart ? header.zeroAtStart.length : null,
     timeZeroMs: isNs && typeof tz === 'number' ? tz / 1e6 : null,
+    ...(isAddressMap(map) ? { mappings: mappingHeat(map, perPage) } : {}),
+    ...(isCostSummary(cost) ? { recorderCost: cost } : {}),
   };
 }
 

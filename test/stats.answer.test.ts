@@ -158,3 +158,44 @@ describe('Wilcoxon edge cases found against R', () => {
     expect(signedRankP([1, -2, 3], [0, 0, 0])).toBeCloseTo(0.75, 12);
   });
 });
+
+describe('repeat recordings of one workload: recordings are the unit', () => {
+  it('the naming rule groups NAME-rN with NAME; --workload names must be compared traces', async () => {
+    const { workloadsByName } = await import('../src/stats/compare.js');
+    expect(workloadsByName(['light', 'light-r2', 'light-r3', 'medium', 'heavy-r2'])).toEqual([{ name: 'light', traces: ['light', 'light-r2', 'light-r3'] }]);
+    expect(() => compareSpecWith([{ name: 'w', traces: ['t', 'nope'] }])).toThrow(/"nope" is not one of the compared traces/);
+  });
+
+  it('cluster bootstrap: resampling recordings widens the CI when recordings differ, not when they agree', async () => {
+    const { clusterBootstrapCI } = await import('../src/stats/summary.js');
+    // Three recordings whose offsets agree within each but differ between them: the CI spans the recordings.
+    const apart = clusterBootstrapCI([[10, 10.1, 10.2], [20, 20.1, 20.2], [30, 30.1, 30.2]], 1);
+    expect(apart[0]).toBeLessThanOrEqual(10.2);
+    expect(apart[1]).toBeGreaterThanOrEqual(29.9);
+    const together = clusterBootstrapCI([[10, 10.1, 10.2], [10, 10.1, 10.2], [10, 10.1, 10.2]], 1);
+    expect(together[1] - together[0]).toBeLessThanOrEqual(0.2);
+  });
+
+  it('a workload cell pools its recordings; the paired test runs on per-recording medians (3 recordings: p ≥ 0.25)', () => {
+    const rows = index(['a', 'b', 'c'].flatMap((tr, k) => [0, 1, 2, 3].flatMap((i) => [
+      row('precopy', i, 10 + k, {}, tr), row('qemu-precopy', i, 100 + k * 7 + i, {}, tr),
+    ])));
+    const sp = {
+      ...spec(['precopy', 'qemu-precopy'], 4),
+      traces: ['a', 'b', 'c'].map((name) => ({ name, sha256: null, nPages: 16, epochs: 1, durationMs: 1000 })),
+      workloads: [{ name: 'w', traces: ['a', 'b', 'c'] }],
+    };
+    const s = summarize(sp, rows);
+    const q = s.workloads.find((c) => c.method === 'qemu-precopy')!;
+    // Per-recording medians: a 101.5, b 108.5, c 115.5; pooled median of the 12 runs: 108.5.
+    expect(q.perRecordingDowntimeMs).toEqual([101.5, 108.5, 115.5]);
+    expect(q.downtimeMs.median).toBe(108.5);
+    // All three recordings worse than precopy: exact p = 2/2^3 = 0.25.
+    expect(q.downtimePHolm).toBeCloseTo(0.25, 12);
+    expect(s.workloadIntervals).toMatch(/cluster bootstrap over recordings/);
+  });
+});
+
+function compareSpecWith(workloads: { name: string; traces: string[] }[]) {
+  return compareSpec({ traces: [{ name: 't', trace, sha256: null }], methods: ['precopy'], replicates: 2, workloads });
+}

@@ -10,7 +10,8 @@ import type { DowntimeStep } from '../sim/engine.js';
 import { parseBandwidth, parseDurationMs, parseDowntimeSteps } from '../sim/units.js';
 import { getCalibration } from '../sim/calibration.js';
 import '../sim/profiles.js';
-import { compare, type CompareRuns, type CompareTrace } from '../stats/compare.js';
+import { compare, workloadsByName, type CompareRuns, type CompareTrace, type Workload } from '../stats/compare.js';
+import { renderWorkloads } from '../report/workloads.js';
 import { summarize as summarizeRuns, OBJECTIVES, type Objective } from '../stats/summary.js';
 import { renderTerminal, reportFiles, runsJsonl, writeFilesAtomic } from '../report/report.js';
 import { join as joinPath } from 'node:path';
@@ -28,6 +29,8 @@ export async function finishComparison(r: CompareRuns, traces: CompareTrace[], o
   else {
     log(profileLine(traces, r.spec.calibration, r.spec.linkBandwidth));
     log(renderTerminal(sum));
+    const wl = renderWorkloads(sum);
+    if (wl) log(wl);
     log('');
     log(`report: ${joinPath(o.out, 'report.html')}`);
   }
@@ -53,6 +56,7 @@ export function registerCompare(program: Command, out: Out): void {
     .option('--downtime-steps <steps>', STEPS_HELP, unitArg(parseDowntimeSteps, '--downtime-steps'))
     .addOption(new Option('--objective <what>', 'what the answer minimises (median over start offsets)').choices([...OBJECTIVES]).default('downtime'))
     .option('--deployable', 'only methods QEMU/libvirt ship today may be the answer')
+    .option('--workload <name=traces>', 'group repeat recordings of one workload (NAME=a.dpt,b.dpt,…; repeatable): recordings become the unit (cluster bootstrap, tests on per-recording medians). Default: traces named NAME-rN are repeats of NAME', collectWorkload, [])
     .option('--no-write-time-band', 'skip the write-time start/end band (a third of the runs)')
     .option('--out <dir>', 'output directory', './dirtylab-report')
     .option('--shard <i/n>', 'run only slice i of n of the grid (0-based; auto/n reads JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID) and write only runs.jsonl', shardArg)
@@ -61,7 +65,7 @@ export function registerCompare(program: Command, out: Out): void {
     .addOption(formatOption()).addOption(ipsOption())
     .action(async (paths: string[], o: {
       methods?: string[]; baseline?: string; replicates?: number; bandwidth?: number[]; downtimeLimit?: number[]; param: Record<string, string>;
-      seed?: number; maxTime?: number; calibration?: string; linkBandwidth?: number; downtimeSteps?: DowntimeStep[]; objective: Objective; deployable?: boolean; writeTimeBand: boolean; out: string; shard?: { index: number; count: number };
+      seed?: number; maxTime?: number; calibration?: string; linkBandwidth?: number; downtimeSteps?: DowntimeStep[]; objective: Objective; deployable?: boolean; workload: { name: string; paths: string[] }[]; writeTimeBand: boolean; out: string; shard?: { index: number; count: number };
       json?: boolean; quiet?: boolean; format?: TraceFormat; instructionsPerSecond?: number;
     }) => {
       const { traces, notes: timeBase } = replayTimes(await loadTraces(paths, o.format), o.instructionsPerSecond);
@@ -72,6 +76,7 @@ export function registerCompare(program: Command, out: Out): void {
         r = await compare({
           traces, methods: o.methods, baseline: o.baseline, replicates: o.replicates, bandwidths: o.bandwidth, downtimeLimits: o.downtimeLimit,
           params: o.param, seed: o.seed, maxTimeMs: o.maxTime, calibration: o.calibration, linkBandwidth: o.linkBandwidth, downtimeSteps: o.downtimeSteps, objective: o.objective, deployable: o.deployable ?? false,
+          workloads: o.workload.length ? workloadsOf(o.workload, paths, traces.map((t) => t.name)) : workloadsByName(traces.map((t) => t.name)),
           writeTimeBand: o.writeTimeBand, shard: o.shard,
           packageVersion: packageVersion(), command: commandLine(process.argv.slice(2)), onProgress: (d, t) => bar.update(d, t),
         });
@@ -89,4 +94,23 @@ export function registerCompare(program: Command, out: Out): void {
       }
       await finishComparison(r, traces, o, out.log);
     });
+}
+
+/** Collect `--workload NAME=a.dpt,b.dpt`. */
+function collectWorkload(v: string, prev: { name: string; paths: string[] }[]): { name: string; paths: string[] }[] {
+  const m = /^([^=]+)=(.+)$/.exec(v);
+  if (!m) throw new UsageError(`--workload takes NAME=TRACE,TRACE…, not "${v}"`);
+  return [...prev, { name: m[1]!.trim(), paths: m[2]!.split(',').map((x) => x.trim()).filter(Boolean) }];
+}
+
+/** Map --workload paths to the comparison's trace names. */
+function workloadsOf(given: { name: string; paths: string[] }[], paths: string[], names: string[]): Workload[] {
+  return given.map((g) => ({
+    name: g.name,
+    traces: g.paths.map((p) => {
+      const i = paths.indexOf(p);
+      if (i < 0) throw new UsageError(`--workload ${g.name}: "${p}" is not one of the traces given to compare`);
+      return names[i]!;
+    }),
+  }));
 }

@@ -31,6 +31,41 @@ export interface CompareTrace {
   sha256: string | null;
 }
 
+/** Repeat recordings of one workload (trace names). */
+export interface Workload {
+  name: string;
+  traces: string[];
+}
+
+/**
+ * The naming rule for repeats: `NAME-rN` (N ≥ 2) is a repeat recording of
+ * `NAME` (the bundled light-bw32-dt300, -r2, -r3). Groups of two or more
+ * traces present in the comparison, in trace order.
+ */
+export function workloadsByName(names: string[]): Workload[] {
+  const base = (n: string) => n.replace(/-r\d+$/, '');
+  const groups = new Map<string, string[]>();
+  for (const n of names) {
+    const b = base(n);
+    if (!groups.has(b)) groups.set(b, []);
+    groups.get(b)!.push(n);
+  }
+  return [...groups.entries()].filter(([, t]) => t.length >= 2).map(([name, traces]) => ({ name, traces }));
+}
+
+function checkWorkloads(w: Workload[], names: string[]): Workload[] {
+  const seen = new Set<string>();
+  for (const g of w) {
+    if (g.traces.length < 2) throw new ParamError(`--workload ${g.name}: a workload groups two or more recordings`);
+    for (const t of g.traces) {
+      if (!names.includes(t)) throw new ParamError(`--workload ${g.name}: "${t}" is not one of the compared traces (${names.join(', ')})`);
+      if (seen.has(t)) throw new ParamError(`--workload: trace "${t}" is in two workloads`);
+      seen.add(t);
+    }
+  }
+  return w;
+}
+
 /** Everything that defines a comparison grid (stored with every run, checked by merge). */
 export interface CompareSpec {
   traces: { name: string; sha256: string | null; nPages: number; epochs: number; durationMs: number }[];
@@ -52,6 +87,8 @@ export interface CompareSpec {
   objective: Objective;
   /** Only methods QEMU/libvirt ship today may be the answer. */
   deployable: boolean;
+  /** Repeat recordings of one workload, grouped: then recordings are the unit (summary.workloads). */
+  workloads: Workload[];
   writeTimeBand: boolean;
   packageVersion: string;
   command: string;
@@ -73,6 +110,7 @@ export interface CompareOptions {
   downtimeSteps?: DowntimeStep[];
   objective?: Objective;
   deployable?: boolean;
+  workloads?: Workload[];
   writeTimeBand?: boolean;
   shard?: { index: number; count: number };
   kernel?: Kernel;
@@ -161,6 +199,7 @@ export function compareSpec(o: CompareOptions): CompareSpec {
     downtimeSteps: o.downtimeSteps ?? [],
     objective: o.objective ?? 'downtime',
     deployable: o.deployable ?? false,
+    workloads: checkWorkloads(o.workloads ?? [], o.traces.map((t) => t.name)),
     writeTimeBand: o.writeTimeBand ?? true,
     packageVersion: o.packageVersion ?? 'dev',
     command: o.command ?? '',

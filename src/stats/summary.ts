@@ -23,6 +23,7 @@
  */
 import * as aq from 'arquero';
 import { BOOTSTRAP_KIND, bootstrapCI, medianOf } from './bootstrap.js';
+import { mulberry32 } from '../trace/random.js';
 import type { CompareSpec, RunRow } from './compare.js';
 import { holm } from './holm.js';
 import { signedRankP } from './wilcoxon.js';
@@ -139,6 +140,30 @@ export interface Recommendation extends Choice {
   text: string;
 }
 
+/**
+ * A workload (repeat recordings grouped) × condition × method: recordings are
+ * the unit. The median pools every run of every recording (failed runs +∞);
+ * its CI is a cluster bootstrap (resample recordings, then start offsets
+ * within each); against the baseline, the paired test runs on per-recording
+ * medians.
+ */
+export interface WorkloadCell {
+  workload: string;
+  recordings: string[];
+  bandwidthBytesPerSec: number;
+  downtimeLimitMs: number;
+  method: string;
+  runs: number;
+  completionRate: number;
+  downtimeMs: Stat;
+  totalTimeMs: Stat;
+  transferredBytes: Stat;
+  /** Per recording: the median downtime (null: +∞). */
+  perRecordingDowntimeMs: (number | null)[];
+  /** The paired signed-rank test on per-recording median downtimes against the baseline, Holm over the workload × condition family. */
+  downtimePHolm: number | null;
+}
+
 /** The whole summary (summary.json). */
 export interface CompareSummary {
   schemaVersion: number;
@@ -149,6 +174,10 @@ export interface CompareSummary {
   objective: Objective;
   flagLegend: Record<Flag, string>;
   recommendations: Recommendation[];
+  /** Repeat recordings grouped (empty without --workload or repeats named NAME-rN). */
+  workloads: WorkloadCell[];
+  /** What the workload intervals cover. */
+  workloadIntervals: string | null;
   pareto: Choice[];
   cells: Cell[];
   comparisons: Comparison[];
@@ -346,6 +375,8 @@ export function summarize(spec: CompareSpec, allRuns: RunRow[]): CompareSummary 
     }
   }
 
+  const workloads = workloadCells(spec, main);
+
   return {
     schemaVersion: 1,
     spec,
@@ -355,10 +386,71 @@ export function summarize(spec: CompareSpec, allRuns: RunRow[]): CompareSummary 
     objective,
     flagLegend: FLAG_LEGEND,
     recommendations,
+    workloads,
+    workloadIntervals: workloads.length ? 'workload CIs: a cluster bootstrap over recordings, then start offsets within each (2000 resamples, seeded): they cover other recordings of the workload on this host, not other hosts; tests against the baseline are paired on per-recording medians' : null,
     pareto,
     cells,
     comparisons,
   };
+}
+
+/** A cluster-bootstrap CI of the median: resample clusters, then members within each. */
+export function clusterBootstrapCI(clusters: number[][], seed: number, resamples = 2000): [number, number] {
+  const rng = mulberry32(seed);
+  const k = clusters.length;
+  const values = new Float64Array(resamples);
+  for (let b = 0; b < resamples; b++) {
+    const pool: number[] = [];
+    for (let i = 0; i < k; i++) {
+      const c = clusters[Math.floor(rng() * k)]!;
+      for (let j = 0; j < c.length; j++) pool.push(c[Math.floor(rng() * c.length)]!);
+    }
+    values[b] = medianInf(pool);
+  }
+  values.sort();
+  return [q7Inf(values, 0.025), q7Inf(values, 0.975)];
+}
+
+function workloadCells(spec: CompareSpec, runs: RunRow[]): WorkloadCell[] {
+  const out: WorkloadCell[] = [];
+  const conds = [...new Map(runs.map((r) => [`${r.bandwidthBytesPerSec}|${r.downtimeLimitMs}`, r])).values()];
+  for (const w of spec.workloads ?? []) {
+    for (const c of conds) {
+      const here = (m: string, t: string) => runs.filter((r) => r.trace === t && r.method === m && r.bandwidthBytesPerSec === c.bandwidthBytesPerSec && r.downtimeLimitMs === c.downtimeLimitMs);
+      const cells: WorkloadCell[] = [];
+      for (const m of spec.methods) {
+        const per = w.traces.map((t) => here(m, t));
+        const all = per.flat();
+        const st = (metric: Metric, tag: string): Stat => {
+          const clusters = per.map((rs) => rs.map((r) => metricOf(r, metric)));
+          const pooled = clusters.flat();
+          if (pooled.length === 0) return { median: null, q1: null, q3: null, mean: null, ci: null };
+          const sorted = Float64Array.from(pooled).sort();
+          const fin = (x: number) => (Number.isFinite(x) ? x : null);
+          const med = fin(q7Inf(sorted, 0.5));
+          const ci = clusterBootstrapCI(clusters, subSeed(spec.seed, `${w.name}|${c.bandwidthBytesPerSec}|${c.downtimeLimitMs}|${m}|${tag}`));
+          return { median: med, q1: fin(q7Inf(sorted, 0.25)), q3: fin(q7Inf(sorted, 0.75)), mean: pooled.every(Number.isFinite) ? pooled.reduce((a, b) => a + b, 0) / pooled.length : null, ci: med === null ? null : [ci[0], ci[1]] };
+        };
+        cells.push({
+          workload: w.name, recordings: w.traces, bandwidthBytesPerSec: c.bandwidthBytesPerSec, downtimeLimitMs: c.downtimeLimitMs, method: m,
+          runs: all.length, completionRate: all.length ? all.filter((r) => r.result.completed).length / all.length : 0,
+          downtimeMs: st('downtimeMs', 'd'), totalTimeMs: st('totalTimeMs', 't'), transferredBytes: st('transferredBytes', 'b'),
+          perRecordingDowntimeMs: per.map((rs) => { const v = medianInf(rs.map((r) => metricOf(r, 'downtimeMs'))); return Number.isFinite(v) ? v : null; }),
+          downtimePHolm: null,
+        });
+      }
+      const base = cells.find((x) => x.method === spec.baseline);
+      const others = cells.filter((x) => x !== base);
+      if (base) {
+        const inf = (v: number | null) => (v === null ? Infinity : v);
+        const ps = others.map((o) => signedRankP(o.perRecordingDowntimeMs.map(inf), base.perRecordingDowntimeMs.map(inf)));
+        const adj = holm(ps);
+        others.forEach((o, i) => { o.downtimePHolm = nn(adj[i]!); });
+      }
+      out.push(...cells);
+    }
+  }
+  return out;
 }
 
 /** What the intervals cover, in words (every output that shows an interval says it). */

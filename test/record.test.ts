@@ -65,7 +65,7 @@ describe('record -- COMMAND: the recorded sets are the written pattern', () => {
     if (skipReason) ctx.skip();
     const out = join(dir, 'pattern.dpt');
     const log = join(dir, 'pattern.log');
-    const r = dirtylab('record', '--epoch', `${EPOCH_MS}ms`, '--duration', '20s', '-o', out, '--', join(dir, 'pattern'), log, String(PHASES));
+    const r = dirtylab('record', '--epoch', `${EPOCH_MS}ms`, '--duration', '20s', '--meta', 'workload=the pattern, 8 phases', '--meta', 'licence=MIT', '-o', out, '--', join(dir, 'pattern'), log, String(PHASES));
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/stopped: the command exited; command exit status 0/);
@@ -77,6 +77,7 @@ describe('record -- COMMAND: the recorded sets are the written pattern', () => {
     expect(t.header.timeUnit).toBe('ns');
     expect(t.header.epochLen).toBe(EPOCH_MS * 1e6);
     expect(meta.mode).toBe('command');
+    expect(meta).toMatchObject({ workload: 'the pattern, 8 phases', licence: 'MIT', source: 'dirtylab record' });
     const procs = meta.processes as { pid: number; why: string; end: string; flushedAtExit: boolean }[];
     expect(procs.map((p) => p.why)).toEqual(['start', 'fork']);
     expect(procs.every((p) => p.end === 'exit' && p.flushedAtExit)).toBe(true);
@@ -207,6 +208,22 @@ describe('record: errors', () => {
     expect(dirtylab('record', '--mapping', '1G', '-o', join(dir, 'a.dpt'), '--', 'true').code).toBe(1);
     expect(dirtylab('record', '-o', join(dir, 'a.txt'), '--', 'true').stderr).toMatch(/output format/);
     expect(readdirSync(dir).filter((f) => f.startsWith('a.'))).toEqual([]);
+  });
+
+  it('--meta takes KEY=VALUE once per key, and not a key the recorder sets itself', () => {
+    const bad: [string[], RegExp][] = [
+      [['--meta', 'workload'], /--meta takes KEY=VALUE/],
+      [['--meta', '=x'], /--meta takes KEY=VALUE/],
+      [['--meta', 'addressMap=x'], /the recorder sets "addressMap" itself/],
+      [['--meta', 'hostProfile=ideal'], /the recorder sets "hostProfile" itself/],
+      [['--meta', 'a=1', '--meta', 'a=2'], /--meta a given twice/],
+    ];
+    for (const [args, msg] of bad) {
+      const r = dirtylab('record', ...args, '-o', join(dir, 'm.dpt'), '--', 'true');
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stderr).toMatch(msg);
+    }
+    expect(readdirSync(dir).filter((f) => f.startsWith('m.'))).toEqual([]);
   });
 
   it('a command that does not exist: one line, exit 1, no file', (ctx) => {

@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { outputKind } from '../trace/node.js';
-import { recordTrace, recorderPaths, recorderUnavailable, type RecordResult, type RecordTarget } from '../trace/record/native.js';
+import { RECORDER_META_KEYS, recordTrace, recorderPaths, recorderUnavailable, type RecordResult, type RecordTarget } from '../trace/record/native.js';
 import { RecorderFailure, type CostSummary, type RecorderCost } from '../trace/record/session.js';
 import { chooseMapping, parseMaps, type ChosenMapping, type MappingSpec } from '../trace/record/procmaps.js';
 import { mappingHeat, type TraceSummary } from '../trace/views.js';
@@ -54,12 +54,23 @@ export function parseMappingSpec(text: string): MappingSpec {
   return { text, size };
 }
 
+/** Collect one `--meta KEY=VALUE` into the map (values are strings; a key once). */
+export function metaArg(text: string, previous: Record<string, string> = {}): Record<string, string> {
+  const eq = text.indexOf('=');
+  const key = eq < 0 ? text : text.slice(0, eq);
+  if (eq < 0 || !/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(key)) throw new InvalidArgumentError(`--meta takes KEY=VALUE (a key of letters, digits, _ . -), not "${text}"`);
+  if (RECORDER_META_KEYS.includes(key)) throw new InvalidArgumentError(`--meta ${key}: the recorder sets "${key}" itself`);
+  if (key in previous) throw new InvalidArgumentError(`--meta ${key} given twice`);
+  return { ...previous, [key]: text.slice(eq + 1) };
+}
+
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 const EXAMPLES = `
 Examples:
   dirtylab record -o app.dpt -- ./app --threads 4         record ./app and its children, 30 s at most
   dirtylab record --epoch 50ms --duration 0 -o run.dpt.gz -- make -j2
+  dirtylab record --meta workload="make -j2 of foo 1.2" --meta licence=MIT -o build.dpt -- make -j2
   LD_PRELOAD=$(dirtylab record --print-shim) qemu-system-x86_64 -m 262148k …  &
   dirtylab record --pid $! --mapping 262148k --duration 10s -o guest.dpt  (the guest's RAM block)
 
@@ -82,9 +93,10 @@ export function registerRecord(program: Command, out: { log: (s: string) => void
     })
     .option('--mapping <size|addr...>', 'with --pid: the mapping(s) to record, by size (QEMU\'s -m, e.g. 262148k) or start address (0x…)')
     .option('--print-shim', 'print the path of the LD_PRELOAD shim (for --pid) and exit')
+    .option('--meta <key=value>', 'add provenance to the header\'s meta, e.g. --meta workload="pgbench -c 4" --meta licence=MIT (repeatable; values are strings)', metaArg)
     .option('--json', 'print a summary as JSON')
     .addHelpText('after', EXAMPLES)
-    .action(async (command: string[], o: { out?: string; epoch?: number; duration?: number; pid?: number; mapping?: string[]; printShim?: boolean; json?: boolean }) => {
+    .action(async (command: string[], o: { out?: string; epoch?: number; duration?: number; pid?: number; mapping?: string[]; meta?: Record<string, string>; printShim?: boolean; json?: boolean }) => {
       if (o.printShim) {
         const missing = recorderUnavailable();
         if (missing) throw new UsageError(missing);
@@ -127,7 +139,7 @@ export function registerRecord(program: Command, out: { log: (s: string) => void
       } else target = { command };
       let r: RecordResult;
       try {
-        r = await recordTrace({ output: o.out, target, epochNs: o.epoch ?? 100e6, durationNs: o.duration ?? 30e9, packageVersion: packageVersion() });
+        r = await recordTrace({ output: o.out, target, epochNs: o.epoch ?? 100e6, durationNs: o.duration ?? 30e9, packageVersion: packageVersion(), extraMeta: o.meta });
       } catch (e) {
         if (e instanceof RecorderFailure) throw new UsageError(e.message);
         throw e;

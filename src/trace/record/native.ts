@@ -128,7 +128,19 @@ export interface RecordOptions {
   durationNs: number;
   /** dirtylab's version, for the provenance. */
   packageVersion: string;
+  /** Provenance the user adds (`record --meta KEY=VALUE`): merged into the header's meta; a key the recorder sets itself is refused. */
+  extraMeta?: Record<string, string>;
 }
+
+/**
+ * The meta keys the recorder writes itself (and the ones with a meaning
+ * elsewhere: `timeZeroNs`, `hostProfile`), which `--meta` may not set.
+ */
+export const RECORDER_META_KEYS: readonly string[] = [
+  'source', 'recordedWith', 'recorder', 'mode', 'command', 'target', 'kernel', 'recordedAt', 'epochNs', 'durationLimitNs',
+  'clock', 'epoch0MonotonicNs', 'epochSemantics', 'end', 'processes', 'addressMap', 'untracked', 'preRegistration',
+  'unplacedPages', 'zeroScan', 'recorderCost', 'timeZeroNs', 'hostProfile',
+];
 
 /** What a recording produced (the CLI prints it). */
 export interface RecordResult {
@@ -273,6 +285,10 @@ function buildHeader(s: RecordingSession, opts: RecordOptions, dirtylabCpuNs: nu
     ...(s.zeroScan ? { zeroScan: s.zeroScan } : {}),
     recorderCost: { ...s.cost, summary: costSummary(s.cost, epochNs, { recorderNs: recorderCpuNs, dirtylabNs: dirtylabCpuNs }) } satisfies RecorderCost,
   };
+  for (const [k, v] of Object.entries(opts.extraMeta ?? {})) {
+    if (RECORDER_META_KEYS.includes(k) || k in meta) throw new Error(`meta key "${k}" is the recorder's own`);
+    meta[k] = v;
+  }
   return {
     pageSize: typeof hello.pageSize === 'number' ? hello.pageSize : 4096,
     nPages: s.map.nPages,

@@ -15,7 +15,7 @@ export function wtChart(points: WtChartPoint[]): Spec {
     mark: { type: 'line', point: true },
     encoding: {
       x: { field: 'windowS', type: 'quantitative', title: 'window t (s)', scale: { type: 'log' } },
-      y: { field: 'pages', type: 'quantitative', title: 'distinct pages written in t (4 KiB pages)' },
+      y: { field: 'pages', type: 'quantitative', title: 'distinct pages written (4 KiB)' },
       color: { field: 'trace', type: 'nominal', title: 'trace' },
       tooltip: [{ field: 'trace' }, { field: 'windowS' }, { field: 'pages', format: ',.0f' }],
     },

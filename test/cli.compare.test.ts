@@ -110,7 +110,7 @@ describe('dirtylab compare', () => {
     const missing = dirtylab('merge', dirs[0]!, dirs[2]!, '--out', join(tmp, 'missing'));
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/a shard is missing/);
-  });
+  }, 180_000); // six CLI runs, each rendering every chart: over a minute on a loaded shared machine
 
   it('--shard auto/n reads JOB_COMPLETION_INDEX', async () => {
     const { spawnSync } = await import('node:child_process');

@@ -110,7 +110,7 @@ describe('dirtylab compare', () => {
     const missing = dirtylab('merge', dirs[0]!, dirs[2]!, '--out', join(tmp, 'missing'));
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/a shard is missing/);
-  });
+  }, 180_000); // six CLI runs, each rendering every chart: over a minute on a loaded shared machine
 
   it('--shard auto/n reads JOB_COMPLETION_INDEX', async () => {
     const { spawnSync } = await import('node:child_process');
@@ -152,10 +152,83 @@ describe('report.html', () => {
       expect(await page.textContent('body')).toMatch(/dirtylab compare .*hc\.dpt/);
       expect(requests).toEqual([]);
       expect(errors).toEqual([]);
+      // Top-down: the answer, then the tables, then the charts, then the methods and their sources.
+      const at = await page.$$eval('#answer, #tables, #charts, #methods', (es) => es.map((e) => [e.id, e.getBoundingClientRect().top] as const));
+      expect(at.map(([id]) => id)).toEqual(['answer', 'tables', 'charts', 'methods']);
+      for (let i = 1; i < at.length; i++) expect(at[i]![1]).toBeGreaterThan(at[i - 1]![1]);
+      expect(await page.textContent('#answer')).toMatch(/over-limit.*stall.*looped/s);
+      expect(await page.$$eval('#tables table', (ts) => ts.length)).toBe(2); // one per trace × condition
+      expect(await page.$$eval('#charts figcaption', (fs) => fs.map((f) => f.textContent!))).toEqual(expect.arrayContaining([expect.stringMatching(/^Downtime per run\. Each mark is one run's downtime/)]));
+      for (const m of methodIds()) expect(await page.textContent('#methods')).toContain(m);
+      expect(await page.textContent('#methods')).toMatch(/Source: /);
     } finally {
       await browser.close();
     }
   }, 60_000);
+
+  it('draws every method in its own colour and shape, the same in every chart', () => {
+    const html = readFileSync(join(out1, 'report.html'), 'utf8');
+    const specs: any[] = JSON.parse(html.match(/^const specs = (.*);$/m)![1]!);
+    const styles = new Map<string, string>();
+    const walk = (o: any): void => {
+      if (!o || typeof o !== 'object') return;
+      const enc = o.encoding;
+      if (enc?.color?.field === 'method' && enc?.shape?.field === 'method') {
+        enc.color.scale.domain.forEach((m: string, i: number) => {
+          const style = `${enc.color.scale.range[i]} ${enc.shape.scale.range[i]}`;
+          expect(styles.get(m) ?? style, m).toBe(style);
+          styles.set(m, style);
+        });
+      }
+      Object.values(o).forEach(walk);
+    };
+    specs.forEach(walk);
+    expect([...styles.keys()]).toEqual(methodIds());
+    expect(new Set(styles.values()).size).toBe(methodIds().length);
+    for (const s of specs) expect(s.description, JSON.stringify(s.title)).toMatch(/^[A-Z].*\.$/); // a caption sentence
+  });
+
+  it('puts downtime on a log axis with decade ticks from 0.1 ms to 10 s and draws the downtime limit', () => {
+    const html = readFileSync(join(out1, 'report.html'), 'utf8');
+    const specs: any[] = JSON.parse(html.match(/^const specs = (.*);$/m)![1]!);
+    const dt = specs.find((s) => s.title.text === 'Downtime per run');
+    const x = dt.spec.layer.find((l: any) => l.mark.type === 'point').encoding.x;
+    expect(x.scale.type).toBe('log');
+    expect(x.axis.values.slice(0, 6)).toEqual([0.1, 1, 10, 100, 1000, 10000]);
+    const svg = readFileSync(join(out1, 'charts', 'downtime.svg'), 'utf8');
+    for (const t of ['0.1 ms', '1 ms', '10 ms', '100 ms', '1 s', '10 s', 'did not', 'downtime-limit 300 ms']) expect(svg).toContain(`>${t}<`);
+    const rule = dt.spec.layer.find((l: any) => l.mark.type === 'rule' && l.mark.strokeDash);
+    expect(dt.data.values.filter((v: any) => v.kind === 'rule').map((v: any) => v.x)).toEqual([300, 300]);
+    expect(rule.encoding.x.field).toBe('x');
+  });
+});
+
+describe('a method that does not complete', () => {
+  const out = join(tmp, 'dnf');
+  beforeAll(() => {
+    // 32 MiB at 16 MiB/s cannot be pre-copied in 1 s: qemu-precopy runs out of time; stop-and-copy and postcopy finish.
+    const r = dirtylab('compare', trace, '--methods', 'stop-and-copy,qemu-precopy,postcopy', '--baseline', 'stop-and-copy', '--replicates', '2', '--bandwidth', '16MiB/s', '--max-time', '1s', '--seed', '3', '--quiet', '--out', out);
+    expect(r.code).toBe(0);
+  }, 120_000);
+
+  it('is drawn at "did not complete" and named in the tables, the charts and their captions', () => {
+    const sum = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
+    expect(sum.cells.find((c: any) => c.method === 'qemu-precopy').completionRate).toBe(0);
+    const html = readFileSync(join(out, 'report.html'), 'utf8');
+    expect(html).toMatch(/<tr class="dnf"><td>qemu-precopy .*did not complete/);
+    const specs: any[] = JSON.parse(html.match(/^const specs = (.*);$/m)![1]!);
+    const dt = specs.find((s) => s.title.text === 'Downtime per run');
+    const dnf = dt.data.values.filter((v: any) => v.method === 'qemu-precopy' && v.kind === 'run');
+    expect(dnf.length).toBe(2);
+    const xs = dt.spec.layer.find((l: any) => l.mark.type === 'point').encoding.x;
+    for (const v of dnf) expect(v).toMatchObject({ done: false, x: xs.axis.values[xs.axis.values.length - 1] });
+    expect(dt.description).toMatch(/did not complete.*qemu-precopy/);
+    const pareto = specs.find((s) => s.title.text === 'Downtime vs total time');
+    expect(pareto.data.values.some((v: any) => v.method === 'qemu-precopy' && v.downtime === 'did not complete')).toBe(true);
+    const rounds = specs.find((s) => s.title.text.startsWith('Pages per sync'));
+    expect(rounds.data.values.some((v: any) => v.panel === 'qemu-precopy|' + v.panel.split('|')[1] && /did not complete/.test(v.panel))).toBe(true);
+    expect(readFileSync(join(out, 'charts', 'downtime.svg'), 'utf8')).toContain('>did not<');
+  });
 });
 
 describe('dirtylab grid', () => {

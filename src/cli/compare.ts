@@ -10,6 +10,7 @@ import type { DowntimeStep } from '../sim/engine.js';
 import { parseBandwidth, parseDurationMs, parseDowntimeSteps } from '../sim/units.js';
 import { getCalibration } from '../sim/calibration.js';
 import '../sim/profiles.js';
+import { defaultCalibrationName } from '../sim/simulate.js';
 import { compare, workloadsByName, type CompareRuns, type CompareTrace, type Workload } from '../stats/compare.js';
 import { renderWorkloads } from '../report/workloads.js';
 import { summarize as summarizeRuns, OBJECTIVES, type Objective } from '../stats/summary.js';
@@ -22,12 +23,13 @@ import { ipsOption, replayTimes } from './import.js';
 export async function finishComparison(r: CompareRuns, traces: CompareTrace[], o: { json?: boolean; out: string }, log: (s: string) => void): Promise<void> {
   const sum = summarizeRuns(r.spec, r.runs);
   const kernel = await Kernel.load();
-  const cal = r.spec.calibration ? getCalibration(r.spec.calibration)?.constants ?? null : null;
-  const files = await reportFiles(r, sum, traces, kernel, versions(), cal);
+  const names = [...new Set(traces.map((t) => defaultCalibrationName(t.trace, r.spec.calibration ?? undefined)))];
+  const host = { profile: profileLine(traces, r.spec.calibration, r.spec.linkBandwidth), constants: Object.fromEntries(names.map((n) => [n, getCalibration(n)?.constants ?? {}])) };
+  const files = await reportFiles(r, sum, traces, kernel, versions(), host);
   writeFilesAtomic(o.out, files);
   if (o.json) log(JSON.stringify(sum, null, 2));
   else {
-    log(profileLine(traces, r.spec.calibration, r.spec.linkBandwidth));
+    log(host.profile);
     log(renderTerminal(sum));
     const wl = renderWorkloads(sum);
     if (wl) log(wl);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import * as aq from 'arquero';
 import type { Kernel } from '../kernel/index.js';
 import type { CompareRuns, CompareTrace, RunRow } from '../stats/compare.js';
-import { fmtBw, METRICS, type Cell, type CompareSummary, type Comparison } from '../stats/summary.js';
+import { fmtBw, METRICS, OBJECTIVE_METRIC, type Cell, type CompareSummary, type Comparison } from '../stats/summary.js';
 import { summarizeTrace } from '../trace/views.js';
 import { distributionChart } from './charts/distributions.js';
 import { heatCells, heatmapChart } from './charts/heatmap.js';
@@ -19,7 +19,7 @@ import { roundsChart, type RoundPoint } from './charts/rounds.js';
 import { wtChart, type WtChartPoint } from './charts/wt.js';
 import { stallChart } from './charts/stall.js';
 import { resolveMethod } from '../sim/simulate.js';
-import type { Spec } from './charts/common.js';
+import { methodStyle, type Spec } from './charts/common.js';
 import { toPng, toSvg, vegaScripts } from './render.js';
 
 const f1 = (x: number | null | undefined, d = 1) => (x === null || x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(d));
@@ -38,7 +38,6 @@ function ci(s: { median: number | null; ci: [number, number] | null }, scale = 1
   return `${f1(s.median / scale, k)} [${f1(s.ci![0] / scale, k)},${hi}]`;
 }
 
-const SHIP_TAG: Record<string, string> = { qemu: 'QEMU', xen: 'Xen' };
 
 function ratio(v: number | null | undefined): string {
   if (v === null) return '∞'; // the method's runs did not complete: +∞ against the baseline
@@ -135,38 +134,69 @@ export function summaryArrow(sum: CompareSummary): Uint8Array {
   return aq.fromCSV(csv).toArrowIPC() as Uint8Array;
 }
 
-/** The chart specs of a comparison, by file name. */
+/** A trace × condition in words, as the tables and chart panels title it. */
+const condLabel = (c: { trace: string; bandwidthBytesPerSec: number; downtimeLimitMs: number }) => `${c.trace} · ${fmtBw(c.bandwidthBytesPerSec)} · downtime-limit ${c.downtimeLimitMs} ms`;
+
+/** "a, b and c". */
+const andList = (xs: string[]) => (xs.length <= 1 ? xs.join('') : `${xs.slice(0, -1).join(', ')} and ${xs[xs.length - 1]}`);
+
+/**
+ * The chart specs of a comparison, by file name. Every chart draws a method
+ * in the same colour and shape (assigned in the comparison's method order),
+ * durations on log axes with decade ticks, and runs that did not complete at
+ * the axis's "did not complete" position rather than leaving them out.
+ */
 export async function chartSpecs(sum: CompareSummary, runs: RunRow[], traces: CompareTrace[], kernel: Kernel): Promise<Record<string, Spec>> {
   const specs: Record<string, Spec> = {};
+  const methods = sum.spec.methods;
   const main = runs.filter((r) => !r.band);
   const first = main[0];
   for (const t of traces) {
     const pts: RoundPoint[] = [];
+    const panels: Record<string, string> = {};
     for (const r of main.filter((x) => x.trace === t.name && x.replicate === 0 && x.bandwidthBytesPerSec === first?.bandwidthBytesPerSec && x.downtimeLimitMs === first?.downtimeLimitMs)) {
+      const n = r.result.rounds.length;
+      panels[r.method] = `${r.method}|${n} sync${n === 1 ? '' : 's'}${r.result.completed ? '' : ' · did not complete'}`;
       for (const x of r.result.rounds) {
         pts.push({ method: r.method, sync: x.sync, measure: 'dirty pages found', pages: x.dirtyPages });
         pts.push({ method: r.method, sync: x.sync, measure: 'pages sent', pages: x.pagesSent });
       }
     }
-    specs[`rounds-${t.name}`] = roundsChart(t.name, pts);
+    const where = first ? `${fmtBw(first.bandwidthBytesPerSec)}, downtime-limit ${first.downtimeLimitMs} ms` : '';
+    specs[`rounds-${t.name}`] = roundsChart(methods, panels, pts, `Pages per sync — ${t.name}`,
+      `How each method's rounds shrink, or do not, on ${t.name} at ${where} (the first start offset): pages sent (solid) and dirty pages found (dashed) at each sync, one panel per method with its own sync axis.`);
     specs[`heatmap-${t.name}`] = heatmapChart(t.name, heatCells(t.trace));
   }
-  const done = main.filter((r) => r.result.completed);
-  for (const [metric, title, axis, scale] of [['downtimeMs', 'Downtime per run', 'downtime (ms)', 1], ['totalTimeMs', 'Total migration time per run', 'total time (s)', 1000]] as const) {
-    specs[metric === 'downtimeMs' ? 'downtime' : 'total-time'] = distributionChart(
-      `${title} (dots: runs that completed; black: median and 95 % CI)`, axis,
-      done.map((r) => ({ method: r.method, trace: r.trace, value: (r.result[metric] as number) / scale })),
-      sum.cells.filter((c) => c[metric].median !== null).map((c) => ({ method: c.method, trace: c.trace, median: c[metric].median! / scale, lo: c[metric].ci![0] / scale, hi: c[metric].ci![1] / scale })),
-    );
-  }
+  const cells = sum.cells;
+  const notDone = (metric: 'downtimeMs' | 'totalTimeMs') => {
+    const dnf = cells.filter((c) => c.completionRate < 1).map((c) => `${c.method} on ${c.trace} (${c.completed}/${c.runs} runs)`);
+    return dnf.length ? ` Runs that did not complete are hollow marks at "did not complete": ${andList(dnf)}.` : ' Every run completed.';
+  };
+  const limits = [...new Map(cells.map((c) => [condKey(c), c])).values()].map((c) => ({ condition: condLabel(c), ms: c.downtimeLimitMs, label: `downtime-limit ${c.downtimeLimitMs} ms` }));
+  specs.downtime = distributionChart({
+    title: 'Downtime per run', axisTitle: 'downtime', methods, unitMs: 1,
+    caption: `Each mark is one run's downtime in the method's colour and shape, the black tick and bar its median and 95 % CI, the red dashed line the downtime limit, on a log axis.${notDone('downtimeMs')}`,
+    points: main.map((r) => ({ method: r.method, condition: condLabel(r), valueMs: r.result.completed ? r.result.downtimeMs : null })),
+    cis: cells.map((c) => ({ method: c.method, condition: condLabel(c), medianMs: c.downtimeMs.median, loMs: c.downtimeMs.ci?.[0] ?? Infinity, hiMs: c.downtimeMs.ci?.[1] ?? Infinity })),
+    rules: limits,
+  });
+  specs['total-time'] = distributionChart({
+    title: 'Total migration time per run', axisTitle: 'total time', methods, unitMs: 1000,
+    caption: `Each mark is one run's total migration time in the method's colour and shape, the black tick and bar its median and 95 % CI, on a log axis.${notDone('totalTimeMs')}`,
+    points: main.map((r) => ({ method: r.method, condition: condLabel(r), valueMs: r.result.completed ? r.result.totalTimeMs : null })),
+    cis: cells.map((c) => ({ method: c.method, condition: condLabel(c), medianMs: c.totalTimeMs.median, loMs: c.totalTimeMs.ci?.[0] ?? Infinity, hiMs: c.totalTimeMs.ci?.[1] ?? Infinity })),
+  });
   const onFront = new Set(sum.pareto.map((p) => `${condKey(p)}|${p.method}`));
-  specs.pareto = paretoChart(sum.cells.filter((c) => c.completionRate === 1 && c.downtimeMs.median !== null).map((c) => ({
-    trace: c.trace, method: c.method, downtimeMs: c.downtimeMs.median!, totalTimeS: c.totalTimeMs.median! / 1000, mb: c.transferredBytes.median! / 1e6, pareto: onFront.has(`${condKey(c)}|${c.method}`),
-  })));
+  specs.pareto = paretoChart(methods, cells.map((c) => ({
+    condition: condLabel(c), method: c.method, downtimeMs: c.downtimeMs.median, totalTimeMs: c.totalTimeMs.median,
+    mb: c.transferredBytes.median === null ? null : c.transferredBytes.median / 1e6, pareto: onFront.has(`${condKey(c)}|${c.method}`), allCompleted: c.completionRate === 1,
+  })), `Each method's median downtime against its median total time; ringed: the Pareto set (no method is better beyond the CIs in downtime, time and bytes at once); hollow: not every run completed; red dashed line: the downtime limit.${cells.some((c) => c.downtimeMs.median === null) ? ` At "did not complete": ${andList(cells.filter((c) => c.downtimeMs.median === null).map((c) => `${c.method} on ${c.trace}`))} (under half the runs completed).` : ''}`, limits);
   const stallMethods = new Set(['postcopy', 'hybrid', 'qemu-precopy']);
-  const stall = done.filter((r) => stallMethods.has(r.method) && r.result.downtimeMs !== null);
+  const stall = main.filter((r) => stallMethods.has(r.method) && r.result.completed && r.result.downtimeMs !== null);
   if (stall.some((r) => r.method !== 'qemu-precopy')) {
-    specs.stall = stallChart(stall.map((r) => ({ trace: r.trace, method: r.method, downtimeMs: r.result.downtimeMs!, guestStallMs: r.result.guestStallMs, faults: r.result.remoteFaults })));
+    const left = main.filter((r) => stallMethods.has(r.method) && !r.result.completed);
+    specs.stall = stallChart(methods, stall.map((r) => ({ condition: condLabel(r), method: r.method, downtimeMs: r.result.downtimeMs!, guestStallMs: r.result.guestStallMs, faults: r.result.remoteFaults })),
+      `Post-copy and hybrid trade downtime for guest time lost to remote page faults; each mark is one run, with QEMU pre-copy for reference, both axes log (a zero is drawn at the axis's start).${left.length ? ` Not drawn: ${left.length} run${left.length === 1 ? '' : 's'} that did not complete (${andList([...new Set(left.map((r) => `${r.method} on ${r.trace}`))])}).` : ''}`);
   }
   const wt: WtChartPoint[] = [];
   for (const t of traces) {
@@ -175,61 +205,119 @@ export async function chartSpecs(sum: CompareSummary, runs: RunRow[], traces: Co
     for (const p of s.wt) if (p.pages !== null) wt.push({ trace: t.name, windowS: p.windowMs / 1000, pages: p.pages });
   }
   specs.wt = wtChart(wt);
-  return specs;
+  // The report's order: the answer's charts first, then each method's rounds, then the traces.
+  const rank = (k: string) => ['downtime', 'total-time', 'pareto', 'stall', 'rounds-', 'heatmap-', 'wt'].findIndex((p) => k === p || (p.endsWith('-') && k.startsWith(p)));
+  return Object.fromEntries(Object.entries(specs).sort((a, b) => rank(a[0]) - rank(b[0])));
 }
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const safeScript = (s: string) => s.replace(/<\/script/gi, '<\\/script').replace(/<!--/g, '<\\!--');
 
-/** One self-contained, offline, interactive report.html. */
-export function reportHtml(sum: CompareSummary, specs: Record<string, Spec>, versions: Record<string, string>, calibration: Record<string, { value: number; unit: string; source: string }> | null): string {
-  const conds = [...new Map(sum.cells.map((c) => [condKey(c), c])).values()];
-  const tables = conds.map((c) => {
-    const rows = sum.cells.filter((x) => condKey(x) === condKey(c)).map((x) => {
-      const k = cmpOf(sum, x);
-      return `<tr><td>${esc(x.method)} <small>${x.ships ? SHIP_TAG[x.ships] : 'research'}</small>${x.flags.length ? ` <b>${esc(x.flags.join(', '))}</b>` : ''}</td><td>${ci(x.downtimeMs)}</td><td>${ci(x.totalTimeMs, 1000, 2)}</td><td>${ci(x.transferredBytes, 1e6, 1)}</td><td>${x.maxThrottlePct} / ${f1((x.guestStallMs.median ?? 0) / 1000, 2)}</td><td>${Math.round(x.completionRate * 100)} %</td><td>${Math.round(x.convergenceRate * 100)} %</td><td>${x.method === sum.spec.baseline ? 'baseline' : `${f1(k?.ratio, 3)} [${f1(k?.ratioCI?.[0], 3)}, ${f1(k?.ratioCI?.[1], 3)}]`}</td><td>${x.method === sum.spec.baseline ? '' : k?.pHolm === null || k?.pHolm === undefined ? '–' : k.pHolm.toPrecision(2)}</td><td>${x.method === sum.spec.baseline ? '' : f1(k?.winRate, 2)}</td></tr>`;
-    }).join('\n');
-    return `<h3>${esc(c.trace)} · ${fmtBw(c.bandwidthBytesPerSec)} · downtime-limit ${c.downtimeLimitMs} ms</h3>
-<table><thead><tr><th>method</th><th>downtime ms</th><th>total s</th><th>MB sent</th><th>max throttle % / guest stall s</th><th>completed</th><th>converged</th><th>downtime ratio to ${esc(sum.spec.baseline)} [CI]</th><th>Holm p</th><th>win rate</th></tr></thead><tbody>
-${rows}</tbody></table>`;
+/** The host the runs were simulated on: the profile line and each profile's constants. */
+export interface ReportHost {
+  /** "Host profile: qemu-7.2-tcg (final copy at 535.06 MiB/s)", as the terminal prints it. */
+  profile: string;
+  /** The constants of each profile used, by profile name. */
+  constants: Record<string, Record<string, { value: number; unit: string; source: string }>>;
+}
+
+const TAG: Record<string, string> = { qemu: 'QEMU/libvirt', xen: 'Xen' };
+const tagOf = (ships: 'qemu' | 'xen' | null) => `<span class="tag ${ships ?? 'research'}">${ships ? TAG[ships] : 'research'}</span>`;
+
+/** The answer for one trace × condition: the best, the tie group as a list, the power note. */
+function answerHtml(sum: CompareSummary, r: CompareSummary['recommendations'][number]): string {
+  // The text's first part names the condition and the best; the tied methods and the note get their own lines.
+  const head = r.text.split('; tied')[0]!.split('. Note: ')[0]!;
+  const om = OBJECTIVE_METRIC[r.objective];
+  const fmt = (v: number) => (om === 'totalTimeMs' ? `${f1(v / 1000, 2)} s` : om === 'transferredBytes' ? `${f1(v / 1e6, 1)} MB` : `${f1(v, digits(v, 1))} ms`);
+  const items = r.tied.map((t, i) => `<li><b>${esc(t.method)}</b> ${tagOf(t.ships)} ${fmt(t.median)}${i === 0 ? ' (best)' : t.median === r.tied[0]!.median ? ', equal' : t.pHolm !== null ? `, Holm p ${t.pHolm.toPrecision(2)}` : ''}${t.flags.length ? ` <span class="flag">${esc(t.flags.join(', '))}</span>` : ''}</li>`);
+  return `<div class="answer"><p>${esc(head)}.</p>
+${r.tied.length > 1 ? `<p>Tied (no significant difference from the best, paired Wilcoxon with Holm), by median ${esc(om === 'downtimeMs' ? 'downtime' : om === 'totalTimeMs' ? 'total time' : om === 'transferredBytes' ? 'bytes' : 'guest cost')}:</p>` : ''}<ul class="tied">${items.join('')}</ul>
+${r.power ? `<p class="note">Note: ${esc(r.power)}.</p>` : ''}</div>`;
+}
+
+/** One compact table per trace × condition. */
+function tableHtml(sum: CompareSummary, c: Cell): string {
+  const here = sum.cells.filter((x) => condKey(x) === condKey(c));
+  const guest = here.some((x) => x.maxThrottlePct > 0 || (x.guestStallMs.median ?? 0) > 0.5);
+  const rows = here.map((x) => {
+    const k = cmpOf(sum, x);
+    const base = x.method === sum.spec.baseline;
+    const flags = x.flags.map((f) => (f === 'looped' ? `looped×${x.loopedRuns}` : f));
+    if (x.completionRate < 1) flags.unshift(x.completed === 0 ? 'did not complete' : `${x.runs - x.completed} of ${x.runs} did not complete`);
+    return `<tr${x.completionRate < 1 ? ' class="dnf"' : ''}><td>${esc(x.method)} ${tagOf(x.ships)}</td><td>${ci(x.downtimeMs)}</td><td>${ci(x.totalTimeMs, 1000, 2)}</td><td>${ci(x.transferredBytes, 1e6, 0)}</td>${guest ? `<td>${x.maxThrottlePct} / ${x.guestStallMs.median === null ? '–' : f1(x.guestStallMs.median / 1000, 2)}</td>` : ''}<td>${x.completed}/${x.runs}</td><td>${base ? 'baseline' : `${ratio(k?.ratio)} <small>[${ratio(k?.ratioCI?.[0])}, ${k?.ratioCI?.[1] === null || k?.ratioCI?.[1] === undefined ? '–' : ratio(k.ratioCI[1])}]</small>`}</td><td>${base ? '' : k?.pHolm === null || k?.pHolm === undefined ? '–' : k.pHolm.toPrecision(2)}</td><td>${base ? '' : f1(k?.winRate, 2)}</td>${x.band ? `<td>${f1(x.band.start.downtimeMs)} – ${f1(x.band.end.downtimeMs)}</td>` : ''}<td class="flags">${esc(flags.join(', '))}</td></tr>`;
   }).join('\n');
-  const band = sum.cells.filter((c) => c.band).map((c) => `<tr><td>${esc(c.trace)}</td><td>${esc(c.method)}</td><td>${f1(c.band!.start.downtimeMs)} – ${f1(c.band!.end.downtimeMs)}</td><td>${f1((c.band!.start.totalTimeMs ?? NaN) / 1000, 2)} – ${f1((c.band!.end.totalTimeMs ?? NaN) / 1000, 2)}</td></tr>`).join('\n');
-  const charts = Object.keys(specs).map((name, i) => `<figure><div id="chart${i}" class="chart"></div><figcaption>${esc(name)}</figcaption></figure>`).join('\n');
-  const cal = calibration ? Object.entries(calibration).map(([k, v]) => `<li>${esc(k)} = ${v.value} ${esc(v.unit)} — ${esc(v.source)}</li>`).join('') : '<li>ideal host (no host constants)</li>';
+  return `<h3>${esc(condLabel(c))}</h3>
+<table><thead><tr><th>method</th><th>downtime ms</th><th>total s</th><th>MB sent</th>${guest ? '<th title="max CPU throttle % / median guest time lost, s">guest % / s</th>' : ''}<th>completed</th><th>×${esc(sum.spec.baseline)} <small>[CI]</small></th><th>Holm p</th><th>win rate</th>${c.band ? '<th title="median downtime with every write at its epoch\'s start – at its end">band ms</th>' : ''}<th>flags</th></tr></thead><tbody>
+${rows}</tbody></table>`;
+}
+
+/**
+ * One self-contained, offline, interactive report.html, read top-down: the
+ * answer and the flags, the host and what the intervals cover; one table per
+ * trace × condition; the charts, each with a caption; then the methods with
+ * their sources, how the report was made and the host's constants.
+ */
+export function reportHtml(sum: CompareSummary, specs: Record<string, Spec>, versions: Record<string, string>, host: ReportHost): string {
+  const conds = [...new Map(sum.cells.map((c) => [condKey(c), c])).values()];
+  const tables = conds.map((c) => tableHtml(sum, c)).join('\n');
+  const charts = Object.entries(specs).map(([name, spec], i) => `<figure id="fig-${esc(name)}"><div id="chart${i}" class="chart"></div><figcaption><b>${esc(String((spec.title as { text?: string })?.text ?? name))}.</b> ${esc(String(spec.description ?? ''))} <small>(charts/${esc(name)}.svg, .png)</small></figcaption></figure>`).join('\n');
+  const usedFlags = new Set(sum.cells.flatMap((c) => c.flags));
+  const flagItems = (Object.keys(sum.flagLegend) as (keyof typeof sum.flagLegend)[]).map((f) => `<li><span class="flag">${f}</span> ${esc(sum.flagLegend[f])}${usedFlags.has(f) ? '' : ' (none here)'}</li>`).join('');
+  const dnf = sum.cells.filter((c) => c.completionRate < 1);
+  const cal = Object.entries(host.constants).map(([name, consts]) => `<h3>${esc(name)}</h3><ul>${Object.keys(consts).length ? Object.entries(consts).map(([k, v]) => `<li><code>${esc(k)}</code> = ${v.value} ${esc(v.unit)} — ${esc(v.source)}</li>`).join('') : '<li>no host constants (the ideal host)</li>'}</ul>`).join('\n');
+  const methods = sum.spec.methods.map((m, i) => {
+    const { method } = resolveMethod(m);
+    const st = methodStyle(i);
+    return `<li><span class="swatch" style="background:${st.colour}" title="${st.shape}"></span><b>${esc(m)}</b> ${tagOf(method.ships ?? null)} — ${esc(method.summary)}${method.approximation ? ` <i>Approximation:</i> ${esc(method.approximation)}` : ''} <small>Source: ${esc(method.source)}</small></li>`;
+  }).join('\n');
   const [vegaJs, vlJs, embedJs] = vegaScripts();
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>dirtylab report</title>
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; img-src data:">
-<style>body{font-family:DejaVu Sans,Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:13px}th,td{border-bottom:1px solid #ddd;padding:3px 8px;text-align:right}th:first-child,td:first-child{text-align:left}
-.answer{font-size:1.15em;background:#eef6ee;border-left:4px solid #3a3;padding:.6em 1em}code{background:#f4f4f4;padding:1px 4px}figure{margin:1em 0}.chart{min-height:100px}</style>
+<style>body{font-family:DejaVu Sans,Helvetica,Arial,sans-serif;max-width:1240px;margin:1.5em auto;padding:0 1em;color:#222;line-height:1.4}
+h1{margin-bottom:.3em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}h3{margin:1em 0 .3em;font-size:1.05em}
+table{border-collapse:collapse;margin:.3em 0 1.2em;font-size:12px}th,td{border-bottom:1px solid #e3e3e3;padding:2px 7px;text-align:right;white-space:nowrap}th{background:#f5f5f5}th:first-child,td:first-child{text-align:left}td.flags{text-align:left;color:#a33;white-space:normal;min-width:8em}tr.dnf td{background:#fdf0f0}
+.answer{background:#eef6ee;border-left:4px solid #3a3;padding:.4em 1em;margin:.6em 0}.answer p{margin:.3em 0}.answer>p:first-child{font-size:1.1em}.tied{columns:2;margin:.2em 0;font-size:.95em}.note{font-size:.9em;color:#555}
+.tag{font-size:.75em;border-radius:3px;padding:0 4px;background:#e4e9f7;color:#234}.tag.research{background:#eee;color:#555}.tag.xen{background:#f6ead8;color:#543}.flag{color:#a33;font-size:.9em}
+code{background:#f4f4f4;padding:1px 4px}figure{margin:1.2em 0 2em}figcaption{max-width:900px;font-size:.92em;color:#333}.chart{min-height:100px}
+.swatch{display:inline-block;width:.8em;height:.8em;margin-right:.4em;border-radius:2px}.methods li{margin:.3em 0}small{color:#666}</style>
 <script>${safeScript(vegaJs!)}</script>
 <script>${safeScript(vlJs!)}</script>
 <script>${safeScript(embedJs!)}</script>
 </head><body>
 <h1>Which live-migration method?</h1>
-${sum.recommendations.map((r) => `<p class="answer">${esc(r.text)}</p>`).join('\n') || '<p class="answer">No method completed every run under any condition.</p>'}
-<p>Pareto set (no method is better in downtime, total time and bytes at once): ${sum.pareto.map((p) => `<b>${esc(p.method)}</b> (${esc(p.trace)}: ${f1(p.downtimeMs)} ms, ${f1(p.totalTimeMs / 1000, 2)} s, ${f1(p.transferredBytes / 1e6, 1)} MB)`).join('; ') || '–'}.</p>
-<h2>The methods</h2>
-<ul>${sum.spec.methods.map((m) => { const { method } = resolveMethod(m); return `<li><b>${esc(m)}</b> — ${esc(method.summary)} <small>(${esc(method.source)})</small></li>`; }).join('\n')}</ul>
-<h2>Results</h2>
-<p>Medians with 95 % confidence intervals; runs that did not complete are counted, not averaged, and rank last in the paired tests.</p>
+<section id="answer">
+${sum.recommendations.map((r) => answerHtml(sum, r)).join('\n') || `<p class="answer">No method completed every run within the downtime limit under any condition${sum.spec.deployable ? ' among those QEMU/libvirt ship' : ''}.</p>`}
+<p>Pareto set (no method is better in downtime, total time and bytes at once; differences inside the CIs are ties): ${sum.pareto.map((p) => `<b>${esc(p.method)}</b> (${esc(p.trace)}: ${f1(p.downtimeMs)} ms, ${f1(p.totalTimeMs / 1000, 2)} s, ${f1(p.transferredBytes / 1e6, 0)} MB)`).join('; ') || '–'}.</p>
+${dnf.length ? `<p><b>Did not complete:</b> ${dnf.map((c) => `${esc(c.method)} on ${esc(c.trace)} (${c.runs - c.completed} of ${c.runs} runs)`).join('; ')} — counted as +∞, never left out.</p>` : '<p>Every run of every method completed.</p>'}
+<p>Flags:</p><ul class="flags-legend">${flagItems}</ul>
+<p>${esc(host.profile)} (constants at the end). ${esc(sum.intervals)}. Intervals: ${esc(sum.bootstrap)}. Tests: ${esc(sum.wilcoxon)}.</p>
+</section>
+<section id="tables">
+<h2>Results per trace and condition</h2>
+<p>Medians [95 % CI] over ${sum.spec.replicates} start offsets; a run that did not complete counts as +∞ ("–": under half completed). ×${esc(sum.spec.baseline)}: the median per-pair downtime ratio to the baseline, with its CI, the Holm-adjusted paired Wilcoxon p and the share of pairs the method wins.${sum.cells.some((x) => x.maxThrottlePct > 0 || (x.guestStallMs.median ?? 0) > 0.5) ? ' guest % / s: the most the guest\'s CPU was throttled, and the median guest time lost to the method (throttle, faults; setup not counted).' : ''}</p>
 ${tables}
-<h2>What the intervals cover</h2>
-<p>${esc(sum.intervals)}. Intervals: ${esc(sum.bootstrap)}. Tests: ${esc(sum.wilcoxon)}; Holm adjustment over one family per metric.</p>
-<h2>Write-time band</h2>
-<p>Within an epoch the order of writes is unknown. The results above place each write at a hashed instant (write-time=uniform); this band gives the medians with every write at its epoch's start (pessimistic for pre-copy) and at its end (optimistic).</p>
-<table><thead><tr><th>trace</th><th>method</th><th>downtime ms (start – end)</th><th>total s (start – end)</th></tr></thead><tbody>
-${band}</tbody></table>
+${sum.cells.some((c) => c.band) ? `<p>band ms: within an epoch the order of writes is unknown; the results place each write at a hashed instant (write-time=uniform), the band gives the median downtime with every write at its epoch's start (pessimistic for pre-copy) – at its end (optimistic).</p>` : ''}
+</section>
+<section id="charts">
 <h2>Charts</h2>
 ${charts}
+</section>
+<section id="methods">
+<h2>The methods</h2>
+<ul class="methods">${methods}</ul>
 <h2>How this was made</h2>
 <p><code>${esc(sum.spec.command || 'dirtylab compare')}</code></p>
 <ul>${Object.entries(versions).map(([k, v]) => `<li>${esc(k)} ${esc(v)}</li>`).join('')}<li>seed ${sum.spec.seed}; ${sum.spec.replicates} replicates; traces: ${sum.spec.traces.map((t) => `${esc(t.name)} (SHA-256 ${esc(t.sha256 ?? '–')})`).join(', ')}</li></ul>
-<p>Calibration ${esc(sum.spec.calibration ?? 'ideal')}:</p><ul>${cal}</ul>
+<h2>Host constants</h2>
+<p>${esc(host.profile)}.</p>
+${cal}
+</section>
 <script>
 const specs = ${safeScript(JSON.stringify(Object.values(specs)))};
-specs.forEach((s, i) => vegaEmbed('#chart' + i, s, { actions: false, renderer: 'svg' }).catch((e) => { document.getElementById('chart' + i).textContent = 'chart failed: ' + e; }));
+// The caption is printed under each chart; the chart keeps only its title.
+specs.forEach((s, i) => vegaEmbed('#chart' + i, { ...s, title: s.title && s.title.text }, { actions: false, renderer: 'svg' }).catch((e) => { document.getElementById('chart' + i).textContent = 'chart failed: ' + e; }));
 </script>
 </body></html>
 `;
@@ -262,7 +350,7 @@ export function runsJsonl(r: CompareRuns): string {
 }
 
 /** Every output file of a comparison, by relative path. */
-export async function reportFiles(r: CompareRuns, sum: CompareSummary, traces: CompareTrace[], kernel: Kernel, versions: Record<string, string>, calibration: Record<string, { value: number; unit: string; source: string }> | null): Promise<Record<string, string | Uint8Array>> {
+export async function reportFiles(r: CompareRuns, sum: CompareSummary, traces: CompareTrace[], kernel: Kernel, versions: Record<string, string>, host: ReportHost): Promise<Record<string, string | Uint8Array>> {
   const files: Record<string, string | Uint8Array> = {
     'runs.jsonl': runsJsonl(r),
     'summary.json': JSON.stringify(sum, null, 2) + '\n',
@@ -275,6 +363,6 @@ export async function reportFiles(r: CompareRuns, sum: CompareSummary, traces: C
     files[`charts/${name}.svg`] = svg;
     files[`charts/${name}.png`] = toPng(svg);
   }
-  files['report.html'] = reportHtml(sum, specs, versions, calibration);
+  files['report.html'] = reportHtml(sum, specs, versions, host);
   return files;
 }

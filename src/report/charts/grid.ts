@@ -9,7 +9,7 @@ export interface GridCell { method: string; bandwidth: string; downtimeLimitMs: 
 
 /** The spec. */
 export function gridChart(cells: GridCell[]): Spec {
-  return chart('Predicted downtime by bandwidth and downtime-limit (× = does not converge)', {
+  return chart('Predicted downtime by bandwidth and downtime-limit', 'Each cell is the predicted downtime of one method at one bandwidth and downtime-limit; a grey cell marked × does not converge.', {
     data: { values: cells },
     facet: { column: { field: 'method', type: 'nominal', title: null } },
     spec: {

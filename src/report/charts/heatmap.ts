@@ -39,7 +39,7 @@ export function heatCells(trace: Trace, maxBins = 160): HeatCell[] {
 
 /** The spec. */
 export function heatmapChart(name: string, cells: HeatCell[]): Spec {
-  return chart(`Pages written — ${name} (address × time)`, {
+  return chart(`Pages written — ${name}`, `Where and when the guest of ${name} writes: each cell counts the pages written in one stretch of guest memory (vertical) during one stretch of time (horizontal), on a log colour scale; empty cells are white.`, {
     data: { values: cells },
     width: 560, height: 300,
     mark: { type: 'rect' },

@@ -36,8 +36,9 @@ const trace = { header: generatedHeader(gen), epochs: [...generateEpochs(gen)] }
 const traces = [{ name: 'hc', trace, sha256: null }];
 
 describe('compare() over workers', () => {
-  it('2 workers give the runs of this thread, in grid order', async () => {
-    const o = { traces, methods: ['precopy', 'qemu-auto-converge'], replicates: 5, bandwidths: [16 * 2 ** 20], maxTimeMs: 30_000, seed: 4 };
+  it('2 workers give the runs of this thread, in grid order (two traces)', async () => {
+    const other = { header: generatedHeader({ ...gen, seed: 5 }), epochs: [...generateEpochs({ ...gen, seed: 5 })] };
+    const o = { traces: [...traces, { name: 'hc5', trace: other, sha256: null }], methods: ['precopy', 'qemu-auto-converge'], replicates: 5, bandwidths: [16 * 2 ** 20], maxTimeMs: 30_000, seed: 4 };
     const here = await compare(o);
     let calls = 0;
     const pooled = await compare({ ...o, workers: 2, onProgress: (d, n) => { calls++; expect(d).toBeLessThanOrEqual(n); } });

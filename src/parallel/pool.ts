@@ -140,11 +140,13 @@ export async function createPool(o: PoolOptions = {}): Promise<Pool> {
         if (e instanceof WorkerCrashError) await dispose(); // the others stop now; their loops see `gone`
       };
 
-      const work = async (s: Slot, last: boolean) => {
+      // Each worker gets its own copy, moved; the last worker takes the originals. Copies are made
+      // before any transfer: a moved buffer is detached on this side.
+      const copies = slots.map((_, i) => (i === slots.length - 1 ? packed : packed.map(copyPacked)));
+      const work = async (s: Slot, mine: typeof packed) => {
         try {
-          // Each worker gets its own copy, moved (the last worker takes the original).
-          for (let t = 0; t < traces.length; t++) {
-            const p = last ? packed[t]! : copyPacked(packed[t]!);
+          for (let t = 0; t < mine.length; t++) {
+            const p = mine[t]!;
             await race(s, s.api.load(ids[t]!, Comlink.transfer(p, [p.buffer])), null);
           }
           while (!failure && next < jobs.length) {
@@ -160,7 +162,7 @@ export async function createPool(o: PoolOptions = {}): Promise<Pool> {
           await fail(e instanceof Error ? e : new Error(String(e)));
         }
       };
-      await Promise.all(slots.map((s, i) => work(s, i === slots.length - 1)));
+      await Promise.all(slots.map((s, i) => work(s, copies[i]!)));
       if (!disposed) for (const s of slots) for (const id of ids) s.api.drop(id).catch(() => {});
       if (failure) throw failure;
       return results;

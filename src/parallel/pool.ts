@@ -158,7 +158,11 @@ export async function createPool(o: PoolOptions = {}): Promise<Pool> {
             onProgress?.(++done, jobs.length);
           }
         } catch (e) {
-          if (e instanceof Gone && e.intended && failure) return; // stopped because another failed
+          if (e instanceof Gone && e.intended) {
+            // Stopped because another failed, or because the caller disposed of the pool mid-run.
+            if (!failure) await fail(new Error('the worker pool was disposed while it ran'));
+            return;
+          }
           await fail(e instanceof Error ? e : new Error(String(e)));
         }
       };

@@ -16,6 +16,9 @@ export default defineConfig({
       },
       {
         extends: true,
+        // comlink (and its node adapter, imported only on Node's path) bundled up front: found
+        // mid-run, Vite re-optimizes and reloads the page under the test.
+        optimizeDeps: { include: ['comlink', 'comlink/dist/esm/node-adapter.mjs'] },
         test: {
           name: 'browser',
           include: ['test/**/*.browser.test.ts'],

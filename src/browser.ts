@@ -21,10 +21,12 @@ export { simulate, resolveMethod, DEFAULT_BANDWIDTH, DEFAULT_DOWNTIME_LIMIT_MS, 
 export { METHODS, getMethod, methodIds } from './sim/methods/index.js';
 export type { SimResult, RoundRecord, StopReason } from './sim/result.js';
 export type { MethodSpec, ParamSpec, Params } from './sim/method.js';
+export { ParamError } from './sim/method.js';
 export { Engine, type EngineConfig, type EngineHooks } from './sim/engine.js';
 export { registerCalibration, getCalibration, calibrationNames, IDEAL, type Calibration } from './sim/calibration.js';
 export { parseBandwidth, parseDurationMs, parseSize } from './sim/units.js';
-export { compare, compareSpec, startOffsets, type CompareOptions, type CompareRuns, type CompareSpec, type CompareTrace, type RunRow } from './stats/compare.js';
+export { createPool, simulateAll, coreCount, WorkerCrashError, type Pool, type PoolJob, type PoolOptions, type JobOptions, type SimulateAllOptions } from './parallel/index.js';
+export { compare, compareSpec, startOffsets, runLabel, type CompareOptions, type CompareRuns, type CompareSpec, type CompareTrace, type RunRow } from './stats/compare.js';
 export { summarize, METRICS, type CompareSummary, type Cell, type Comparison } from './stats/summary.js';
 export { bootstrapCI, medianOf } from './stats/bootstrap.js';
 export { holm } from './stats/holm.js';

@@ -20,6 +20,7 @@ import * as vegaLib from 'vega';
 import * as vlLib from 'vega-lite';
 import { type CompareTrace } from '../stats/compare.js';
 import { join as joinPath } from 'node:path';
+import { availableParallelism } from 'node:os';
 
 /** A usage error found after parsing (exit 1). */
 export class UsageError extends Error {}
@@ -124,6 +125,14 @@ export function progress(quiet: boolean | undefined): { update(done: number, tot
 }
 
 
+/** `--workers N`: worker threads (default: the core count; 1 runs in this process). */
+export function workersOption(): Option {
+  return new Option('--workers <n>', 'worker threads for the runs (1: in this process); the output does not change')
+    .argParser(intArg('--workers', 1))
+    .default(availableParallelism(), `the core count, ${availableParallelism()}`);
+}
+
+
 /** Versions that produced a report. */
 export function versions(): Record<string, string> {
   return { dirtylab: packageVersion(), node: process.version, vega: vegaLib.version, 'vega-lite': vlLib.version };
@@ -159,12 +168,12 @@ export function shardArg(v: string): { index: number; count: number } {
 }
 
 
-/** The command line as run, without the options that do not change results. */
+/** The command line as run, without the options that do not change results (so runs.jsonl is the same whatever --workers). */
 export function commandLine(argv: string[]): string {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
-    if (['--shard', '--out'].includes(argv[i]!)) { i++; continue; }
-    if (['--quiet', '--json'].includes(argv[i]!)) continue;
+    if (['--shard', '--out', '--workers'].includes(argv[i]!)) { i++; continue; }
+    if (['--quiet', '--json'].includes(argv[i]!) || /^--(shard|out|workers)=/.test(argv[i]!)) continue;
     out.push(/[\s"']/.test(argv[i]!) ? JSON.stringify(argv[i]) : argv[i]!);
   }
   return ['dirtylab', ...out].join(' ');

@@ -16,7 +16,7 @@ import { renderWorkloads } from '../report/workloads.js';
 import { summarize as summarizeRuns, OBJECTIVES, type Objective } from '../stats/summary.js';
 import { renderTerminal, reportFiles, runsJsonl, writeFilesAtomic } from '../report/report.js';
 import { join as joinPath } from 'node:path';
-import { UsageError, packageVersion, intArg, formatOption, unitArg, collectParam, listArg, progress, versions, loadTraces, shardArg, commandLine, profileLine, LINK_HELP, STEPS_HELP, CAL_HELP, type Out } from './common.js';
+import { UsageError, packageVersion, intArg, workersOption, formatOption, unitArg, collectParam, listArg, progress, versions, loadTraces, shardArg, commandLine, profileLine, LINK_HELP, STEPS_HELP, CAL_HELP, type Out } from './common.js';
 import { ipsOption, replayTimes } from './import.js';
 
 /** Summarise, print and write everything a comparison produces. */
@@ -63,12 +63,13 @@ export function registerCompare(program: Command, out: Out): void {
     .option('--out <dir>', 'output directory', './dirtylab-report')
     .option('--shard <i/n>', 'run only slice i of n of the grid (0-based; auto/n reads JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID) and write only runs.jsonl', shardArg)
     .option('--json', 'print the summary as JSON')
+    .addOption(workersOption())
     .option('--quiet', 'no progress bar')
     .addOption(formatOption()).addOption(ipsOption())
     .action(async (paths: string[], o: {
       methods?: string[]; baseline?: string; replicates?: number; bandwidth?: number[]; downtimeLimit?: number[]; param: Record<string, string>;
       seed?: number; maxTime?: number; calibration?: string; linkBandwidth?: number; downtimeSteps?: DowntimeStep[]; objective: Objective; deployable?: boolean; workload: { name: string; paths: string[] }[]; writeTimeBand: boolean; out: string; shard?: { index: number; count: number };
-      json?: boolean; quiet?: boolean; format?: TraceFormat; instructionsPerSecond?: number;
+      json?: boolean; quiet?: boolean; workers: number; format?: TraceFormat; instructionsPerSecond?: number;
     }) => {
       const { traces, notes: timeBase } = replayTimes(await loadTraces(paths, o.format), o.instructionsPerSecond);
       if (!o.json) timeBase.forEach((n) => out.log(n));
@@ -79,7 +80,7 @@ export function registerCompare(program: Command, out: Out): void {
           traces, methods: o.methods, baseline: o.baseline, replicates: o.replicates, bandwidths: o.bandwidth, downtimeLimits: o.downtimeLimit,
           params: o.param, seed: o.seed, maxTimeMs: o.maxTime, calibration: o.calibration, linkBandwidth: o.linkBandwidth, downtimeSteps: o.downtimeSteps, objective: o.objective, deployable: o.deployable ?? false,
           workloads: o.workload.length ? workloadsOf(o.workload, paths, traces.map((t) => t.name)) : workloadsByName(traces.map((t) => t.name)),
-          writeTimeBand: o.writeTimeBand, shard: o.shard,
+          writeTimeBand: o.writeTimeBand, shard: o.shard, workers: o.workers,
           packageVersion: packageVersion(), command: commandLine(process.argv.slice(2)), onProgress: (d, t) => bar.update(d, t),
         });
       } catch (e) {

@@ -2,22 +2,21 @@
  * `dirtylab grid`.
  */
 import { Command } from 'commander';
-import { Kernel } from '../kernel/index.js';
 import { type TraceFormat } from '../trace/model.js';
 import { fileInput } from '../trace/node.js';
 import { readTrace } from '../trace/open.js';
 import { ParamError } from '../sim/method.js';
-import { simulate } from '../sim/simulate.js';
+import { resolveMethod, startGuestNs } from '../sim/simulate.js';
+import { simulateAll, type PoolJob } from '../parallel/index.js';
 import type { DowntimeStep } from '../sim/engine.js';
 import { parseBandwidth, parseDurationMs, parseDowntimeSteps } from '../sim/units.js';
-import type { SimResult } from '../sim/result.js';
 import '../sim/profiles.js';
 import { writeFilesAtomic } from '../report/report.js';
 import { gridChart, type GridCell } from '../report/charts/grid.js';
 import { toPng, toSvg } from '../report/render.js';
 import { fmtBw } from '../stats/summary.js';
 import { join as joinPath } from 'node:path';
-import { UsageError, intArg, formatOption, unitArg, collectParam, listArg, profileLine, LINK_HELP, STEPS_HELP, CAL_HELP, type Out } from './common.js';
+import { UsageError, intArg, workersOption, progress, formatOption, unitArg, collectParam, listArg, profileLine, LINK_HELP, STEPS_HELP, CAL_HELP, type Out } from './common.js';
 import { ipsOption, replayTime } from './import.js';
 
 /** Register `dirtylab grid`. */
@@ -38,25 +37,40 @@ export function registerGrid(program: Command, out: Out): void {
     .option('-p, --param <key=value>', 'a method parameter (repeatable)', collectParam, {})
     .option('--out <dir>', 'where grid.json and charts/grid.svg|png go', './dirtylab-grid')
     .option('--json', 'print the cells as JSON')
+    .addOption(workersOption())
+    .option('--quiet', 'no progress bar')
     .addOption(formatOption()).addOption(ipsOption())
-    .action(async (trace: string, o: { bandwidth: number[]; downtimeLimit: number[]; methods: string[]; startEpoch?: number; startTime?: number; maxTime?: number; calibration?: string; linkBandwidth?: number; downtimeSteps?: DowntimeStep[]; param: Record<string, string>; out: string; json?: boolean; format?: TraceFormat; instructionsPerSecond?: number }) => {
+    .action(async (trace: string, o: { bandwidth: number[]; downtimeLimit: number[]; methods: string[]; startEpoch?: number; startTime?: number; maxTime?: number; calibration?: string; linkBandwidth?: number; downtimeSteps?: DowntimeStep[]; param: Record<string, string>; out: string; json?: boolean; workers: number; quiet?: boolean; format?: TraceFormat; instructionsPerSecond?: number }) => {
       const { trace: t, note: timeBase } = replayTime(await readTrace(fileInput(trace), { format: o.format }), trace, o.instructionsPerSecond);
-      const kernel = await Kernel.load();
-      const cells: GridCell[] = [];
-      for (const m of o.methods) {
-        for (const bw of o.bandwidth) {
-          for (const dl of o.downtimeLimit) {
-            let r: SimResult;
-            try {
-              r = await simulate(t, { method: m, params: o.param, bandwidth: bw, downtimeLimitMs: dl, downtimeSteps: o.downtimeSteps, linkBandwidth: o.linkBandwidth, startEpoch: o.startEpoch, startTimeMs: o.startTime, maxTimeMs: o.maxTime, calibration: o.calibration, kernel });
-            } catch (e) {
-              if (e instanceof ParamError) throw new UsageError(e.message);
-              throw e;
+      const jobs: PoolJob[] = [];
+      let results;
+      const bar = progress(o.quiet);
+      try {
+        // Checked here, once, so a bad flag is the same usage error whatever --workers.
+        for (const m of o.methods) resolveMethod(m, o.param);
+        const startNs = startGuestNs(t, { startEpoch: o.startEpoch, startTimeMs: o.startTime });
+        for (const m of o.methods) {
+          for (const bw of o.bandwidth) {
+            for (const dl of o.downtimeLimit) {
+              jobs.push({
+                key: jobs.length, trace: 0, label: `method ${m}, ${fmtBw(bw)}, downtime-limit ${dl} ms (cell ${jobs.length} of the grid)`,
+                options: { method: m, params: o.param, bandwidth: bw, downtimeLimitMs: dl, downtimeSteps: o.downtimeSteps, linkBandwidth: o.linkBandwidth, startGuestNs: startNs, maxTimeMs: o.maxTime, calibration: o.calibration },
+              });
             }
-            cells.push({ method: r.method, bandwidth: fmtBw(bw), downtimeLimitMs: dl, downtimeMs: r.completed ? r.downtimeMs : null, totalTimeS: r.completed ? r.totalTimeMs / 1000 : null, verdict: r.completed ? (r.converged ? 'converges' : `forced (${r.stopReason})`) : `does not (${r.stopReason})` });
           }
         }
+        results = await simulateAll([t], jobs, { workers: o.workers, onProgress: (d, n) => bar.update(d, n) });
+      } catch (e) {
+        if (e instanceof ParamError) throw new UsageError(e.message);
+        throw e;
+      } finally {
+        bar.stop();
       }
+      const cells: GridCell[] = results.map((r, i) => {
+        const bw = jobs[i]!.options.bandwidth!;
+        const dl = jobs[i]!.options.downtimeLimitMs!;
+        return { method: r.method, bandwidth: fmtBw(bw), downtimeLimitMs: dl, downtimeMs: r.completed ? r.downtimeMs : null, totalTimeS: r.completed ? r.totalTimeMs / 1000 : null, verdict: r.completed ? (r.converged ? 'converges' : `forced (${r.stopReason})`) : `does not (${r.stopReason})` };
+      });
       const svg = await toSvg(gridChart(cells));
       writeFilesAtomic(o.out, { 'grid.json': JSON.stringify(cells, null, 2) + '\n', 'charts/grid.svg': svg, 'charts/grid.png': toPng(svg) });
       if (o.json) { out.log(JSON.stringify(cells, null, 2)); return; }

@@ -10,17 +10,19 @@
  *
  * The grid has one canonical order (trace, bandwidth, downtime-limit,
  * write-time, replicate, method); `shard` i/n runs the runs whose index ≡ i
- * (mod n), so shards merge back into exactly the unsharded result.
+ * (mod n), so shards merge back into exactly the unsharded result. With
+ * `workers` > 1 the runs spread over a worker pool (src/parallel/) and come
+ * back in that order, so the output is the same byte for byte.
  */
 import type { Kernel } from '../kernel/index.js';
-import { Kernel as KernelClass } from '../kernel/index.js';
+import { simulateAll, type Pool, type PoolJob } from '../parallel/index.js';
 import { allParams } from '../sim/method.js';
 import { ParamError } from '../sim/method.js';
 import { methodIds } from '../sim/methods/index.js';
 import type { SimResult } from '../sim/result.js';
 import type { DowntimeStep } from '../sim/engine.js';
-import type { Objective } from './summary.js';
-import { DEFAULT_BANDWIDTH, DEFAULT_DOWNTIME_LIMIT_MS, resolveMethod, simulate } from '../sim/simulate.js';
+import { fmtBw, type Objective } from './summary.js';
+import { DEFAULT_BANDWIDTH, DEFAULT_DOWNTIME_LIMIT_MS, resolveMethod } from '../sim/simulate.js';
 import type { Trace } from '../trace/model.js';
 import { mulberry32 } from '../trace/random.js';
 
@@ -113,7 +115,13 @@ export interface CompareOptions {
   workloads?: Workload[];
   writeTimeBand?: boolean;
   shard?: { index: number; count: number };
+  /** The kernel for runs in this thread. */
   kernel?: Kernel;
+  /** Worker threads to spread the runs over (absent, 0 or 1: this thread); the output does not change. */
+  workers?: number;
+  /** Or an existing worker pool (left open); wins over `workers`. */
+  pool?: Pool;
+  /** Called on this thread after each finished run. */
   onProgress?: (done: number, total: number) => void;
   packageVersion?: string;
   /** The command line, for provenance (without --shard/--out). */
@@ -231,34 +239,40 @@ export function gridCells(spec: CompareSpec, traces: CompareTrace[]) {
   return cells;
 }
 
+/** How a run is named in errors: its coordinates in the grid. */
+export function runLabel(c: Omit<RunRow, 'result'>): string {
+  return `trace ${c.trace}, method ${c.method}, ${fmtBw(c.bandwidthBytesPerSec)}, downtime-limit ${c.downtimeLimitMs} ms, write-time ${c.writeTime}, replicate ${c.replicate} (run ${c.index} of the grid)`;
+}
+
 /** Run the grid (or one shard of it). */
 export async function compare(o: CompareOptions): Promise<CompareRuns> {
   const spec = compareSpec(o);
-  const kernel = o.kernel ?? (await KernelClass.load());
   const perMethod = paramsByMethod(spec.methods, spec.params);
   const cells = gridCells(spec, o.traces);
   const mine = o.shard ? cells.filter((c) => c.index % o.shard!.count === o.shard!.index) : cells;
-  const byName = new Map(o.traces.map((t) => [t.name, t]));
-  const runs: RunRow[] = [];
-  let done = 0;
-  for (const c of mine) {
-    const t = byName.get(c.trace)!;
-    const result = await simulate(t.trace, {
-      method: c.method,
-      params: { ...perMethod.get(c.method)!, 'write-time': c.writeTime },
-      bandwidth: c.bandwidthBytesPerSec,
-      downtimeLimitMs: c.downtimeLimitMs,
-      startGuestNs: c.startGuestNs,
-      maxTimeMs: spec.maxTimeMs ?? undefined,
-      calibration: spec.calibration ?? undefined,
-      linkBandwidth: spec.linkBandwidth ?? undefined,
-      downtimeSteps: spec.downtimeSteps.length ? spec.downtimeSteps : undefined,
-      kernel,
-      traceSha256: t.sha256,
-      packageVersion: spec.packageVersion,
-    });
-    runs.push({ ...c, result });
-    o.onProgress?.(++done, mine.length);
-  }
+  const traceIndex = new Map(o.traces.map((t, i) => [t.name, i]));
+  const jobs: PoolJob[] = mine.map((c) => {
+    const t = traceIndex.get(c.trace)!;
+    return {
+      key: c.index,
+      trace: t,
+      label: runLabel(c),
+      options: {
+        method: c.method,
+        params: { ...perMethod.get(c.method)!, 'write-time': c.writeTime },
+        bandwidth: c.bandwidthBytesPerSec,
+        downtimeLimitMs: c.downtimeLimitMs,
+        startGuestNs: c.startGuestNs,
+        maxTimeMs: spec.maxTimeMs ?? undefined,
+        calibration: spec.calibration ?? undefined,
+        linkBandwidth: spec.linkBandwidth ?? undefined,
+        downtimeSteps: spec.downtimeSteps.length ? spec.downtimeSteps : undefined,
+        traceSha256: o.traces[t]!.sha256,
+        packageVersion: spec.packageVersion,
+      },
+    };
+  });
+  const results = await simulateAll(o.traces.map((t) => t.trace), jobs, { workers: o.workers, pool: o.pool, kernel: o.kernel, onProgress: o.onProgress });
+  const runs: RunRow[] = mine.map((c, i) => ({ ...c, result: results[i]! }));
   return { spec, runs, total: cells.length };
 }

@@ -1,0 +1,259 @@
+/**
+ * A pool of simulation workers (DESIGN §7): comlink over Node worker_threads
+ * (comlink's node adapter) or browser module Workers, one API for both. Each
+ * worker loads its own kernel; a run() sends every trace once per worker as a
+ * packed buffer moved with transfer, then hands out runs one at a time to
+ * whichever worker is free, and returns the results in the order of the jobs
+ * — so the output does not depend on the number of workers or on timing.
+ *
+ * Progress reaches the caller through messages: each finished run is one reply
+ * on the main thread, where `onProgress` is called (no callback proxies, which
+ * in Node would need a custom comlink transfer handler).
+ *
+ * A worker that stops (exits, throws outside a run, or fails to start) fails
+ * the run() with a WorkerCrashError naming the run it had, and every worker is
+ * terminated: never a hang. An error thrown by a run itself (a bad parameter,
+ * a kernel out of memory) comes back as the same error class a run in this
+ * thread would throw.
+ */
+import * as Comlink from 'comlink';
+import type { SimResult } from '../sim/result.js';
+import { calibrationNames, getCalibration, type Calibration } from '../sim/calibration.js';
+import type { Trace } from '../trace/model.js';
+import { fromJobError, type JobOptions, type JobReply, type WorkerApi } from './api.js';
+import { copyPacked, packTrace } from './transfer.js';
+
+/** One simulation for the pool: trace `trace` (an index into run()'s traces) with these options. */
+export interface PoolJob {
+  /** The run's index in the caller's grid (reported to the worker, and in tests' crash hook). */
+  key: number;
+  trace: number;
+  options: JobOptions;
+  /** How the run is named in error messages ("trace hc, method precopy, …"). */
+  label: string;
+}
+
+/** Options of createPool(). */
+export interface PoolOptions {
+  /** Workers to start (default: the core count). */
+  workers?: number;
+  /**
+   * Browsers only: start one Worker. The default is
+   * `new Worker(new URL('./worker.browser.js', import.meta.url), { type: 'module' })`;
+   * give your own when a bundler needs the worker spelled in your code.
+   */
+  browserWorker?: () => Worker;
+}
+
+/** A running pool. */
+export interface Pool {
+  /** Workers in the pool. */
+  readonly size: number;
+  /** Run the jobs over the traces; results in the order of `jobs`. */
+  run(traces: Trace[], jobs: PoolJob[], onProgress?: (done: number, total: number) => void): Promise<SimResult[]>;
+  /** Release the proxies and terminate every worker (idempotent). */
+  dispose(): Promise<void>;
+}
+
+/** A worker stopped: it exited, threw outside a run, or did not start. */
+export class WorkerCrashError extends Error {
+  constructor(
+    /** The run it had, or null (starting up, loading traces). */
+    readonly run: string | null,
+    /** What happened ("exited with code 70"). */
+    readonly reason: string,
+    worker: string,
+  ) {
+    super(`${worker} ${reason} ${run ? `while running ${run}` : 'before its first run (starting up or loading the traces)'}; every worker was stopped`);
+    this.name = 'WorkerCrashError';
+  }
+}
+
+/** Why a slot's `gone` rejected. */
+class Gone extends Error {
+  constructor(readonly reason: string, readonly intended: boolean) {
+    super(reason);
+  }
+}
+
+interface Slot {
+  name: string;
+  api: Comlink.Remote<WorkerApi>;
+  /** Rejects (with Gone) when the worker stops, for whatever reason. */
+  gone: Promise<never>;
+  stopped: boolean;
+  terminate(): Promise<void>;
+}
+
+const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+
+/** The core count of this machine (Node: os.availableParallelism; browsers: navigator.hardwareConcurrency). */
+export async function coreCount(): Promise<number> {
+  if (isNode) {
+    const os = await import(/* @vite-ignore */ 'node:os');
+    return os.availableParallelism?.() ?? os.cpus().length;
+  }
+  return globalThis.navigator?.hardwareConcurrency || 2;
+}
+
+/** Start a pool: every worker started, its kernel loaded and the caller's host profiles known. */
+export async function createPool(o: PoolOptions = {}): Promise<Pool> {
+  const n = o.workers ?? (await coreCount());
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`a pool needs an integer number of workers ≥ 1, not ${n}`);
+  const slots: Slot[] = [];
+  let disposed = false;
+  let nextTraceId = 1;
+
+  const dispose = async () => {
+    disposed = true;
+    await Promise.all(slots.map(async (s) => {
+      if (!s.stopped) {
+        try { s.api[Comlink.releaseProxy](); } catch { /* a worker that just died */ }
+      }
+      await s.terminate();
+    }));
+  };
+
+  const calibrations = calibrationNames().map((c) => getCalibration(c)!) as Calibration[];
+  try {
+    for (let i = 0; i < n; i++) slots.push(await (isNode ? nodeSlot : browserSlot)(`worker ${i + 1} of ${n}`, o));
+    await Promise.all(slots.map((s) => race(s, s.api.init(calibrations), null)));
+  } catch (e) {
+    await dispose();
+    throw e;
+  }
+
+  return {
+    size: n,
+    dispose,
+    async run(traces, jobs, onProgress) {
+      if (disposed) throw new Error('this worker pool was disposed (or stopped after a worker crashed)');
+      const packed = traces.map(packTrace);
+      const ids = traces.map(() => nextTraceId++);
+      const results: SimResult[] = new Array(jobs.length);
+      let next = 0;
+      let done = 0;
+      let failure: Error | null = null;
+      const fail = async (e: Error) => {
+        if (failure) return;
+        failure = e;
+        if (e instanceof WorkerCrashError) await dispose(); // the others stop now; their loops see `gone`
+      };
+
+      // Each worker gets its own copy, moved; the last worker takes the originals. Copies are made
+      // before any transfer: a moved buffer is detached on this side.
+      const copies = slots.map((_, i) => (i === slots.length - 1 ? packed : packed.map(copyPacked)));
+      const work = async (s: Slot, mine: typeof packed) => {
+        try {
+          for (let t = 0; t < mine.length; t++) {
+            const p = mine[t]!;
+            await race(s, s.api.load(ids[t]!, Comlink.transfer(p, [p.buffer])), null);
+          }
+          while (!failure && next < jobs.length) {
+            const i = next++;
+            const job = jobs[i]!;
+            const reply = await race<JobReply>(s, s.api.run(ids[job.trace]!, job.options, job.key) as Promise<JobReply>, job.label);
+            if (!reply.ok) { await fail(fromJobError(reply.error)); return; }
+            results[i] = reply.result;
+            onProgress?.(++done, jobs.length);
+          }
+        } catch (e) {
+          if (e instanceof Gone && e.intended) {
+            // Stopped because another failed, or because the caller disposed of the pool mid-run.
+            if (!failure) await fail(new Error('the worker pool was disposed while it ran'));
+            return;
+          }
+          await fail(e instanceof Error ? e : new Error(String(e)));
+        }
+      };
+      await Promise.all(slots.map((s, i) => work(s, copies[i]!)));
+      if (!disposed) for (const s of slots) for (const id of ids) s.api.drop(id).catch(() => {});
+      if (failure) throw failure;
+      return results;
+    },
+  };
+}
+
+/** Await a call unless the worker stops first; then a WorkerCrashError naming `run`. */
+async function race<T>(s: Slot, call: Promise<T>, run: string | null): Promise<T> {
+  try {
+    return await Promise.race([call, s.gone]);
+  } catch (e) {
+    if (e instanceof Gone && !e.intended) throw new WorkerCrashError(run, e.reason, s.name);
+    throw e;
+  }
+}
+
+/** A promise that rejects with Gone, and the one-shot function that rejects it. */
+function goneSignal(): { gone: Promise<never>; stop: (reason: string, intended: boolean) => void; stopped: () => boolean } {
+  let reject!: (e: Gone) => void;
+  let stopped = false;
+  const gone = new Promise<never>((_, r) => { reject = r; });
+  gone.catch(() => {});
+  return {
+    gone,
+    stop(reason, intended) {
+      if (stopped) return;
+      stopped = true;
+      reject(new Gone(reason, intended));
+    },
+    stopped: () => stopped,
+  };
+}
+
+/** The compiled Node worker: beside this file, or in dist/ when this runs from the TypeScript sources (tests). */
+async function nodeWorkerUrl(): Promise<URL> {
+  const { existsSync } = await import(/* @vite-ignore */ 'node:fs');
+  const here = new URL('./worker.js', import.meta.url);
+  if (existsSync(here)) return here;
+  const built = new URL('../../dist/parallel/worker.js', import.meta.url);
+  if (existsSync(built)) return built;
+  throw new Error(`the pool's worker is not built (${here.pathname} and ${built.pathname} are missing): run npm run build`);
+}
+
+async function nodeSlot(name: string): Promise<Slot> {
+  const { Worker } = await import(/* @vite-ignore */ 'node:worker_threads');
+  const { default: nodeEndpoint } = await import(/* @vite-ignore */ 'comlink/dist/esm/node-adapter.mjs');
+  const w = new Worker(await nodeWorkerUrl());
+  const g = goneSignal();
+  let terminating = false;
+  w.on('error', (e: Error) => g.stop(`threw "${e.message}"`, terminating));
+  w.on('exit', (code: number) => g.stop(terminating ? 'was terminated' : `exited with code ${code}`, terminating));
+  const slot: Slot = {
+    name,
+    api: Comlink.wrap<WorkerApi>(nodeEndpoint(w)),
+    gone: g.gone,
+    get stopped() { return g.stopped(); },
+    async terminate() {
+      terminating = true;
+      if (!g.stopped()) await w.terminate();
+      g.stop('was terminated', true);
+    },
+  };
+  return slot;
+}
+
+async function browserSlot(name: string, o: PoolOptions): Promise<Slot> {
+  const w = o.browserWorker ? o.browserWorker() : new Worker(new URL('./worker.browser.js', import.meta.url), { type: 'module' });
+  const g = goneSignal();
+  // A browser Worker has no exit event: an error event (a failed load, an uncaught throw) counts as a crash.
+  w.addEventListener('error', (ev: ErrorEvent) => {
+    ev.preventDefault();
+    w.terminate();
+    g.stop(`threw "${ev.message || 'an error (did the worker script load?)'}"`, false);
+  });
+  w.addEventListener('messageerror', () => {
+    w.terminate();
+    g.stop('sent a message that could not be read', false);
+  });
+  return {
+    name,
+    api: Comlink.wrap<WorkerApi>(w),
+    gone: g.gone,
+    get stopped() { return g.stopped(); },
+    async terminate() {
+      w.terminate();
+      g.stop('was terminated', true);
+    },
+  };
+}

@@ -128,10 +128,12 @@ export interface AdviseResult {
   minBandwidthBytesPerSec: number | null;
   search: { resolution: number; share: number; downtimeRangeMs: [number, number]; bandwidthRange: [number, number]; probes: number; note: string };
   options: AdviseOption[];
+  /** Alternatives not tried, and why. */
+  skipped: string[];
   recommended: string | null;
   settings: Settings | null;
   confidence: { calibration: string; validation: (typeof VALIDATION)[string] | null; coverage: string; notes: string[] };
-  synthetic: null | { note: string; fitWorstRelError: number | null; shapeAssumption: string | null; shapes: { shape: string; convergedFraction: number; totalTimeMs: Stat; downtimeMs: Stat; minDowntimeLimitMs: number | null }[] };
+  synthetic: null | { note: string; shapeWorstRelError: number | null; fitWorstRelError: number | null; shapeAssumption: string | null; shapes: { shape: string; convergedFraction: number; totalTimeMs: Stat; downtimeMs: Stat; minDowntimeLimitMs: number | null }[] };
   elapsedMs: number;
 }
 
@@ -190,12 +192,15 @@ export async function advise(trace: Trace, o: AdviseOptions): Promise<AdviseResu
     }
     return true;
   };
-  /** Smallest x in [lo, hi] with pass(x), log-scale bisection; null if hi fails. */
-  const bisect = async (lo: number, hi: number, pass: (x: number) => Promise<boolean>, knownPass?: number): Promise<number | null> => {
-    if (knownPass === undefined) {
-      if (!(await pass(hi))) return null;
-    } else hi = knownPass;
-    if (await pass(lo)) return lo;
+  /**
+   * Smallest x in [lo, hi] with pass(x), log-scale bisection; null if hi fails. A value already known
+   * to pass (or fail) replaces the bracket's end without a probe.
+   */
+  const bisect = async (lo: number, hi: number, pass: (x: number) => Promise<boolean>, known: { pass?: number; fail?: number }): Promise<number | null> => {
+    if (known.pass !== undefined) hi = known.pass;
+    else if (!(await pass(hi))) return null;
+    if (known.fail !== undefined) lo = known.fail;
+    else if (await pass(lo)) return lo;
     while (hi / lo > 1 + SEARCH_RESOLUTION) {
       const mid = Math.sqrt(lo * hi);
       if (await pass(mid)) hi = mid; else lo = mid;
@@ -212,10 +217,10 @@ export async function advise(trace: Trace, o: AdviseOptions): Promise<AdviseResu
 
   // 2. Smallest downtime-limit at the given bandwidth; smallest bandwidth at the given limit.
   o.onProgress?.('searching the smallest downtime-limit');
-  const dl = await bisect(DOWNTIME_RANGE_MS[0], DOWNTIME_RANGE_MS[1], (x) => passes(precopyAt(o.bandwidth, x)), baseConverges ? o.downtimeLimitMs : undefined);
+  const dl = await bisect(DOWNTIME_RANGE_MS[0], DOWNTIME_RANGE_MS[1], (x) => passes(precopyAt(o.bandwidth, x)), baseConverges ? { pass: o.downtimeLimitMs } : { fail: o.downtimeLimitMs });
   const minDowntimeLimitMs = dl === null ? null : Math.ceil(dl);
   o.onProgress?.('searching the smallest max-bandwidth');
-  const bw = await bisect(MIN_SEARCH_BANDWIDTH, Math.max(link, o.bandwidth), (x) => passes(precopyAt(x, o.downtimeLimitMs)), baseConverges ? o.bandwidth : undefined);
+  const bw = o.noShapes ? null : await bisect(MIN_SEARCH_BANDWIDTH, Math.max(link, o.bandwidth), (x) => passes(precopyAt(x, o.downtimeLimitMs)), baseConverges ? { pass: o.bandwidth } : { fail: o.bandwidth });
   const minBandwidth = bw === null ? null : Math.ceil(bw / 2 ** 20) * 2 ** 20; // whole MiB/s, as virsh takes it
 
   // 3. Alternatives, if plain pre-copy cannot meet the constraints.
@@ -227,7 +232,8 @@ export async function advise(trace: Trace, o: AdviseOptions): Promise<AdviseResu
     const why = ok ? undefined : whyNot(ev, maxDowntimeMs, maxSlow);
     options.push({ id, label, run, evaluation: ev, meets: ok, ...(why ? { why } : {}), ...(note ? { note } : {}) });
   };
-  if (!baseMeets) {
+  const skipped: string[] = [];
+  if (!baseMeets && !o.noShapes) {
     if (minDowntimeLimitMs !== null && minDowntimeLimitMs <= maxDowntimeMs && minDowntimeLimitMs > o.downtimeLimitMs) {
       await add('raise-downtime-limit', `plain pre-copy with downtime-limit ${minDowntimeLimitMs} ms`, precopyAt(o.bandwidth, minDowntimeLimitMs));
     }
@@ -236,6 +242,9 @@ export async function advise(trace: Trace, o: AdviseOptions): Promise<AdviseResu
     }
     await add('auto-converge', 'auto-converge (CPU throttle 20 % then +10 %)', { method: 'qemu-auto-converge', params: {}, bandwidth: o.bandwidth, downtimeLimitMs: o.downtimeLimitMs });
     await add('dirty-limit', 'dirty-limit (1 MB/s per vCPU; QEMU ≥ 8.1 with the KVM dirty ring)', { method: 'qemu-dirty-limit', params: {}, bandwidth: o.bandwidth, downtimeLimitMs: o.downtimeLimitMs }, 'not validated on real runs; not available under TCG or QEMU 7.2');
+    if (minDowntimeLimitMs !== null && minDowntimeLimitMs > maxDowntimeMs) skipped.push(`raising downtime-limit: pre-copy needs ${minDowntimeLimitMs} ms, more than --max-downtime ${maxDowntimeMs} ms`);
+    if (minBandwidth === null || minBandwidth > link) skipped.push(`raising max-bandwidth: no rate up to the link (${(link / 2 ** 20).toFixed(0)} MiB/s) makes pre-copy converge`);
+    if (maxDowntimeMs <= o.downtimeLimitMs) skipped.push(`a downtime ramp: --max-downtime (${maxDowntimeMs} ms) leaves no room above the downtime-limit to ramp to`);
     if (maxDowntimeMs > o.downtimeLimitMs) {
       await add('downtime-ramp', `downtime ramp ${o.downtimeLimitMs} → ${maxDowntimeMs} ms in 7 steps, one every 10 s`, { method: 'qemu-precopy', params: {}, bandwidth: o.bandwidth, downtimeLimitMs: o.downtimeLimitMs, downtimeSteps: rampSteps(o.downtimeLimitMs, maxDowntimeMs, 7, 10_000) });
     }
@@ -275,7 +284,8 @@ export async function advise(trace: Trace, o: AdviseOptions): Promise<AdviseResu
       }
     }
     synthetic = {
-      note: `SYNTHETIC trace: ${syn.note ?? 'fitted to dirty rates, not recorded pages'}; nothing is widened silently — the fit's error and the spread over two shapes are below`,
+      note: `${String(syn.note ?? 'SYNTHETIC: fitted to dirty rates, not recorded pages')}; nothing is widened silently: the fit's error and the spread over two shape assumptions are under "How sure"`,
+      shapeWorstRelError: Array.isArray(syn.shapeVsMeasured) && syn.shapeVsMeasured.length ? Math.max(...(syn.shapeVsMeasured as { relError: number }[]).map((x) => Math.abs(x.relError))) : null,
       fitWorstRelError: typeof fit?.worstRelError === 'number' ? fit.worstRelError : null,
       shapeAssumption: typeof syn.shapeAssumption === 'string' ? syn.shapeAssumption : null,
       shapes,
@@ -296,6 +306,7 @@ export async function advise(trace: Trace, o: AdviseOptions): Promise<AdviseResu
       note: `log-scale bisection to within ${SEARCH_RESOLUTION * 100} % (the upper end reported; bandwidth rounded up to whole MiB/s), a setting converging when ≥ ${CONVERGE_SHARE * 100} % of the ${n} start offsets complete within the deadline`,
     },
     options,
+    skipped,
     recommended,
     settings,
     confidence: { calibration: calName, validation: VALIDATION[calName] ?? null, coverage, notes },

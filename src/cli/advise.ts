@@ -40,6 +40,7 @@ export function renderAdvice(file: string, r: AdviseResult): string {
       o.push(`      converged ${pct(e.convergedFraction)}, meets ${pct(e.meetsFraction)}; total ${med(e.totalTimeMs, 1000, 2, ' s')}; downtime ${med(e.downtimeMs, 1, 1, ' ms')}`);
       o.push(`      guest cost: slowdown ${e.guestSlowdown.median === null ? '–' : pct(e.guestSlowdown.median)}, ${s((e.guestLostMs.median ?? 0) / 1000, 2)} s of guest time lost, max throttle ${s(e.maxThrottlePct.median, 0)} %${(e.postcopyRequests.median ?? 0) > 0 ? `, ${s(e.postcopyRequests.median, 0)} post-copy page requests` : ''}${x.why ? `; ${x.why}` : ''}${x.note ? ` (${x.note})` : ''}`);
     });
+    for (const k of r.skipped) o.push(`   not tried: ${k}`);
   }
   o.push('', '4. Settings to apply');
   if (!r.settings) o.push('   none: no option meets the constraints; relax them (--max-downtime, --deadline, --max-guest-slowdown) or raise the bandwidth');
@@ -61,7 +62,7 @@ export function renderAdvice(file: string, r: AdviseResult): string {
   o.push(`   ${r.confidence.coverage}`);
   for (const n of r.confidence.notes) o.push(`   ${n}`);
   if (r.synthetic) {
-    o.push(`   fit: worst |W(t) error| ${r.synthetic.fitWorstRelError === null ? '–' : `${(Math.abs(r.synthetic.fitWorstRelError) * 100).toFixed(2)} %`}; shape assumed: ${r.synthetic.shapeAssumption ?? '–'}`);
+    o.push(`   fit: the shape misses the measured windows by at most ${r.synthetic.shapeWorstRelError === null ? '–' : `${(r.synthetic.shapeWorstRelError * 100).toFixed(2)} %`}; the trace misses the shape's curve by at most ${r.synthetic.fitWorstRelError === null ? '–' : `${(Math.abs(r.synthetic.fitWorstRelError) * 100).toFixed(2)} %`} (|W(t) error|); shape assumed: ${r.synthetic.shapeAssumption ?? '–'}`);
     for (const sh of r.synthetic.shapes) o.push(`   under the ${sh.shape} shape: pre-copy converges in ${pct(sh.convergedFraction)}, total ${med(sh.totalTimeMs, 1000, 2, ' s')}, downtime ${med(sh.downtimeMs, 1, 1, ' ms')}, smallest downtime-limit ${sh.minDowntimeLimitMs ?? '–'} ms`);
   }
   o.push(`   (${(r.elapsedMs / 1000).toFixed(1)} s)`);

@@ -198,7 +198,7 @@ function stallPolicy(p: Params, getAcceptable: () => number, setAcceptable: (a: 
       const est = rec.rem / ewma;
       estLast = est;
       if (searchMin && rec.rem > best * (1 + margin)) return;
-      if (est > (getAcceptable() * factor - tNow) * 1000) return;
+      if (getAcceptable() > 0 && est > (getAcceptable() * factor - tNow) * 1000) return;
       if (disruption && postcopy) return 'postcopy';
       if (disruption) { hardStop(e); return; }
       if (est <= maxDowntime * (p['precopy-possible-factor'] as number)) {

@@ -43,6 +43,7 @@ export function cancel(e: Engine, why: string): void {
 /** Set downtime-limit now (migrate-set-parameters downtime-limit; QEMU reads it at the next slot end). */
 export function setDowntimeLimit(e: Engine, ms: number): void {
   e.downtimeOverrideMs = ms;
+  e.extra.downtimeLimitMs = ms;
 }
 
 /** Run QEMU's loop under a policy; continue in post-copy if the policy switched. */

@@ -1,6 +1,6 @@
 // `dirtylab advise` (issue 14): the checks against real QEMU on the bundled traces, the printed QMP settings
 // replayed through simulate, and a synthetic (imported) input. Runs the real CLI (built by pretest).
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -67,7 +67,10 @@ describe('advise on the bundled traces (real QEMU 7.2 outcomes)', () => {
       expect(x.downtimeMs!).toBeLessThanOrEqual(a.given.maxDowntimeMs);
       expect(x.guestStallMs / x.totalTimeMs).toBeLessThanOrEqual(a.given.maxGuestSlowdown);
     }
-    // The text answer says it in words.
+    // The JSON carries what the schema requires; the Nova and KubeVirt renderings were replayed too.
+    const schema = JSON.parse(readFileSync(join(root, 'schemas/advise.schema.json'), 'utf8')) as { required: string[] };
+    for (const k of schema.required) expect(a).toHaveProperty(k);
+    expect(a.orchestrators.map((x) => x.orchestrator)).toEqual(['nova', 'kubevirt']);
   }, 240_000);
 
   it('medium at 32 MiB/s, 300 ms: pre-copy converges (real QEMU did), and the text says so', () => {
@@ -80,6 +83,8 @@ describe('advise on the bundled traces (real QEMU 7.2 outcomes)', () => {
     expect(r.stdout).toMatch(/kind: MigrationPolicy/);
     expect(r.stdout).toMatch(/live_migration_bandwidth = 32/);
     expect(r.stdout).toMatch(/validated on 26 real runs/);
+    expect(r.stdout).toMatch(/nova +meets the constraints/);
+    expect(r.stdout).toMatch(/kubevirt +meets the constraints/);
   }, 120_000);
 });
 

@@ -132,6 +132,8 @@ export interface AdviseResult {
   skipped: string[];
   recommended: string | null;
   settings: Settings | null;
+  /** The printed Nova and KubeVirt settings replayed through the `nova` and `kubevirt` methods. */
+  orchestrators: { orchestrator: 'nova' | 'kubevirt'; meets: boolean; convergedFraction: number; meetsFraction: number; totalTimeMs: Stat; downtimeMs: Stat; guestSlowdown: Stat }[];
   confidence: { calibration: string; validation: (typeof VALIDATION)[string] | null; coverage: string; notes: string[] };
   synthetic: null | { note: string; shapeWorstRelError: number | null; fitWorstRelError: number | null; shapeAssumption: string | null; shapes: { shape: string; convergedFraction: number; totalTimeMs: Stat; downtimeMs: Stat; minDowntimeLimitMs: number | null }[] };
   elapsedMs: number;
@@ -257,6 +259,16 @@ export async function advise(trace: Trace, o: AdviseOptions): Promise<AdviseResu
   const recommended = baseMeets ? 'precopy' : best?.id ?? null;
   const settings = recommendedRun ? renderSettings(recommended!, recommendedRun, { ramBytes: trace.header.nPages * trace.header.pageSize, maxDowntimeMs, deadlineMs }) : null;
 
+  // The printed Nova and KubeVirt settings, replayed as the orchestrators would apply them.
+  const orchestrators: AdviseResult['orchestrators'] = [];
+  if (settings && !o.noShapes) {
+    for (const which of ['nova', 'kubevirt'] as const) {
+      o.onProgress?.(`checking the ${which} settings`);
+      const ev = await evaluate(settings.orchestratorRuns[which]);
+      orchestrators.push({ orchestrator: which, meets: ev.meetsFraction >= CONVERGE_SHARE, convergedFraction: ev.convergedFraction, meetsFraction: ev.meetsFraction, totalTimeMs: ev.totalTimeMs, downtimeMs: ev.downtimeMs, guestSlowdown: ev.guestSlowdown });
+    }
+  }
+
   // 4. How sure.
   const durationMs = ((trace.epochs[trace.epochs.length - 1]?.t1 ?? 0) - (trace.epochs[0]?.t0 ?? 0)) / 1e6;
   const predicted = base.totalTimeMs.median ?? deadlineMs;
@@ -309,6 +321,7 @@ export async function advise(trace: Trace, o: AdviseOptions): Promise<AdviseResu
     skipped,
     recommended,
     settings,
+    orchestrators,
     confidence: { calibration: calName, validation: VALIDATION[calName] ?? null, coverage, notes },
     synthetic,
     elapsedMs: Date.now() - t0,

@@ -27,10 +27,12 @@ export interface Settings {
   nova: string[];
   /** Where an orchestrator cannot express the option exactly. */
   caveats: string[];
+  /** The printed Nova and KubeVirt settings as runs of the `nova` and `kubevirt` methods (advise replays them). */
+  orchestratorRuns: { nova: Run; kubevirt: Run };
 }
 
 /** What simulate() ran for the option (see advise.ts RunSpec). */
-interface Run {
+export interface Run {
   method: string;
   params: Record<string, string>;
   bandwidth: number;
@@ -122,5 +124,18 @@ export function renderSettings(option: string, run: Run, ctx: { ramBytes: number
   caveats.push(`Nova always starts at live_migration_downtime / steps and steps up every delay × data_gb s (data_gb = ${dataGb.toFixed(2)} here): with 3 steps and 3 s/GiB the limit reaches ${Math.max(100, dl)} ms after ${Math.trunc(3 * dataGb) * 3} s`);
   if (dl < 100) caveats.push(`Nova's live_migration_downtime has a minimum of 100 ms; ${dl} ms cannot be set through Nova`);
   if (run.method === 'hybrid') caveats.push('Nova switches to post-copy only at force-complete (its completion timeout or the API), not after the first pass');
-  return { option, qmp, virsh, kubevirt: y.join('\n'), nova, caveats };
+  const novaRun: Run = {
+    method: 'nova', bandwidth: mib * MiB, downtimeLimitMs: 300,
+    params: {
+      'live-migration-downtime': `${Math.max(100, run.downtimeSteps?.length ? ctx.maxDowntimeMs : dl)}ms`, 'live-migration-downtime-steps': '3', 'live-migration-downtime-delay': '3',
+      'live-migration-completion-timeout': String(Math.max(1, Math.ceil(ctx.deadlineMs / 1000 / dataGb))), 'live-migration-timeout-action': postcopy ? 'force_complete' : 'abort',
+      'live-migration-permit-post-copy': String(postcopy), 'live-migration-permit-auto-converge': String(autoConverge),
+    },
+  };
+  const kvParams: Record<string, string> = { 'completion-timeout-per-gib': String(perGiB), 'allow-auto-converge': String(autoConverge), 'allow-post-copy': String(postcopy) };
+  if (run.method === 'hybrid') kvParams['allow-workload-disruption'] = 'true';
+  if (run.downtimeSteps?.length) Object.assign(kvParams, { 'downtime-tuning': 'on', 'tuning-initial': `${dl}ms`, 'tuning-steps': String(run.downtimeSteps.length), 'max-downtime': `${ctx.maxDowntimeMs}ms` });
+  if (run.method === 'kubevirt') Object.assign(kvParams, run.params);
+  const kubevirtRun: Run = { method: 'kubevirt', bandwidth: mib * MiB, downtimeLimitMs: 300, params: kvParams };
+  return { option, qmp, virsh, kubevirt: y.join('\n'), nova, caveats, orchestratorRuns: { nova: novaRun, kubevirt: kubevirtRun } };
 }

@@ -55,6 +55,10 @@ export function renderAdvice(file: string, r: AdviseResult): string {
     o.push('', '   KubeVirt MigrationPolicy:', ...st.kubevirt.split('\n').map((l) => `   ${l}`));
     o.push('', '   Nova (nova.conf):', ...st.nova.map((l) => `   ${l}`));
     if (st.caveats.length) o.push('', '   caveats:', ...st.caveats.map((l) => `   - ${l}`));
+    if (r.orchestrators.length) {
+      o.push('', '   the Nova and KubeVirt settings above, replayed as each orchestrator applies them (methods nova, kubevirt):');
+      for (const x of r.orchestrators) o.push(`   ${x.orchestrator.padEnd(8)} ${x.meets ? 'meets the constraints' : 'does NOT meet the constraints'}: converged ${pct(x.convergedFraction)}, meets ${pct(x.meetsFraction)}; total ${med(x.totalTimeMs, 1000, 2, ' s')}; downtime ${med(x.downtimeMs, 1, 1, ' ms')}`);
+    }
   }
   o.push('', '5. How sure');
   const v = r.confidence.validation;

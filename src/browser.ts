@@ -19,6 +19,10 @@ export { instructionsToNs, DEFAULT_INSTRUCTIONS_PER_SECOND } from './trace/timeb
 export { mulberry32 } from './trace/random.js';
 export { simulate, resolveMethod, DEFAULT_BANDWIDTH, DEFAULT_DOWNTIME_LIMIT_MS, DEFAULT_MAX_TIME_MS, type SimulateOptions } from './sim/simulate.js';
 export { METHODS, getMethod, methodIds } from './sim/methods/index.js';
+export { novaDataGb, novaDowntimeSteps } from './sim/methods/nova.js';
+export { kubevirtDataSize, kubevirtRamp } from './sim/methods/kubevirt.js';
+export { advise, rampSteps, SEARCH_RESOLUTION, CONVERGE_SHARE, DEFAULT_OFFSETS, VALIDATION, type AdviseOptions, type AdviseResult, type AdviseOption, type Evaluation, type RunSpec } from './advise/advise.js';
+export { renderSettings, type Settings, type QmpCommand } from './advise/settings.js';
 export type { SimResult, RoundRecord, StopReason } from './sim/result.js';
 export type { MethodSpec, ParamSpec, Params } from './sim/method.js';
 export { ParamError } from './sim/method.js';

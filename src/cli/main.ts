@@ -22,6 +22,7 @@ import { registerGrid } from './grid.js';
 import { registerValidate } from './validate.js';
 import { registerImport } from './import.js';
 import { registerRecord } from './record.js';
+import { registerAdvise } from './advise.js';
 
 export { UsageError, packageVersion } from './common.js';
 export { renderSummary } from './inspect.js';
@@ -38,7 +39,7 @@ export function buildProgram(out: Out = { log: (s) => process.stdout.write(s + '
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   for (const register of [registerInspect, registerConvert, registerGenerate]) register(program, out);
   registerImport(program, out, (m) => new UsageError(m), packageVersion());
-  for (const register of [registerSimulate, registerCompare, registerMerge, registerGrid, registerValidate, registerRecord]) register(program, out);
+  for (const register of [registerSimulate, registerCompare, registerMerge, registerGrid, registerValidate, registerRecord, registerAdvise]) register(program, out);
   return program;
 }
 

@@ -185,6 +185,13 @@ export class Engine {
   /** Guest time, ns on the trace's axis. */
   guest: number;
   paused = false;
+  /**
+   * A downtime-limit a method set during the run (an orchestrator's
+   * migrate-set-parameters); it overrides the schedule from then on (null: none).
+   */
+  downtimeOverrideMs: number | null = null;
+  /** The method cancelled the migration (migrate_cancel: an orchestrator's timeout abort). */
+  cancelled = false;
   throttlePct = 0;
   maxThrottlePct = 0;
   /** A method's extra factor on the guest clock rate (dirty-limit), given the current write rate (pages/s). */
@@ -342,6 +349,7 @@ export class Engine {
 
   /** Why the run must end now, if it must: the wall-time cap or the trace's end. */
   get abortReason(): StopReason | null {
+    if (this.cancelled) return 'aborted';
     if (this.now >= this.maxTimeNs) return 'max-time';
     if (this.traceEnded) return 'trace-end';
     return null;
@@ -434,6 +442,7 @@ export class Engine {
 
   /** The downtime-limit in force now (the last step at or before now, else the initial one), ms. */
   downtimeLimitMs(): number {
+    if (this.downtimeOverrideMs !== null) return this.downtimeOverrideMs;
     let v = this.cfg.downtimeLimitMs;
     for (const st of this.cfg.downtimeSteps ?? []) if (st.atMs * 1e6 <= this.now) v = st.limitMs;
     return v;

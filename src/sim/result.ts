@@ -45,7 +45,8 @@ export type StopReason =
   | 'max-rounds' // a forced stop after the method's round limit (Xen: 29, v2: 5)
   | 'max-bytes' // a forced stop after sending too much (Xen: 3 × RAM)
   | 'max-time' // the wall-time cap (--max-time) hit: not completed
-  | 'trace-end'; // the trace ended with --on-trace-end stop: not completed
+  | 'trace-end' // the trace ended with --on-trace-end stop: not completed
+  | 'aborted'; // the method cancelled the migration (an orchestrator's timeout, migrate_cancel): not completed
 
 /** One sync-to-sync span. */
 export interface RoundRecord {

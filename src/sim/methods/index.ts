@@ -15,9 +15,11 @@ import { improvedPrecopy } from './improved-precopy.js';
 import { delayedCopy } from './delayed-copy.js';
 import { prediction } from './prediction.js';
 import { xbzrle } from './xbzrle.js';
+import { nova } from './nova.js';
+import { kubevirt } from './kubevirt.js';
 
 /** Every registered method, in presentation order. */
-export const METHODS: readonly MethodSpec[] = [stopAndCopy, precopy, qemuPrecopy, qemuAutoConverge, qemuDirtyLimit, xbzrle, postcopy, hybrid, improvedPrecopy, delayedCopy, prediction, doubleIteration];
+export const METHODS: readonly MethodSpec[] = [stopAndCopy, precopy, qemuPrecopy, qemuAutoConverge, qemuDirtyLimit, xbzrle, postcopy, hybrid, improvedPrecopy, delayedCopy, prediction, doubleIteration, nova, kubevirt];
 
 /** A method by ID. */
 export function getMethod(id: string): MethodSpec | undefined {

@@ -15,8 +15,9 @@
  * A throttle of x % gives the guest (1 − x/100) of wall time: its clock, and
  * so its writes, slow down. Spec: research/algorithms.md §5.
  */
-import { QEMU_PARAMS, qemuLoop } from './qemu-precopy.js';
-import type { MethodSpec } from '../method.js';
+import { QEMU_PARAMS, qemuLoop, type QemuState } from './qemu-precopy.js';
+import type { MethodSpec, Params } from '../method.js';
+import type { Engine } from '../engine.js';
 
 /** The qemu-auto-converge method, as the comment at the top of this file describes it. */
 export const qemuAutoConverge: MethodSpec = {
@@ -32,21 +33,25 @@ export const qemuAutoConverge: MethodSpec = {
     { name: 'max-cpu-throttle', kind: 'percent', default: '99', min: 1, max: 99, description: 'throttle ceiling' },
     ...QEMU_PARAMS,
   ],
-  run(e, p) {
-    let high = 0;
-    return qemuLoop(e, p, {
-      periodEnd(e, q) {
-        const bytesXfer = e.transferred - q.periodBytes0;
-        const bytesDirty = q.periodDirtyPages * e.pageSize;
-        const threshold = (bytesXfer * (p['throttle-trigger-threshold'] as number)) / 100;
-        if (bytesDirty > threshold && ++high >= 2) {
-          high = 0;
-          const pct = e.throttlePct === 0
-            ? (p['cpu-throttle-initial'] as number)
-            : Math.min(e.throttlePct + (p['cpu-throttle-increment'] as number), p['max-cpu-throttle'] as number);
-          e.setThrottle(pct);
-        }
-      },
-    });
-  },
+  run: (e, p) => qemuLoop(e, p, { periodEnd: autoConvergeHook(p) }),
 };
+
+/** QEMU's defaults of the throttle parameters (migration/options.c): what libvirt, Nova and KubeVirt leave in force. */
+export const AUTO_CONVERGE_DEFAULTS: Params = { 'throttle-trigger-threshold': 50, 'cpu-throttle-initial': 20, 'cpu-throttle-increment': 10, 'max-cpu-throttle': 99 };
+
+/** migration_trigger_throttle as a periodEnd hook (the rule at the top of this file). */
+export function autoConvergeHook(p: Params): (e: Engine, q: QemuState) => void {
+  let high = 0;
+  return (e, q) => {
+    const bytesXfer = e.transferred - q.periodBytes0;
+    const bytesDirty = q.periodDirtyPages * e.pageSize;
+    const threshold = (bytesXfer * (p['throttle-trigger-threshold'] as number)) / 100;
+    if (bytesDirty > threshold && ++high >= 2) {
+      high = 0;
+      const pct = e.throttlePct === 0
+        ? (p['cpu-throttle-initial'] as number)
+        : Math.min(e.throttlePct + (p['cpu-throttle-increment'] as number), p['max-cpu-throttle'] as number);
+      e.setThrottle(pct);
+    }
+  };
+}

@@ -194,19 +194,19 @@ export function withCI(stat, f) {
 export function table(rows, columns, { caption, rowAttrs } = {}) {
   const t = el('table', { class: 'nb-table', style: { borderCollapse: 'collapse', fontSize: '13px', margin: '0.6em 0', maxWidth: 'none' } });
   if (caption) t.append(el('caption', { style: { textAlign: 'left', fontWeight: '600', padding: '0.3em 0' } }, caption));
-  const th = { style: { borderBottom: '2px solid #444', padding: '3px 8px', textAlign: 'left', whiteSpace: 'nowrap' } };
-  t.append(el('thead', {}, el('tr', {}, columns.map((c) => el('th', th, c.label)))));
+  t.append(el('thead', {}, el('tr', {}, columns.map((c) => el('th', { style: { borderBottom: '2px solid #444', padding: '3px 6px', textAlign: c.align ?? 'left', verticalAlign: 'bottom', whiteSpace: 'normal' } }, c.label)))));
   const body = el('tbody');
-  for (const r of rows) {
+  rows.forEach((r, i) => {
     const tr = el('tr', rowAttrs ? rowAttrs(r) : {});
     for (const c of columns) {
-      const td = el('td', { style: { borderBottom: '1px solid #ddd', padding: '3px 8px', textAlign: c.align ?? 'left', whiteSpace: 'nowrap', fontVariantNumeric: 'tabular-nums' } }, c.get(r));
+      const text = c.group && i > 0 && c.get(rows[i - 1]) === c.get(r) ? '' : c.get(r);
+      const td = el('td', { style: { borderBottom: '1px solid #ddd', padding: '3px 6px', textAlign: c.align ?? 'left', whiteSpace: 'nowrap', fontVariantNumeric: 'tabular-nums' } }, text);
       if (c.key) td.dataset.key = c.key;
       if (c.value) { const v = c.value(r); td.dataset.value = v === null || v === undefined ? '' : String(v); }
       tr.append(td);
     }
     body.append(tr);
-  }
+  });
   t.append(body);
   return el('div', { style: { overflowX: 'auto' } }, t);
 }
@@ -267,15 +267,15 @@ export function summaryTable(sum, { caption } = {}) {
   const cmp = (c, metric) => sum.comparisons.find((x) => x.metric === metric && x.method === c.method && x.trace === c.trace && x.bandwidthBytesPerSec === c.bandwidthBytesPerSec && x.downtimeLimitMs === c.downtimeLimitMs);
   const multiCond = new Set(sum.cells.map((c) => `${c.bandwidthBytesPerSec}|${c.downtimeLimitMs}`)).size > 1;
   const cols = [
-    { label: 'trace', get: (c) => c.trace, key: 'trace' },
+    { label: 'trace', get: (c) => c.trace, key: 'trace', group: true },
     ...(multiCond ? [{ label: 'condition', get: (c) => `${fmt.bw(c.bandwidthBytesPerSec)}, ${c.downtimeLimitMs} ms` }] : []),
     { label: 'method', get: (c) => `${c.method}${c.ships ? '' : ' ·'}`, key: 'method' },
-    { label: 'completed', get: (c) => fmt.pct(c.completionRate), value: (c) => c.completionRate, key: 'completionRate', align: 'right' },
+    { label: 'done', get: (c) => fmt.pct(c.completionRate), value: (c) => c.completionRate, key: 'completionRate', align: 'right' },
     { label: 'downtime ms [95 % CI]', get: (c) => withCI(c.downtimeMs, fmt.ms), value: (c) => c.downtimeMs.median, key: 'downtimeMs', align: 'right' },
-    { label: 'total s [CI]', get: (c) => withCI(c.totalTimeMs, fmt.s), value: (c) => c.totalTimeMs.median, key: 'totalTimeMs', align: 'right' },
+    { label: 'total time s [CI]', get: (c) => withCI(c.totalTimeMs, fmt.s), value: (c) => c.totalTimeMs.median, key: 'totalTimeMs', align: 'right' },
     { label: 'MB sent [CI]', get: (c) => withCI(c.transferredBytes, fmt.mb), value: (c) => c.transferredBytes.median, key: 'transferredBytes', align: 'right' },
-    { label: `downtime ×${sum.spec.baseline} [CI]`, get: (c) => { const k = cmp(c, 'downtimeMs'); return k ? `${fmt.ratio(k.ratio)} [${fmt.ratio(k.ratioCI?.[0])}, ${fmt.ratio(k.ratioCI?.[1])}]` : 'baseline'; }, value: (c) => cmp(c, 'downtimeMs')?.ratio ?? null, key: 'ratio', align: 'right' },
-    { label: 'p (Holm)', get: (c) => { const k = cmp(c, 'downtimeMs'); return k ? fmt.p(k.pHolm) : ''; }, value: (c) => cmp(c, 'downtimeMs')?.pHolm ?? null, key: 'pHolm', align: 'right' },
+    { label: `downtime × ${sum.spec.baseline} [CI]`, get: (c) => { const k = cmp(c, 'downtimeMs'); return k ? `${fmt.ratio(k.ratio)} [${fmt.ratio(k.ratioCI?.[0])}, ${fmt.ratio(k.ratioCI?.[1])}]` : 'baseline'; }, value: (c) => cmp(c, 'downtimeMs')?.ratio ?? null, key: 'ratio', align: 'right' },
+    { label: 'p Holm', get: (c) => { const k = cmp(c, 'downtimeMs'); return k ? fmt.p(k.pHolm) : ''; }, value: (c) => cmp(c, 'downtimeMs')?.pHolm ?? null, key: 'pHolm', align: 'right' },
     { label: 'wins', get: (c) => { const k = cmp(c, 'downtimeMs'); return k ? fmt.pct(k.winRate) : ''; }, value: (c) => cmp(c, 'downtimeMs')?.winRate ?? null, key: 'winRate', align: 'right' },
     { label: 'flags', get: (c) => c.flags.join(', ') },
   ];
@@ -294,4 +294,70 @@ export function downtimeChart(sum, runs) {
 export function answers(sum) {
   return el('ul', { class: 'nb-answers' }, sum.recommendations.map((r) => el('li', { style: { margin: '0.3em 0' } }, r.text)),
     sum.cells.length && !sum.recommendations.length ? [el('li', {}, 'No method completed every run within the downtime limit: no answer.')] : []);
+}
+
+// ----------------------------------------------------------- your trace --
+
+/** The importers that read one file (bitmap-dir reads a directory: CLI only). */
+export function fileImporters() {
+  return dl.IMPORTERS.filter((i) => i.input === 'file');
+}
+
+/** Parse `key=value key=value` importer options by the importer's option kinds. */
+export function importOptions(importer, text) {
+  const out = {};
+  for (const pair of text.split(/[\s,]+/).filter(Boolean)) {
+    const m = /^-*([a-z-]+)=(.+)$/.exec(pair);
+    if (!m) throw new Error(`import options are key=value pairs, not "${pair}"`);
+    const spec = importer.options.find((o) => o.flag === m[1]);
+    if (!spec) throw new Error(`"${m[1]}" is not an option of import ${importer.id}; its options: ${importer.options.map((o) => o.flag).join(', ')}`);
+    if (spec.kind === 'path') throw new Error(`--${spec.flag} writes a file: CLI only`);
+    const raw = m[2];
+    out[spec.flag] = spec.kind === 'int' || spec.kind === 'number' ? Number(raw)
+      : spec.kind === 'duration' ? dl.parseDurationMs(raw)
+        : spec.kind === 'size' ? dl.parseSize(raw)
+          : raw;
+    if (typeof out[spec.flag] === 'number' && !Number.isFinite(out[spec.flag])) throw new Error(`--${spec.flag} takes a number, not "${raw}"`);
+  }
+  return out;
+}
+
+/**
+ * Read a File chosen or dropped: the trace formats readTrace detects
+ * (.dpt, .dpt.jsonl, recorder JSON lines; gzipped or not), or one of the
+ * file importers. Traces timed in guest instructions are mapped to time at
+ * the default rate, as the CLI does. Returns a CompareTrace plus notes.
+ */
+export async function readUserTrace(file, format = 'auto', optionText = '') {
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  const input = dl.bytesInput(file.name, bytes);
+  const notes = [];
+  let trace;
+  if (format === 'auto') {
+    const t = await dl.readTrace(input);
+    trace = { header: t.header, epochs: t.epochs };
+    notes.push(`read as ${t.format}${bytes[0] === 0x1f && bytes[1] === 0x8b ? ' (gzipped)' : ''}`);
+  } else {
+    const imp = dl.getImporter(format);
+    const r = await imp.run(input, { options: importOptions(imp, optionText), kernel: await kernel(), version: 'notebook' });
+    const epochs = [];
+    for await (const e of r.epochs) epochs.push(e);
+    trace = { header: r.header, epochs };
+    notes.push(`imported with ${imp.id}`, ...r.notes);
+  }
+  if (!trace.epochs.length) throw new Error(`${file.name} has no epochs`);
+  if (trace.header.timeUnit === 'instructions') {
+    trace = dl.instructionsToNs(trace, dl.DEFAULT_INSTRUCTIONS_PER_SECOND);
+    notes.push(`timed in guest instructions: mapped to time at ${dl.DEFAULT_INSTRUCTIONS_PER_SECOND.toExponential(0)} instructions/s (the CLI's default)`);
+  }
+  return { name: traceName(file.name), fileName: file.name, trace, sha256: await sha256(bytes), notes, bytes: bytes.length };
+}
+
+/** Parse a comma-separated list with a unit parser (e.g. "32MiB/s,1Gbit/s"). */
+export function listOf(text, parse, what) {
+  const out = text.split(',').map((x) => x.trim()).filter(Boolean).map((x) => {
+    try { return parse(x); } catch (e) { throw new Error(`${what}: ${e.message}`); }
+  });
+  if (!out.length) throw new Error(`${what}: give at least one value`);
+  return out;
 }

@@ -192,7 +192,7 @@ export function withCI(stat, f) {
  * (kept in data-value for tests), align? }].
  */
 export function table(rows, columns, { caption, rowAttrs } = {}) {
-  const t = el('table', { class: 'nb-table', style: { borderCollapse: 'collapse', fontSize: '13px', margin: '0.6em 0', maxWidth: 'none' } });
+  const t = el('table', { class: 'nb-table', style: { borderCollapse: 'collapse', fontSize: '12px', margin: '0.6em 0', maxWidth: 'none', width: 'max-content' } });
   if (caption) t.append(el('caption', { style: { textAlign: 'left', fontWeight: '600', padding: '0.3em 0' } }, caption));
   t.append(el('thead', {}, el('tr', {}, columns.map((c) => el('th', { style: { borderBottom: '2px solid #444', padding: '3px 6px', textAlign: c.align ?? 'left', verticalAlign: 'bottom', whiteSpace: 'normal' } }, c.label)))));
   const body = el('tbody');
@@ -208,7 +208,7 @@ export function table(rows, columns, { caption, rowAttrs } = {}) {
     body.append(tr);
   });
   t.append(body);
-  return el('div', { style: { overflowX: 'auto' } }, t);
+  return el('div', { class: 'nb-table-wrap', style: { overflowX: 'visible' } }, t);
 }
 
 // ---------------------------------------------------------------- charts --

@@ -3,7 +3,7 @@
 // renders with no request leaving 127.0.0.1, no failed request, no page error
 // and no cell error; (a)'s sliders re-run the simulation; (b)'s numbers are
 // the CLI's for the same seed; (c) works on a gzipped trace set through its
-// file input. NOTEBOOK_SCREENSHOTS=dir also writes one screenshot per notebook.
+// file input. (The README's screenshots: scripts/notebook-screenshots.mjs.)
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright';
 import { spawn } from 'node:child_process';
@@ -27,7 +27,6 @@ let base: string;
 let browser: Browser;
 let tmp: string;
 let cli: Promise<CompareSummary>;
-const shots = process.env.NOTEBOOK_SCREENSHOTS;
 
 /** The CLI's summary for notebook (b)'s grid (started early: it runs while the notebooks build). */
 function cliSummary(): Promise<CompareSummary> {
@@ -65,18 +64,6 @@ async function expectClean(page: Page, requests: string[], problems: string[]) {
   const cellErrors = await page.$$eval('.observablehq--error', (es) => es.map((e) => e.textContent));
   expect(cellErrors).toEqual([]);
   expect(problems).toEqual([]);
-}
-
-/** A full-page PNG under NOTEBOOK_SCREENSHOTS (zoomed out until it is under 400 KB). */
-async function screenshot(page: Page, name: string) {
-  if (!shots) return;
-  for (const zoom of [1, 0.85, 0.7]) {
-    await page.evaluate((z) => { document.documentElement.style.zoom = String(z); }, zoom);
-    await page.waitForTimeout(300);
-    const png = await page.screenshot({ fullPage: true });
-    if (png.length < 400_000 || zoom === 0.7) { writeFileSync(join(shots, `${name}.png`), png); break; }
-  }
-  await page.evaluate(() => { document.documentElement.style.zoom = ''; });
 }
 
 /** Set a range input's value as a user drag would (input event). */
@@ -119,7 +106,6 @@ describe('notebooks (npm run notebooks, served from 127.0.0.1, headless Chromium
     await page.waitForSelector('.nb-verdict', { timeout: 90_000 });
     expect(await page.textContent('.nb-verdict')).toMatch(/^Did not converge/);
     expect(await page.$$eval('.nb-chart svg', (s) => s.length)).toBe(2);
-    await screenshot(page, 'notebook-why-precopy');
     // 256 MiB/s and a 2 s limit: pre-copy converges on the heavy trace.
     await slide(page, 'bandwidth', 256);
     await slide(page, 'limit', 2000);
@@ -154,7 +140,6 @@ describe('notebooks (npm run notebooks, served from 127.0.0.1, headless Chromium
       });
     }
     expect(answers).toEqual(sum.recommendations.map((x) => x.text));
-    await screenshot(page, 'notebook-double-iteration');
     await expectClean(page, requests, problems);
     await page.close();
   }, 120_000);
@@ -177,7 +162,6 @@ describe('notebooks (npm run notebooks, served from 127.0.0.1, headless Chromium
     expect(files['summary.csv']!.trim().split('\n')).toHaveLength(3);
     expect(files['runs.csv']!.split('\n')[0]).toMatch(/^index,trace,method,/);
     expect(files['runs.csv']!.trim().split('\n')).toHaveLength(1 + 2 * 3 * 3); // methods × offsets × write-time placements
-    await screenshot(page, 'notebook-your-trace');
     await expectClean(page, requests, problems);
     await page.close();
   }, 120_000);

@@ -3,6 +3,9 @@
  * readers and writers over byte streams, generators and derived views. No
  * Node API is imported from here.
  */
+// The host profiles (qemu-7.2-tcg, …): a bundled trace names the host it was
+// recorded on, and simulate/compare use that profile by default, as in Node.
+import './sim/profiles.js';
 export { Kernel, KernelMemoryError, compileKernel, type Bitmap, type U32Buffer } from './kernel/index.js';
 export * as reference from './kernel/reference.js';
 export * from './trace/model.js';
@@ -35,3 +38,9 @@ export { summarize, METRICS, type CompareSummary, type Cell, type Comparison } f
 export { bootstrapCI, medianOf } from './stats/bootstrap.js';
 export { holm } from './stats/holm.js';
 export { signedRankP } from './stats/wilcoxon.js';
+export { summaryCsv, runsCsv } from './report/csv.js';
+export { wtChart, type WtChartPoint } from './report/charts/wt.js';
+export { roundsChart, type RoundPoint } from './report/charts/rounds.js';
+export { distributionChart, type DistPoint, type DistCI } from './report/charts/distributions.js';
+export { fmtBw } from './stats/summary.js';
+export { defaultCalibrationName } from './sim/simulate.js';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import * as aq from 'arquero';
 import type { Kernel } from '../kernel/index.js';
 import type { CompareRuns, CompareTrace, RunRow } from '../stats/compare.js';
-import { fmtBw, METRICS, OBJECTIVE_METRIC, type Cell, type CompareSummary, type Comparison } from '../stats/summary.js';
+import { fmtBw, OBJECTIVE_METRIC, type Cell, type CompareSummary } from '../stats/summary.js';
 import { summarizeTrace } from '../trace/views.js';
 import { distributionChart } from './charts/distributions.js';
 import { heatCells, heatmapChart } from './charts/heatmap.js';
@@ -21,6 +21,9 @@ import { stallChart } from './charts/stall.js';
 import { resolveMethod } from '../sim/simulate.js';
 import { methodStyle, type Spec } from './charts/common.js';
 import { toPng, toSvg, vegaScripts } from './render.js';
+import { cmpOf, summaryCsv } from './csv.js';
+
+export { summaryCsv, runsCsv } from './csv.js';
 
 const f1 = (x: number | null | undefined, d = 1) => (x === null || x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(d));
 const condKey = (c: { trace: string; bandwidthBytesPerSec: number; downtimeLimitMs: number }) => `${c.trace}|${c.bandwidthBytesPerSec}|${c.downtimeLimitMs}`;
@@ -45,9 +48,6 @@ function ratio(v: number | null | undefined): string {
   return f1(v, digits(v, 2));
 }
 
-function cmpOf(sum: CompareSummary, cell: Cell, metric = 'downtimeMs'): Comparison | undefined {
-  return sum.comparisons.find((c) => c.metric === metric && c.method === cell.method && condKey(c) === condKey(cell));
-}
 
 /** Word-wrap prose to `width` columns, continuation lines indented. */
 function wrap(text: string, width = 100): string[] {
@@ -107,25 +107,6 @@ export function renderTerminal(sum: CompareSummary): string {
     out.push(...wrap(`${f}: ${sum.flagLegend[f as keyof typeof sum.flagLegend]}${extra}.`));
   }
   return out.join('\n');
-}
-
-/** summary.csv: one row per trace × condition × method. */
-export function summaryCsv(sum: CompareSummary): string {
-  const rows = sum.cells.map((c) => {
-    const row: Record<string, unknown> = {
-      trace: c.trace, bandwidth_bytes_per_s: c.bandwidthBytesPerSec, downtime_limit_ms: c.downtimeLimitMs, method: c.method,
-      runs: c.runs, completed: c.completed, completion_rate: c.completionRate, convergence_rate: c.convergenceRate,
-      max_throttle_pct: c.maxThrottlePct, ships: c.ships ?? 'research', flags: c.flags.join(' '), looped_runs: c.loopedRuns,
-    };
-    for (const m of METRICS) {
-      const s = c[m];
-      Object.assign(row, { [`${m}_median`]: s.median, [`${m}_q1`]: s.q1, [`${m}_q3`]: s.q3, [`${m}_mean`]: s.mean, [`${m}_ci_lo`]: s.ci?.[0] ?? null, [`${m}_ci_hi`]: s.ci && Number.isFinite(s.ci[1]) ? s.ci[1] : null });
-      const k = cmpOf(sum, c, m);
-      Object.assign(row, { [`${m}_ratio`]: k?.ratio ?? null, [`${m}_median_diff`]: k?.medianDiff ?? null, [`${m}_p_holm`]: k?.pHolm ?? null, [`${m}_win_rate`]: k?.winRate ?? null });
-    }
-    return row;
-  });
-  return aq.from(rows).toCSV();
 }
 
 /** summary.arrow (Arrow IPC stream) of the same table. */

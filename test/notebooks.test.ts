@@ -1,0 +1,168 @@
+// The Observable notebooks (notebooks/, issue 13 item 4): `npm run notebooks`'s
+// build served from 127.0.0.1 and driven in headless Chromium. Every page
+// renders with no request leaving 127.0.0.1, no failed request, no page error
+// and no cell error; (a)'s sliders re-run the simulation; (b)'s numbers are
+// the CLI's for the same seed; (c) works on a gzipped trace set through its
+// file input. (The README's screenshots: scripts/notebook-screenshots.mjs.)
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromium, type Browser, type Page } from 'playwright';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import type { Server } from 'node:http';
+import type { CompareSummary } from '../src/stats/summary.js';
+import { root } from './run-cli.js';
+// @ts-expect-error: a plain .mjs script without types
+import { build, serve } from '../scripts/notebooks.mjs';
+// @ts-expect-error: a plain .mjs script without types
+import { findChromium } from '../scripts/ensure-chromium.mjs';
+
+const METHODS = ['precopy', 'double-iteration/confirm', 'double-iteration/two-round-hot', 'double-iteration/double-final'];
+const B = { trace: 'medium-bw32-dt300', replicates: 5, seed: 7, bandwidthMiB: 32, limitMs: 300 };
+
+let server: Server;
+let base: string;
+let browser: Browser;
+let tmp: string;
+let cli: Promise<CompareSummary>;
+
+/** The CLI's summary for notebook (b)'s grid (started early: it runs while the notebooks build). */
+function cliSummary(): Promise<CompareSummary> {
+  const args = [join(root, 'bin/dirtylab.js'), 'compare', `data/${B.trace}.dpt`, '--methods', METHODS.join(','), '--replicates', String(B.replicates),
+    '--seed', String(B.seed), '--bandwidth', `${B.bandwidthMiB}MiB/s`, '--downtime-limit', `${B.limitMs}ms`, '--json', '--quiet', '--out', join(tmp, 'cli-report')];
+  return new Promise((ok, fail) => {
+    const p = spawn(process.execPath, args, { cwd: root });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => { out += d; });
+    p.stderr.on('data', (d) => { err += d; });
+    p.on('close', (code) => (code === 0 ? ok(JSON.parse(out) as CompareSummary) : fail(new Error(`dirtylab compare exited ${code}: ${err}`))));
+  });
+}
+
+/** A page that records every request, failure, page error and console error. */
+async function open(path: string) {
+  const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+  const requests: string[] = [];
+  const problems: string[] = [];
+  page.on('request', (r) => requests.push(r.url()));
+  page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
+  page.on('response', (r) => { if (r.status() >= 400) problems.push(`HTTP ${r.status()}: ${r.url()}`); });
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console error: ${m.text()}`); });
+  await page.goto(base + path);
+  return { page, requests, problems };
+}
+
+/** Nothing left 127.0.0.1, nothing failed, no cell shows an error. */
+async function expectClean(page: Page, requests: string[], problems: string[]) {
+  const outside = requests.filter((u) => !u.startsWith(base) && !u.startsWith('data:') && !u.startsWith('blob:'));
+  expect(outside).toEqual([]);
+  expect(requests.length).toBeGreaterThan(3);
+  const cellErrors = await page.$$eval('.observablehq--error', (es) => es.map((e) => e.textContent));
+  expect(cellErrors).toEqual([]);
+  expect(problems).toEqual([]);
+}
+
+/** Set a range input's value as a user drag would (input event). */
+async function slide(page: Page, name: string, value: number) {
+  await page.$eval(`input[type=range][name="${name}"]`, (e, v) => {
+    (e as HTMLInputElement).value = String(v);
+    e.dispatchEvent(new Event('input', { bubbles: true }));
+  }, value);
+}
+
+beforeAll(async () => {
+  tmp = mkdtempSync(join(tmpdir(), 'dirtylab-notebooks-'));
+  cli = cliSummary();
+  cli.catch(() => {}); // awaited in its test
+  build({ quiet: true });
+  ({ server, url: base } = await serve(undefined, 0));
+  browser = await chromium.launch({
+    executablePath: findChromium() ?? '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'],
+  });
+}, 240_000);
+
+afterAll(async () => {
+  await browser?.close();
+  server?.close();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('notebooks (npm run notebooks, served from 127.0.0.1, headless Chromium)', () => {
+  it('the index links the three notebooks', async () => {
+    const { page, requests, problems } = await open('');
+    const links = await page.$$eval('main a[href]', (as) => as.map((a) => a.getAttribute('href')));
+    expect(links).toEqual(expect.arrayContaining(['./why-precopy.html', './double-iteration.html', './your-trace.html']));
+    await expectClean(page, requests, problems);
+    await page.close();
+  });
+
+  it('(a) why pre-copy does not converge: W(t), rounds, and sliders that re-run the simulation', async () => {
+    const { page, requests, problems } = await open('why-precopy.html');
+    await page.waitForSelector('.nb-verdict', { timeout: 90_000 });
+    expect(await page.textContent('.nb-verdict')).toMatch(/^Did not converge/);
+    expect(await page.$$eval('.nb-chart svg', (s) => s.length)).toBe(2);
+    // 256 MiB/s and a 2 s limit: pre-copy converges on the heavy trace.
+    await slide(page, 'bandwidth', 256);
+    await slide(page, 'limit', 2000);
+    await page.waitForFunction(() => document.querySelector('.nb-verdict')?.textContent?.startsWith('Converged'), null, { timeout: 60_000 });
+    await expectClean(page, requests, problems);
+    await page.close();
+  }, 120_000);
+
+  it("(b) double iteration vs pre-copy: the same numbers as `dirtylab compare` for the same seed", async () => {
+    const q = `?traces=${B.trace}&replicates=${B.replicates}&seed=${B.seed}&bandwidth=${B.bandwidthMiB}&limit=${B.limitMs}`;
+    const { page, requests, problems } = await open(`double-iteration.html${q}`);
+    await page.waitForSelector('.nb-done', { timeout: 90_000 });
+    await page.waitForSelector('.nb-chart svg', { timeout: 30_000 });
+    const rows = await page.$$eval('tr.nb-cell', (trs) => trs.map((tr) => ({
+      trace: tr.getAttribute('data-trace'),
+      method: tr.getAttribute('data-method'),
+      values: Object.fromEntries(Array.from(tr.querySelectorAll('td[data-key]')).filter((td) => td.hasAttribute('data-value')).map((td) => [td.getAttribute('data-key'), td.getAttribute('data-value')])),
+    })));
+    const answers = await page.$$eval('.nb-answers li', (li) => li.map((x) => x.textContent));
+    const sum = await cli;
+    expect(rows.map((r) => r.method)).toEqual(METHODS);
+    const num = (v: string | undefined) => (v === '' || v === undefined ? null : Number(v));
+    for (const r of rows) {
+      const c = sum.cells.find((x) => x.trace === r.trace && x.method === r.method)!;
+      const k = sum.comparisons.find((x) => x.trace === r.trace && x.method === r.method && x.metric === 'downtimeMs');
+      expect({
+        completionRate: num(r.values.completionRate), downtimeMs: num(r.values.downtimeMs), totalTimeMs: num(r.values.totalTimeMs),
+        transferredBytes: num(r.values.transferredBytes), ratio: num(r.values.ratio), pHolm: num(r.values.pHolm), winRate: num(r.values.winRate),
+      }).toEqual({
+        completionRate: c.completionRate, downtimeMs: c.downtimeMs.median, totalTimeMs: c.totalTimeMs.median,
+        transferredBytes: c.transferredBytes.median, ratio: k?.ratio ?? null, pHolm: k?.pHolm ?? null, winRate: k?.winRate ?? null,
+      });
+    }
+    expect(answers).toEqual(sum.recommendations.map((x) => x.text));
+    await expectClean(page, requests, problems);
+    await page.close();
+  }, 120_000);
+
+  it('(c) your trace: a gzipped .dpt set through the file input gives the answer, charts and both CSVs', async () => {
+    const gz = join(tmp, 'my-light.dpt.gz');
+    writeFileSync(gz, gzipSync(readFileSync(join(root, 'data/light-bw32-dt300.dpt'))));
+    const { page, requests, problems } = await open('your-trace.html?methods=precopy,qemu-precopy&replicates=3');
+    await page.waitForSelector('.nb-waiting', { timeout: 60_000 });
+    await page.setInputFiles('input[type=file]', gz);
+    await page.waitForSelector('.nb-done', { timeout: 90_000 });
+    await page.waitForFunction(() => document.querySelectorAll('.nb-chart svg').length === 3, null, { timeout: 30_000 });
+    expect(await page.textContent('.nb-trace-info')).toMatch(/^my-light: .*read as dpt \(gzipped\)/);
+    expect(await page.$$eval('tr.nb-cell', (trs) => trs.map((tr) => tr.getAttribute('data-method')))).toEqual(['precopy', 'qemu-precopy']);
+    expect(await page.$$eval('.nb-answers li', (li) => li.length)).toBe(1);
+    const csv = await page.$$eval('a.nb-download', (as) => Promise.all(as.map(async (a) => [a.getAttribute('download'), await (await fetch((a as HTMLAnchorElement).href)).text()])));
+    const files = Object.fromEntries(csv) as Record<string, string>;
+    expect(Object.keys(files)).toEqual(['summary.csv', 'runs.csv']);
+    expect(files['summary.csv']!.split('\n')[0]).toMatch(/^trace,bandwidth_bytes_per_s,downtime_limit_ms,method,runs,/);
+    expect(files['summary.csv']!.trim().split('\n')).toHaveLength(3);
+    expect(files['runs.csv']!.split('\n')[0]).toMatch(/^index,trace,method,/);
+    expect(files['runs.csv']!.trim().split('\n')).toHaveLength(1 + 2 * 3 * 3); // methods × offsets × write-time placements
+    await expectClean(page, requests, problems);
+    await page.close();
+  }, 120_000);
+});

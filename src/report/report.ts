@@ -1,16 +1,15 @@
 /**
  * The comparison's outputs (DESIGN §5–6): the terminal answer and table,
- * runs.jsonl, summary.json/.csv/.arrow, charts/*.svg|png and one
+ * runs.jsonl/.csv/.arrow, summary.json/.csv/.arrow, charts/*.svg|png and one
  * self-contained report.html (vega, vega-lite and vega-embed inlined; nothing
  * fetched). Everything is a pure function of the runs and the summary, so the
  * same seed gives byte-identical files and merged shards equal one machine.
  */
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as aq from 'arquero';
 import type { Kernel } from '../kernel/index.js';
 import type { CompareRuns, CompareTrace, RunRow } from '../stats/compare.js';
-import { fmtBw, METRICS, type Cell, type CompareSummary, type Comparison } from '../stats/summary.js';
+import { fmtBw, type Cell, type CompareSummary, type Comparison } from '../stats/summary.js';
 import { summarizeTrace } from '../trace/views.js';
 import { distributionChart } from './charts/distributions.js';
 import { heatCells, heatmapChart } from './charts/heatmap.js';
@@ -21,6 +20,9 @@ import { stallChart } from './charts/stall.js';
 import { resolveMethod } from '../sim/simulate.js';
 import type { Spec } from './charts/common.js';
 import { toPng, toSvg, vegaScripts } from './render.js';
+import { runsArrow, runsCsv, summaryArrow, summaryCsv } from './tables.js';
+
+export { runsArrow, runsCsv, summaryArrow, summaryCsv } from './tables.js';
 
 const f1 = (x: number | null | undefined, d = 1) => (x === null || x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(d));
 const condKey = (c: { trace: string; bandwidthBytesPerSec: number; downtimeLimitMs: number }) => `${c.trace}|${c.bandwidthBytesPerSec}|${c.downtimeLimitMs}`;
@@ -108,31 +110,6 @@ export function renderTerminal(sum: CompareSummary): string {
     out.push(...wrap(`${f}: ${sum.flagLegend[f as keyof typeof sum.flagLegend]}${extra}.`));
   }
   return out.join('\n');
-}
-
-/** summary.csv: one row per trace × condition × method. */
-export function summaryCsv(sum: CompareSummary): string {
-  const rows = sum.cells.map((c) => {
-    const row: Record<string, unknown> = {
-      trace: c.trace, bandwidth_bytes_per_s: c.bandwidthBytesPerSec, downtime_limit_ms: c.downtimeLimitMs, method: c.method,
-      runs: c.runs, completed: c.completed, completion_rate: c.completionRate, convergence_rate: c.convergenceRate,
-      max_throttle_pct: c.maxThrottlePct, ships: c.ships ?? 'research', flags: c.flags.join(' '), looped_runs: c.loopedRuns,
-    };
-    for (const m of METRICS) {
-      const s = c[m];
-      Object.assign(row, { [`${m}_median`]: s.median, [`${m}_q1`]: s.q1, [`${m}_q3`]: s.q3, [`${m}_mean`]: s.mean, [`${m}_ci_lo`]: s.ci?.[0] ?? null, [`${m}_ci_hi`]: s.ci && Number.isFinite(s.ci[1]) ? s.ci[1] : null });
-      const k = cmpOf(sum, c, m);
-      Object.assign(row, { [`${m}_ratio`]: k?.ratio ?? null, [`${m}_median_diff`]: k?.medianDiff ?? null, [`${m}_p_holm`]: k?.pHolm ?? null, [`${m}_win_rate`]: k?.winRate ?? null });
-    }
-    return row;
-  });
-  return aq.from(rows).toCSV();
-}
-
-/** summary.arrow (Arrow IPC stream) of the same table. */
-export function summaryArrow(sum: CompareSummary): Uint8Array {
-  const csv = summaryCsv(sum);
-  return aq.fromCSV(csv).toArrowIPC() as Uint8Array;
 }
 
 /** The chart specs of a comparison, by file name. */
@@ -265,6 +242,8 @@ export function runsJsonl(r: CompareRuns): string {
 export async function reportFiles(r: CompareRuns, sum: CompareSummary, traces: CompareTrace[], kernel: Kernel, versions: Record<string, string>, calibration: Record<string, { value: number; unit: string; source: string }> | null): Promise<Record<string, string | Uint8Array>> {
   const files: Record<string, string | Uint8Array> = {
     'runs.jsonl': runsJsonl(r),
+    'runs.csv': runsCsv(r),
+    'runs.arrow': runsArrow(r),
     'summary.json': JSON.stringify(sum, null, 2) + '\n',
     'summary.csv': summaryCsv(sum),
     'summary.arrow': summaryArrow(sum),

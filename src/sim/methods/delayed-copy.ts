@@ -25,8 +25,8 @@ export const delayedCopy: MethodSpec = {
   source: 'idea of Zhang et al. 2013 (not found; generic rule of research/algorithms.md §12, cf. Ma 2010, TPO 2016)',
   approximation: 'our reading of a generic hot-page deferral (Zhang 2013 not found): EWMA heat, a hold cap; not validated on real runs.',
   params: [
-    { name: 'heat-decay', kind: 'number', default: '0.5', min: 0, max: 0.999, description: 'α: weight of a page\'s past heat each round' },
-    { name: 'heat-threshold', kind: 'number', default: '0.5', min: 0.001, max: 1, description: 'θ: a page is hot at heat ≥ θ' },
+    { name: 'heat-decay', kind: 'number', default: '0.5', min: 0, max: 0.999, unit: 'fraction, 0–1', description: 'α: weight of a page\'s past heat each round' },
+    { name: 'heat-threshold', kind: 'number', default: '0.5', min: 0.001, max: 1, unit: 'heat, 0–1', description: 'θ: a page is hot at heat ≥ θ' },
     { name: 'cap', kind: 'enum', default: 'auto', choices: ['auto', 'off'], description: 'auto: hold at most bandwidth × downtime-limit worth of pages; off: no cap' },
     ...XEN_PARAMS.filter((x) => x.name !== 'batch'),
   ],

@@ -21,7 +21,7 @@ export const improvedPrecopy: MethodSpec = {
   summary: 'Pre-copy that marks a page once it has been dirty in two rounds and keeps marked pages for the final copy, so hot pages cross the network once.',
   source: 'Ma, Liu, Liu 2010 (ICSESS, abstract); marking rule per research/algorithms.md §11',
   params: [
-    { name: 'hot-rounds', kind: 'int', default: '2', min: 1, max: 255, description: 'rounds a page must be dirty in before it is held for the final copy (sticky)' },
+    { name: 'hot-rounds', kind: 'int', default: '2', min: 1, max: 255, unit: 'rounds', description: 'rounds a page must be dirty in before it is held for the final copy (sticky)' },
     ...XEN_PARAMS.filter((x) => x.name !== 'batch'),
   ],
   run(e, p) {

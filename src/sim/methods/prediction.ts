@@ -27,8 +27,8 @@ export const prediction: MethodSpec = {
   source: 'Markov-model pre-copy (abstract; research/algorithms.md §13); Wu et al. 2017 not found',
   approximation: 'our reading of per-page prediction (Wu 2017 not found): a Markov chain per page; not validated on real runs.',
   params: [
-    { name: 'threshold', kind: 'number', default: '0.5', min: 0, max: 1, description: 'hold a page when its predicted probability of being dirtied next round is at least this' },
-    { name: 'max-defer', kind: 'int', default: '3', min: 0, description: 'a page is held at most this many rounds in a row' },
+    { name: 'threshold', kind: 'number', default: '0.5', min: 0, max: 1, unit: 'probability, 0–1', description: 'hold a page when its predicted probability of being dirtied next round is at least this' },
+    { name: 'max-defer', kind: 'int', default: '3', min: 0, unit: 'rounds', description: 'a page is held at most this many rounds in a row' },
     ...XEN_PARAMS.filter((x) => x.name !== 'batch'),
   ],
   run(e, p) {

@@ -28,8 +28,8 @@ export const qemuDirtyLimit: MethodSpec = {
   approximation: 'the guest clock slows so the trace\'s distinct-page rate stays under the quota; the real dirty ring counts every write per vCPU (not validated on real runs).',
   params: [
     { name: 'throttle-trigger-threshold', kind: 'percent', default: '50', min: 1, max: 100, description: 'dirtied bytes above this % of sent bytes in a period is a hit' },
-    { name: 'vcpu-dirty-limit', kind: 'number', default: '1', min: 1, description: 'dirty-rate quota per vCPU, MB/s' },
-    { name: 'vcpus', kind: 'int', default: '1', min: 1, description: 'vCPUs of the guest (the quota is per vCPU)' },
+    { name: 'vcpu-dirty-limit', kind: 'number', default: '1', min: 1, unit: 'MB/s', description: 'dirty-rate quota per vCPU, MB/s' },
+    { name: 'vcpus', kind: 'int', default: '1', min: 1, unit: 'vCPUs', description: 'vCPUs of the guest (the quota is per vCPU)' },
     ...QEMU_PARAMS,
   ],
   run(e, p) {

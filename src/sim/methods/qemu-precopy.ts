@@ -76,7 +76,7 @@ export const MULTIFD_PACKET_HEADER_BYTES = 1344;
 /** Parameters of QEMU's loop (migration/options.c names and defaults). */
 export const QEMU_PARAMS: readonly ParamSpec[] = [
   { name: 'avail-switchover-bandwidth', kind: 'bandwidth', default: '0', description: 'bandwidth assumed for the switchover test instead of the estimate (0 = use the estimate)' },
-  { name: 'multifd-channels', kind: 'int', default: '0', min: 0, max: 255, description: 'multifd with this many channels (0 = capability off; QEMU\'s default when on is 2). Approximation: channels send in parallel at the link speed each' },
+  { name: 'multifd-channels', kind: 'int', default: '0', min: 0, max: 255, unit: 'channels', description: 'multifd with this many channels (0 = capability off; QEMU\'s default when on is 2). Approximation: channels send in parallel at the link speed each' },
   ...REARM_PARAMS,
 ];
 

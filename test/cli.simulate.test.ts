@@ -18,7 +18,7 @@ describe('dirtylab simulate', () => {
     expect(r.stdout).toMatch(/^\s+\d+\*\s/m); // the final copy row
   });
 
-  it('--json has the fields of DESIGN §4.4 and provenance, with the units as given', () => {
+  it('--json has the fields of docs/outputs.md and provenance, with the units as given', () => {
     const r = dirtylab('simulate', medium, '-m', 'qemu-precopy', '--bandwidth', '32MiB/s', '--downtime-limit', '0.3s', '--start-time', '0', '--json', '-p', 'rearm=chunk');
     expect(r.code).toBe(0);
     const j = JSON.parse(r.stdout);

@@ -1,7 +1,7 @@
 /**
  * The `dirtylab` command line (commander). One command a file in this
  * directory, each exporting a register function; this file builds the
- * program from them and maps errors to exit codes (DESIGN §6): 0 ok, 1 usage
+ * program from them and maps errors to exit codes (docs/outputs.md): 0 ok, 1 usage
  * error (unknown command or flag, bad value), 2 bad input file or run
  * directory, 3 internal error, 4 `validate --check` with a target not met.
  * Errors are one line on stderr, never a stack trace (set DIRTYLAB_DEBUG=1 to

@@ -1,5 +1,5 @@
 /**
- * The comparison's outputs (DESIGN §5–6): the terminal answer and table,
+ * The comparison's outputs (docs/outputs.md): the terminal answer and table,
  * runs.jsonl/.csv/.arrow, summary.json/.csv/.arrow, charts/*.svg|png and one
  * self-contained report.html (vega, vega-lite and vega-embed inlined; nothing
  * fetched). Everything is a pure function of the runs and the summary, so the

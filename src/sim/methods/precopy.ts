@@ -52,7 +52,7 @@
  * suspend_and_send_dirty. send_dirty_pages → add_to_batch flushes every 1024
  * pages (write_batch: one PAGE_DATA record, 16 B of headers + 8 B pfn and
  * 4096 B per page).
- * Spec: research/algorithms.md §3. Sources read (xen-project/xen):
+ * Spec: docs/methods.md Sources read (xen-project/xen):
  * tools/libxc/xc_domain_save.c @9f378f48 (4.5) and @00a4b65f (≈ 4.0);
  * tools/libs/guest/xg_sr_save.c @03851197, xg_sr_stream_format.h @ce17dc67.
  */

@@ -7,7 +7,7 @@
  * within DIRTYLIMIT_TOLERANCE_RANGE (25 MB/s) of the quota and never sleeps a
  * vCPU more than 99 % (DIRTYLIMIT_THROTTLE_PCT_MAX).
  *
- * Model (a trace has no per-vCPU split, research/algorithms.md §6): once
+ * Model (a trace has no per-vCPU split, docs/methods.md): once
  * armed, the guest clock runs at min(1, (quota + tolerance) / R) with a floor
  * of 0.01, where R is the trace's write rate in the current epoch and quota =
  * vcpu-dirty-limit × vcpus. This approximates dirty-ring counting (every

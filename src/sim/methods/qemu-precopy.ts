@@ -6,7 +6,7 @@
  * ram_save_pending (7.2) / ram_state_pending_estimate+exact (8.x),
  * migration_bitmap_sync, ram_save_iterate, ram_find_and_save_block,
  * ram_save_complete; defaults from migration/options.c. Spec:
- * research/algorithms.md §4.
+ * docs/methods.md
  *
  *   setup: mig = ALL; sync()                         (dirty-sync-count = 1)
  *   loop (one pass per rate-limit check):

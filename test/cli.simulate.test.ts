@@ -80,7 +80,7 @@ describe('dirtylab simulate', () => {
   it('--help lists the methods and their parameters from the registry', () => {
     const h = dirtylab('simulate', '--help');
     expect(h.code).toBe(0);
-    for (const s of ['stop-and-copy', 'double-iteration/confirm', 'double-iteration/double-final', 'qemu-dirty-limit', '--param cpu-throttle-initial=percent (default 20)', '--param rearm=sync|chunk', '--param xen=legacy|v2']) {
+    for (const s of ['stop-and-copy', 'double-iteration/confirm', 'double-iteration/double-final', 'qemu-dirty-limit', '--param cpu-throttle-initial=percent (default 20; unit %)', '--param rearm=sync|chunk', '--param xen=legacy|v2']) {
       expect(h.stdout).toContain(s);
     }
   });

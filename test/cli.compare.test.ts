@@ -44,7 +44,7 @@ describe('dirtylab compare', () => {
 
   it('writes every output, and nothing half-written', () => {
     const files = readdirSync(out1).sort();
-    expect(files).toEqual(['charts', 'report.html', 'runs.jsonl', 'summary.arrow', 'summary.csv', 'summary.json']);
+    expect(files).toEqual(['charts', 'report.html', 'runs.arrow', 'runs.csv', 'runs.jsonl', 'summary.arrow', 'summary.csv', 'summary.json']);
     const charts = readdirSync(join(out1, 'charts'));
     for (const c of ['downtime', 'total-time', 'pareto', 'wt', 'rounds-hc', 'heatmap-hc']) {
       expect(charts).toContain(`${c}.svg`);
@@ -63,8 +63,8 @@ describe('dirtylab compare', () => {
     expect(starts.size).toBe(1);
     const arrow = tableFromIPC(readFileSync(join(out1, 'summary.arrow')));
     expect(arrow.numRows).toBe(methodIds().length * 2);
-    expect(arrow.schema.fields.map((f) => f.name)).toContain('downtimeMs_ci_lo');
-    expect(readFileSync(join(out1, 'summary.csv'), 'utf8').split('\n')[0]).toMatch(/^trace,bandwidth_bytes_per_s,downtime_limit_ms,method,runs,completed/);
+    expect(arrow.schema.fields.map((f) => f.name)).toContain('downtime_ms_ci_lo');
+    expect(readFileSync(join(out1, 'summary.csv'), 'utf8').split('\n')[0]).toMatch(/^trace,bandwidth_bytes_per_sec,downtime_limit_ms,method,runs,completed,/);
   });
 
   it('--json gives the summary: comparisons carry medianDiff, ratio, their CIs, pValue, pHolm, winRate', () => {
@@ -83,7 +83,7 @@ describe('dirtylab compare', () => {
   it('the same seed gives byte-identical outputs', () => {
     const out2 = join(tmp, 'b');
     expect(dirtylab('compare', ...args, '--out', out2).code).toBe(0);
-    for (const f of ['summary.json', 'runs.jsonl', 'summary.csv', 'report.html', 'charts/pareto.svg']) {
+    for (const f of ['summary.json', 'runs.jsonl', 'summary.csv', 'summary.arrow', 'runs.csv', 'runs.arrow', 'report.html', 'charts/pareto.svg']) {
       expect(readFileSync(join(out2, f)).equals(readFileSync(join(out1, f))), f).toBe(true);
     }
   });
@@ -98,7 +98,7 @@ describe('dirtylab compare', () => {
     const merged = join(tmp, 'merged');
     const m = dirtylab('merge', ...dirs, '--out', merged);
     expect(m.code).toBe(0);
-    for (const f of ['summary.json', 'runs.jsonl', 'summary.csv', 'report.html']) {
+    for (const f of ['summary.json', 'runs.jsonl', 'summary.csv', 'summary.arrow', 'runs.csv', 'runs.arrow', 'report.html']) {
       expect(readFileSync(join(merged, f)).equals(readFileSync(join(out1, f))), f).toBe(true);
     }
     const bad = readFileSync(join(dirs[1]!, 'runs.jsonl'), 'utf8').replace(/"packageVersion":"[^"]+"/g, '"packageVersion":"9.9.9"');

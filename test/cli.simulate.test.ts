@@ -18,7 +18,7 @@ describe('dirtylab simulate', () => {
     expect(r.stdout).toMatch(/^\s+\d+\*\s/m); // the final copy row
   });
 
-  it('--json has the fields of DESIGN §4.4 and provenance, with the units as given', () => {
+  it('--json has the fields of docs/outputs.md and provenance, with the units as given', () => {
     const r = dirtylab('simulate', medium, '-m', 'qemu-precopy', '--bandwidth', '32MiB/s', '--downtime-limit', '0.3s', '--start-time', '0', '--json', '-p', 'rearm=chunk');
     expect(r.code).toBe(0);
     const j = JSON.parse(r.stdout);
@@ -80,7 +80,7 @@ describe('dirtylab simulate', () => {
   it('--help lists the methods and their parameters from the registry', () => {
     const h = dirtylab('simulate', '--help');
     expect(h.code).toBe(0);
-    for (const s of ['stop-and-copy', 'double-iteration/confirm', 'double-iteration/double-final', 'qemu-dirty-limit', '--param cpu-throttle-initial=percent (default 20)', '--param rearm=sync|chunk', '--param xen=legacy|v2']) {
+    for (const s of ['stop-and-copy', 'double-iteration/confirm', 'double-iteration/double-final', 'qemu-dirty-limit', '--param cpu-throttle-initial=percent (default 20; unit %)', '--param rearm=sync|chunk', '--param xen=legacy|v2']) {
       expect(h.stdout).toContain(s);
     }
   });

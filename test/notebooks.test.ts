@@ -158,9 +158,9 @@ describe('notebooks (npm run notebooks, served from 127.0.0.1, headless Chromium
     const csv = await page.$$eval('a.nb-download', (as) => Promise.all(as.map(async (a) => [a.getAttribute('download'), await (await fetch((a as HTMLAnchorElement).href)).text()])));
     const files = Object.fromEntries(csv) as Record<string, string>;
     expect(Object.keys(files)).toEqual(['summary.csv', 'runs.csv']);
-    expect(files['summary.csv']!.split('\n')[0]).toMatch(/^trace,bandwidth_bytes_per_s,downtime_limit_ms,method,runs,/);
+    expect(files['summary.csv']!.split('\n')[0]).toMatch(/^trace,bandwidth_bytes_per_sec,downtime_limit_ms,method,runs,/);
     expect(files['summary.csv']!.trim().split('\n')).toHaveLength(3);
-    expect(files['runs.csv']!.split('\n')[0]).toMatch(/^index,trace,method,/);
+    expect(files['runs.csv']!.split('\n')[0]).toMatch(/^index,trace,trace_sha256,method,/);
     expect(files['runs.csv']!.trim().split('\n')).toHaveLength(1 + 2 * 3 * 3); // methods × offsets × write-time placements
     await expectClean(page, requests, problems);
     await page.close();

@@ -36,7 +36,7 @@ function randomTrace(rng: Rng): Trace {
   };
 }
 
-// ---- the oracle: its own copy of the write-instant model of DESIGN §4.1 ----
+// ---- the oracle: its own copy of the write-instant model of docs/methods.md ----
 function fmix(h: number): number {
   h ^= h >>> 16; h = Math.imul(h, 0x85ebca6b); h ^= h >>> 13; h = Math.imul(h, 0xc2b2ae35); h ^= h >>> 16; return h >>> 0;
 }

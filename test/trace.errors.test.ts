@@ -1,4 +1,4 @@
-// Bad input (DESIGN §9): every header and block field of a .dpt, the strict
+// Bad input (docs/dpt-format.md): every header and block field of a .dpt, the strict
 // JSON-lines twin, the recorder importer, gzip and missing files. Each error
 // names the file, the byte offset or line, and what was expected.
 import { gzipSync } from 'node:zlib';

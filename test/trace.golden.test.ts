@@ -1,4 +1,4 @@
-// The golden .dpt file: pins the byte layout of DESIGN §2.2. The expected
+// The golden .dpt file: pins the byte layout of docs/dpt-format.md The expected
 // bytes below were written by hand from the spec, not by the writer.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';

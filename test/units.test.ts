@@ -1,4 +1,4 @@
-// Units as people write them (DESIGN §6).
+// Units as people write them (docs/outputs.md).
 import { describe, expect, it } from 'vitest';
 import { parseBandwidth, parseDurationMs, parseSize, UnitError } from '../src/sim/units.js';
 

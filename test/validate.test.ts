@@ -113,7 +113,7 @@ describe('dirtylab validate on the real runs', () => {
   it('--out writes validate.csv and validate.json, and nothing else', () => {
     expect(readdirSync(out).sort()).toEqual(['validate.csv', 'validate.json']);
     const csv = readFileSync(join(out, 'validate.csv'), 'utf8').trim().split('\n');
-    expect(csv[0]).toMatch(/^name,method,skipped,completed_predicted,completed_measured,totalTimeMs_predicted/);
+    expect(csv[0]).toMatch(/^name,method,skipped,completed_predicted,completed_measured,total_time_ms_predicted,/);
     expect(csv.length).toBe(dirs.length + 1);
     expect(JSON.parse(readFileSync(join(out, 'validate.json'), 'utf8')).summary).toEqual(doc.summary);
   });

@@ -10,7 +10,7 @@ import { readTrace } from '../trace/open.js';
 import { defaultCalibrationName, defaultLinkBandwidth } from '../sim/simulate.js';
 import type { Trace } from '../trace/model.js';
 import { calibrationNames } from '../sim/calibration.js';
-import { UnitError, formatBandwidth } from '../sim/units.js';
+import { UnitError, formatBandwidth, parseBandwidth } from '../sim/units.js';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import '../sim/profiles.js';
@@ -100,6 +100,33 @@ export function writeOut(dir: string, files: Record<string, string>): void {
   }
   for (const [t, f] of tmp) renameSync(t, f);
 }
+
+
+/**
+ * A bandwidth flag's parser. A bare number is bytes/s, as in QEMU, so a bare
+ * `32` meant as 32 MiB/s is refused (under 1 KiB/s no migration finishes in a
+ * lifetime) and anything under 1 MB/s is run with a warning on stderr.
+ */
+export function bandwidthArg(flag: string): (v: string) => number {
+  return (v) => {
+    const b = unitArg(parseBandwidth, flag)(v);
+    const bare = /^\s*[0-9.e+-]+\s*$/i.test(v);
+    const hint = bare ? `: did you mean ${v.trim()}MiB/s?` : '';
+    if (b < 1024) throw new InvalidArgumentError(`${flag} ${v.trim()} is ${+b.toPrecision(6)} B/s, under 1 KiB/s (a bare number is bytes/s, as in QEMU)${hint}`);
+    if (b < 1e6) process.stderr.write(`dirtylab: warning: ${flag} ${v.trim()} is ${formatBandwidth(b)} (${+b.toPrecision(6)} B/s; a bare number is bytes/s, as in QEMU)${hint || ': under 1 MB/s'}\n`);
+    return b;
+  };
+}
+
+
+/** A comma-separated list of bandwidths, each checked by bandwidthArg. */
+export function bandwidthListArg(flag: string): (v: string) => number[] {
+  return (v) => v.split(',').filter((x) => x.trim() !== '').map((x) => bandwidthArg(flag)(x.trim()));
+}
+
+
+/** --max-time's help: the cap is on the simulated migration, not on how long dirtylab runs. */
+export const MAX_TIME_HELP = (scope = '') => `simulated-time cap${scope}: the migration's own wall-clock time in the simulation (from migrate until the guest runs on the destination), not how long dirtylab runs; past it the migration did not complete (default 600s)`;
 
 
 export function listArg<T>(parse: (s: string) => T, flag: string): (v: string) => T[] {

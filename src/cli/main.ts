@@ -1,7 +1,7 @@
 /**
  * The `dirtylab` command line (commander). One command a file in this
  * directory, each exporting a register function; this file builds the
- * program from them and maps errors to exit codes (DESIGN §6): 0 ok, 1 usage
+ * program from them and maps errors to exit codes (docs/outputs.md): 0 ok, 1 usage
  * error (unknown command or flag, bad value), 2 bad input file or run
  * directory, 3 internal error, 4 `validate --check` with a target not met.
  * Errors are one line on stderr, never a stack trace (set DIRTYLAB_DEBUG=1 to
@@ -40,11 +40,32 @@ export function buildProgram(out: Out = { log: (s) => process.stdout.write(s + '
   for (const register of [registerInspect, registerConvert, registerGenerate]) register(program, out);
   registerImport(program, out, (m) => new UsageError(m), packageVersion());
   for (const register of [registerSimulate, registerCompare, registerMerge, registerGrid, registerValidate, registerRecord, registerAdvise]) register(program, out);
+  markRequired(program);
   return program;
+}
+
+/** Say "(required)" in --help beside every option a command cannot run without. */
+function markRequired(cmd: Command): void {
+  for (const o of cmd.options) {
+    if (o.mandatory && !o.description.startsWith('(required)')) o.description = `(required) ${o.description}`;
+  }
+  for (const c of cmd.commands) markRequired(c);
+}
+
+/**
+ * A reader that closed our stdout (`dirtylab compare … | head`) has all it
+ * wanted: end quietly with 0, as cat and grep do, instead of an uncaught EPIPE.
+ */
+function quietOnClosedPipe(): void {
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
 }
 
 /** Run the CLI; returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
+  quietOnClosedPipe();
   const program = buildProgram();
   try {
     await program.parseAsync(argv);

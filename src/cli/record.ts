@@ -1,5 +1,5 @@
 /**
- * `dirtylab record`: record a real trace (DESIGN §2.3) — of a command and
+ * `dirtylab record`: record a real trace (docs/dpt-format.md) — of a command and
  * every process it forks (`-- COMMAND…`), or of one or more mappings of a
  * running process started with the shim (`--pid PID --mapping SIZE|ADDR`,
  * e.g. a QEMU guest's RAM block). The work is in src/trace/record/; this file

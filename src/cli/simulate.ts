@@ -5,16 +5,16 @@ import { Command, Option } from 'commander';
 import { type TraceFormat } from '../trace/model.js';
 import { fileInput } from '../trace/node.js';
 import { readTrace } from '../trace/open.js';
-import { ParamError, allParams } from '../sim/method.js';
+import { COMMON_PARAMS, ParamError, allParams, paramDefaultText } from '../sim/method.js';
 import { METHODS, methodIds } from '../sim/methods/index.js';
-import { simulate, DEFAULT_BANDWIDTH, DEFAULT_DOWNTIME_LIMIT_MS, DEFAULT_MAX_TIME_MS } from '../sim/simulate.js';
+import { simulate, DEFAULT_BANDWIDTH, DEFAULT_DOWNTIME_LIMIT_MS } from '../sim/simulate.js';
 import type { DowntimeStep } from '../sim/engine.js';
 import { calibrationNames } from '../sim/calibration.js';
-import { parseBandwidth, parseDurationMs, parseDowntimeSteps, formatBandwidth } from '../sim/units.js';
+import { parseDurationMs, parseDowntimeSteps, formatBandwidth } from '../sim/units.js';
 import type { SimResult } from '../sim/result.js';
 import { parseRecordedThrottle, type RateSegment } from '../trace/warp.js';
 import '../sim/profiles.js';
-import { UsageError, packageVersion, intArg, formatOption, fmt, unitArg, collectParam, fileSha256, profileLine, LINK_HELP, STEPS_HELP, CAL_HELP, type Out } from './common.js';
+import { UsageError, bandwidthArg, MAX_TIME_HELP, packageVersion, intArg, formatOption, fmt, unitArg, collectParam, fileSha256, profileLine, LINK_HELP, STEPS_HELP, CAL_HELP, type Out } from './common.js';
 import { ipsOption, replayTime } from './import.js';
 
 /** The methods and their parameters, for --help. */
@@ -26,10 +26,11 @@ export function methodsHelp(): string {
     if (m.approximation) lines.push(`      approximation: ${m.approximation}`);
     for (const p of allParams(m)) {
       if (['write-time', 'device-state', 'switchover-fixed', 'rtt'].includes(p.name)) continue;
-      lines.push(`      --param ${p.name}=${p.choices ? p.choices.join('|') : p.kind} (default ${p.default}): ${p.description}`);
+      lines.push(`      --param ${p.name}=${p.choices ? p.choices.join('|') : p.kind} (${paramDefaultText(p)}): ${p.description}`);
     }
   }
-  lines.push('  every method also takes --param write-time=uniform|start|end, device-state=SIZE, switchover-fixed=TIME, rtt=TIME');
+  lines.push('  every method also takes:');
+  for (const p of COMMON_PARAMS) lines.push(`      --param ${p.name}=${p.choices ? p.choices.join('|') : p.kind} (${paramDefaultText(p)}): ${p.description}`);
   lines.push(`Calibrations (--calibration): ${calibrationNames().join(', ')}`);
   return lines.join('\n');
 }
@@ -75,13 +76,13 @@ export function registerSimulate(program: Command, out: Out): void {
     .argument('<trace>', 'a trace in any supported format')
     .requiredOption('-m, --method <id>', `copy method: ${methodIds().join(', ')}`)
     .option('-p, --param <key=value>', 'a method parameter (repeatable)', collectParam, {})
-    .option('--bandwidth <rate>', `live-phase rate cap, e.g. 128MiB/s, 1Gbit/s (QEMU max-bandwidth; default ${formatBandwidth(DEFAULT_BANDWIDTH)})`, unitArg(parseBandwidth, '--bandwidth'))
-    .option('--link-bandwidth <rate>', LINK_HELP, unitArg(parseBandwidth, '--link-bandwidth'))
+    .option('--bandwidth <rate>', `live-phase rate cap, e.g. 128MiB/s, 1Gbit/s (QEMU max-bandwidth; default ${formatBandwidth(DEFAULT_BANDWIDTH)})`, bandwidthArg('--bandwidth'))
+    .option('--link-bandwidth <rate>', LINK_HELP, bandwidthArg('--link-bandwidth'))
     .option('--downtime-limit <time>', `QEMU downtime-limit (default ${DEFAULT_DOWNTIME_LIMIT_MS}ms)`, unitArg(parseDurationMs, '--downtime-limit'))
     .option('--downtime-steps <steps>', STEPS_HELP, unitArg(parseDowntimeSteps, '--downtime-steps'))
     .option('--start-epoch <n>', 'start the migration at this epoch (0-based index in the file; default 0)', intArg('--start-epoch'))
     .option('--start-time <time>', 'or at this time on the trace axis (t = 0 at the trace\'s timeZeroNs), e.g. 0, 1.5s', unitArg(parseDurationMs, '--start-time'))
-    .option('--max-time <time>', `wall-time cap; past it the migration did not complete (default ${DEFAULT_MAX_TIME_MS / 1000}s)`, unitArg(parseDurationMs, '--max-time'))
+    .option('--max-time <time>', MAX_TIME_HELP(), unitArg(parseDurationMs, '--max-time'))
     .addOption(new Option('--on-trace-end <mode>', 'when the guest reaches the end of the trace').choices(['loop', 'stop', 'idle']).default('loop'))
     .option('--calibration <name>', CAL_HELP())
     .option('--recorded-throttle <ms:pct,…>', 'the trace was recorded under this throttle (100 = guest stalled) from these ms after t = 0; it is mapped back to guest time first', unitArg(parseRecordedThrottle, '--recorded-throttle'))

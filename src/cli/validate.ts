@@ -1,7 +1,10 @@
 /**
  * `dirtylab validate`.
  */
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, Option } from 'commander';
+import { TraceError } from '../trace/model.js';
 import { Kernel } from '../kernel/index.js';
 import { calibrationNames } from '../sim/calibration.js';
 import { readRun, type RunRecord } from '../validate/run.js';
@@ -10,6 +13,7 @@ import { deriveCalibration } from '../validate/derive.js';
 import { getCalibration, type Calibration } from '../sim/calibration.js';
 import '../sim/profiles.js';
 
+import { snakeCase } from '../report/tables.js';
 import { UsageError, fmt, writeOut, TargetsNotMet, type Out } from './common.js';
 
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? '–' : `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)} %`);
@@ -73,7 +77,8 @@ export function renderValidation(cals: Calibration[], rows: RunComparison[], s: 
 function csvOf(rows: RunComparison[]): string {
   const head = ['name', 'method', 'skipped', 'completed_predicted', 'completed_measured'];
   const metrics = ['totalTimeMs', 'transferredBytes', 'dirtySyncCount', 'downtimeMs'] as const;
-  for (const m of metrics) head.push(`${m}_predicted`, `${m}_measured`, `${m}_error`, `${m}_relError`);
+  // snake_case like every CSV/Arrow column (docs/outputs.md): totalTimeMs.relError → total_time_ms_rel_error.
+  for (const m of metrics) head.push(...['predicted', 'measured', 'error', 'relError'].map((k) => snakeCase(`${m}_${k}`)));
   const q = (v: unknown) => (v === null || v === undefined ? '' : typeof v === 'string' && /[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : String(v));
   const lines = [head.join(',')];
   for (const r of rows) {
@@ -82,6 +87,26 @@ function csvOf(rows: RunComparison[]): string {
     lines.push(cells.map(q).join(','));
   }
   return lines.join('\n') + '\n';
+}
+
+
+/**
+ * The run directories among several paths: a shell glob such as
+ * `qemu-runs/*` also brings notes and other folders, so a path that exists
+ * but is no run (neither result.json nor trace.jsonl.gz in it) is skipped
+ * with a note on stderr. A single path is taken as given: readRun says what
+ * it lacks.
+ */
+function runDirs(dirs: string[]): string[] {
+  if (dirs.length < 2) return dirs;
+  const keep = dirs.filter((d) => {
+    if (!existsSync(d)) return true; // a typo: readRun's error names it
+    const isRun = statSync(d).isDirectory() && (existsSync(join(d, 'result.json')) || existsSync(join(d, 'trace.jsonl.gz')));
+    if (!isRun) process.stderr.write(`dirtylab: skipping ${d}: not a run directory (no result.json, no trace.jsonl.gz)\n`);
+    return isRun;
+  });
+  if (keep.length === 0) throw new TraceError(dirs.join(', '), {}, 'at least one run directory (result.json and trace.jsonl.gz)');
+  return keep;
 }
 
 
@@ -99,7 +124,7 @@ export function registerValidate(program: Command, out: Out): void {
     .option('--check', 'exit 4 when a target is not met')
     .option('--no-per-sync', 'skip the per-sync comparison with sent.jsonl.gz (faster)')
     .action(async (dirs: string[], o: { json?: boolean; out?: string; calibration?: string; calibrateOn?: string[]; leaveOut?: 'run' | 'family'; check?: boolean; perSync: boolean }) => {
-      const runs: RunRecord[] = dirs.map((d) => readRun(d));
+      const runs: RunRecord[] = runDirs(dirs).map((d) => readRun(d));
       const kernel = await Kernel.load();
       if (o.leaveOut && (o.calibrateOn || o.calibration)) throw new UsageError('--leave-out fits its own profiles: give it without --calibration or --calibrate-on');
       let fixed: Calibration | undefined;

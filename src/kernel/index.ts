@@ -86,7 +86,7 @@ export function compileKernel(): Promise<WebAssembly.Module> {
  * One kernel instance: its own linear memory, a simple allocator over it, and
  * the operations of assembly/index.ts on Bitmap handles. Ranges default to the
  * whole bitmap. Allocate bitmaps once and reuse them: first touch of fresh
- * memory is the dominant cost on these VMs (research/perf.md).
+ * memory is the dominant cost on these VMs (bench/kernel.mjs measures it).
  */
 export class Kernel {
   readonly raw: KernelExports;

@@ -1,13 +1,12 @@
 /**
- * The comparison's outputs (DESIGN §5–6): the terminal answer and table,
- * runs.jsonl, summary.json/.csv/.arrow, charts/*.svg|png and one
+ * The comparison's outputs (docs/outputs.md): the terminal answer and table,
+ * runs.jsonl/.csv/.arrow, summary.json/.csv/.arrow, charts/*.svg|png and one
  * self-contained report.html (vega, vega-lite and vega-embed inlined; nothing
  * fetched). Everything is a pure function of the runs and the summary, so the
  * same seed gives byte-identical files and merged shards equal one machine.
  */
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as aq from 'arquero';
 import type { Kernel } from '../kernel/index.js';
 import type { CompareRuns, CompareTrace, RunRow } from '../stats/compare.js';
 import { fmtBw, OBJECTIVE_METRIC, type Cell, type CompareSummary } from '../stats/summary.js';
@@ -21,9 +20,10 @@ import { stallChart } from './charts/stall.js';
 import { resolveMethod } from '../sim/simulate.js';
 import { methodStyle, type Spec } from './charts/common.js';
 import { toPng, toSvg, vegaScripts } from './render.js';
-import { cmpOf, summaryCsv } from './csv.js';
+import { cmpOf } from './csv.js';
+import { runsArrow, runsCsv, summaryArrow, summaryCsv } from './tables.js';
 
-export { summaryCsv, runsCsv } from './csv.js';
+export { runsArrow, runsCsv, summaryArrow, summaryCsv } from './tables.js';
 
 const f1 = (x: number | null | undefined, d = 1) => (x === null || x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(d));
 const condKey = (c: { trace: string; bandwidthBytesPerSec: number; downtimeLimitMs: number }) => `${c.trace}|${c.bandwidthBytesPerSec}|${c.downtimeLimitMs}`;
@@ -107,12 +107,6 @@ export function renderTerminal(sum: CompareSummary): string {
     out.push(...wrap(`${f}: ${sum.flagLegend[f as keyof typeof sum.flagLegend]}${extra}.`));
   }
   return out.join('\n');
-}
-
-/** summary.arrow (Arrow IPC stream) of the same table. */
-export function summaryArrow(sum: CompareSummary): Uint8Array {
-  const csv = summaryCsv(sum);
-  return aq.fromCSV(csv).toArrowIPC() as Uint8Array;
 }
 
 /** A trace × condition in words, as the tables and chart panels title it. */
@@ -334,6 +328,8 @@ export function runsJsonl(r: CompareRuns): string {
 export async function reportFiles(r: CompareRuns, sum: CompareSummary, traces: CompareTrace[], kernel: Kernel, versions: Record<string, string>, host: ReportHost): Promise<Record<string, string | Uint8Array>> {
   const files: Record<string, string | Uint8Array> = {
     'runs.jsonl': runsJsonl(r),
+    'runs.csv': runsCsv(r),
+    'runs.arrow': runsArrow(r),
     'summary.json': JSON.stringify(sum, null, 2) + '\n',
     'summary.csv': summaryCsv(sum),
     'summary.arrow': summaryArrow(sum),

@@ -1,5 +1,5 @@
 /**
- * Calibration profiles: host-specific physical constants (DESIGN §8). The
+ * Calibration profiles: host-specific physical constants (docs/methods.md). The
  * default, `ideal`, models an ideal host: no setup time, no per-page CPU cost,
  * the final copy at --link-bandwidth (10 Gbit/s unless given). Profiles fitted
  * to real hosts are added by name and chosen with `--calibration NAME`, or by

@@ -1,5 +1,5 @@
 /**
- * The replay engine (DESIGN §4): clocks, the guest's writes, dirty tracking,
+ * The replay engine (docs/methods.md): clocks, the guest's writes, dirty tracking,
  * the network and the bookkeeping every copy method shares. A method (one file
  * in methods/) only decides which pages to send and when to stop; it drives
  * the engine through the primitives below.

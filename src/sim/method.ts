@@ -22,6 +22,27 @@ export interface ParamSpec {
   choices?: readonly string[];
   min?: number;
   max?: number;
+  /** What an int or number counts (rounds, pages, MB/s…); other kinds have their unit from the kind (paramUnit). */
+  unit?: string;
+}
+
+/** The unit a parameter's value is in, for --help: from its kind, or its own for ints and numbers; null for enums and text. */
+export function paramUnit(p: ParamSpec): string | null {
+  switch (p.kind) {
+    case 'duration': return 'ms';
+    case 'size': return 'bytes';
+    case 'bandwidth': return 'bytes/s';
+    case 'percent': return '%';
+    case 'int': case 'number': return p.unit ?? null;
+    default: return null;
+  }
+}
+
+/** `(default 300ms; unit ms, or with a unit: 2s)`-style text for --help. */
+export function paramDefaultText(p: ParamSpec): string {
+  const u = paramUnit(p);
+  const withUnit: Record<string, string> = { ms: 'a bare number is ms; or e.g. 300ms, 2s', bytes: 'a bare number is bytes; or e.g. 512MiB', 'bytes/s': 'a bare number is bytes/s; or e.g. 128MiB/s' };
+  return u === null ? `default ${p.default}` : `default ${p.default}; unit ${u}${withUnit[u] ? `: ${withUnit[u]}` : ''}`;
 }
 
 /** Parsed parameter values: numbers in base units (bytes, bytes/s, ms, %), enums as strings. */
@@ -64,7 +85,7 @@ export const COMMON_PARAMS: readonly ParamSpec[] = [
 /** Parameters of QEMU's methods: the dirty-log re-arming rule. */
 export const REARM_PARAMS: readonly ParamSpec[] = [
   { name: 'rearm', kind: 'enum', default: 'sync', choices: ['sync', 'chunk'], description: 'when a page becomes dirty for migration again: at each sync (TCG, KVM without manual clearing) or per chunk when the sender enters it (KVM manual clear, QEMU ≥ 4.2)' },
-  { name: 'clear-bitmap-shift', kind: 'int', default: '18', min: 6, max: 31, description: 'log2 of the pages per re-arm chunk (QEMU clear-bitmap-shift)' },
+  { name: 'clear-bitmap-shift', kind: 'int', default: '18', min: 6, max: 31, unit: 'log2 pages', description: 'log2 of the pages per re-arm chunk (QEMU clear-bitmap-shift)' },
 ];
 
 /** A bad --param (unknown name, bad value); the CLI exits 1. */

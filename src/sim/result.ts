@@ -1,5 +1,5 @@
 /**
- * The result of one simulated migration (DESIGN §4.4). Field names are the
+ * The result of one simulated migration (docs/outputs.md). Field names are the
  * camelCase twins of QEMU's `query-migrate` where QEMU has the figure:
  *
  * | result field            | query-migrate                         |

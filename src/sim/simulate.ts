@@ -63,7 +63,7 @@ export interface SimulateOptions {
   downtimeSteps?: DowntimeStep[];
   /**
    * The guest's recorded progress during the recording (setup stall, throttle):
-   * the trace is mapped back to guest time before the replay (DESIGN §4.1).
+   * the trace is mapped back to guest time before the replay (docs/methods.md).
    */
   recordedThrottle?: RateSegment[];
   kernel?: Kernel;

@@ -1,5 +1,5 @@
 /**
- * The guest's writes in guest time (DESIGN §4.1). Within epoch k (absolute
+ * The guest's writes in guest time (docs/methods.md). Within epoch k (absolute
  * ordinal: it keeps counting when the trace loops) page p is written once at
  *
  *   w(p, k) = t0_k + h(p, k) · (t1_k − t0_k)

@@ -1,5 +1,5 @@
 /**
- * Units as people write them (DESIGN §6): `128MiB/s`, `1Gbit/s`, `32MB/s`,
+ * Units as people write them (docs/outputs.md): `128MiB/s`, `1Gbit/s`, `32MB/s`,
  * `300ms`, `2s`, `512MiB`. MB = 10^6, MiB = 2^20; a bare number is bytes/s for
  * a bandwidth, ms for a time and bytes for a size, as in QEMU.
  */

@@ -1,5 +1,5 @@
 /**
- * compare(): the run grid of DESIGN §5 — traces × conditions (bandwidth ×
+ * compare(): the run grid of docs/statistics.md — traces × conditions (bandwidth ×
  * downtime-limit) × replicates × methods, paired across methods — and its
  * runs, ready for summarize(). Replicates are N stratified start offsets over
  * each recording (equal spacing, one seeded phase), shared by every method, so

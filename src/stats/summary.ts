@@ -1,5 +1,5 @@
 /**
- * The summary of a comparison (DESIGN §5). Per trace × condition × method:
+ * The summary of a comparison (docs/statistics.md). Per trace × condition × method:
  * runs, completion and convergence rates, and for downtime, total time, bytes
  * and the guest's cost (time lost to throttling, dirty-limit or post-copy
  * faults; setup not counted) the median, IQR (R-7 quartiles) and a 95 %

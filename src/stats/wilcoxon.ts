@@ -1,8 +1,7 @@
 /**
  * The Wilcoxon signed-rank test on paired samples (exact null distribution
  * from @stdlib/stats-wilcoxon; the normal approximation computed here as R
- * does it; both checked against R's wilcox.test in test/stats.test.ts). Convention (DESIGN
- * §5): two-sided; exact for n < 50 without ties or zeros, else the normal
+ * does it; both checked against R's wilcox.test in test/stats.test.ts). Convention (docs/statistics.md): two-sided; exact for n < 50 without ties or zeros, else the normal
  * approximation with tie and continuity corrections; zero differences dropped
  * (Wilcoxon's convention). A run that did not complete counts as +∞: such
  * differences rank beyond every finite one, and a pair where both runs failed

@@ -1,5 +1,5 @@
 /**
- * The .dpt v1 binary trace format (DESIGN §2.2), little-endian:
+ * The .dpt v1 binary trace format (docs/dpt-format.md), little-endian:
  *
  *   magic "DPTRACE\x01" | hdr_len u32 | flags u32 | page_size u32 | n_pages u64 |
  *   time_unit u32 | epoch_len u64 | n_epochs u64 | json_len u32 | JSON meta

@@ -1,5 +1,5 @@
 /**
- * "fit" (DESIGN §2.3): a synthetic trace whose W(t) curve — distinct pages
+ * "fit" (docs/dpt-format.md): a synthetic trace whose W(t) curve — distinct pages
  * written in a window of length t, averaged over window starts, exactly as
  * src/trace/views.ts computes it — matches a target curve.
  *
@@ -77,7 +77,7 @@ export interface FitResult {
   worstAtMs: number;
 }
 
-/** The fit must be this close at every sampled window (DESIGN: within 5 %). */
+/** The fit must be this close at every sampled window (the fit's target: within 5 %). */
 export const FIT_TOLERANCE = 0.05;
 
 /** Epochs of length epochNs that a W(t) window of windowNs covers (views.ts: epochs whose midpoint lies inside, at least one). */

@@ -1,5 +1,5 @@
 /**
- * Seeded synthetic traces (DESIGN §2.3): the same options and seed always give
+ * Seeded synthetic traces (docs/dpt-format.md): the same options and seed always give
  * the same trace, byte for byte. Each epoch draws its expected number of
  * writes (rate × epoch length, with a seeded fractional remainder), picks a
  * page per write from the kind's distribution, and records the distinct pages

@@ -1,5 +1,5 @@
 /**
- * The trace model (DESIGN §2.1): a header and a sequence of epochs, epoch k
+ * The trace model (docs/dpt-format.md): a header and a sequence of epochs, epoch k
  * covering [t0, t1) on the trace's own time axis and holding W_k, the sorted
  * set of pages written at least once in it.
  */

@@ -1,5 +1,5 @@
 /**
- * Importer for the recorder's JSON lines (../shared/qemu-runs/NAME/trace.jsonl.gz,
+ * Importer for the recorder's JSON lines (test/fixtures/qemu-runs/NAME/trace.jsonl.gz,
  * tools/recorder): a header line with `page_size` and `pages` (required),
  * `epoch_ms`, `zero_at_start` ({ranges: [[first, count]…]}), `time_zero` /
  * `t_zero_unix_ms`, `vm_stop_t_ms`, `postcopy_start_t_ms` (optional) and

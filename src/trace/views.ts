@@ -1,5 +1,5 @@
 /**
- * Derived views of a trace (DESIGN §2.4), computed exactly in one streaming
+ * Derived views of a trace (docs/dpt-format.md), computed exactly in one streaming
  * pass: pages written per epoch, distinct pages, the W(t) curve (distinct
  * pages written in a window of length t, averaged over window starts) and the
  * hot set (pages written in at least a given share of epochs).

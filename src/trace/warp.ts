@@ -2,7 +2,7 @@
  * Time warps of a trace's axis. A trace recorded during a real migration
  * carries that migration's effects on the guest: a setup phase that held the
  * vCPU, a CPU throttle. Replaying it through a model that stalls and throttles
- * the guest itself would count them twice (DESIGN §4.1), so the recorded
+ * the guest itself would count them twice (docs/methods.md), so the recorded
  * clock is first mapped back to guest time: from `fromMs` (ms after t = 0 of
  * the trace axis) on, the recorded guest progressed at `rate` (0 = stalled,
  * 0.8 = throttled 20 %) per unit of recorded time; before the first segment,

@@ -1,5 +1,5 @@
 /**
- * A real-run directory (DESIGN §8, ../shared/qemu-runs/README.md):
+ * A real-run directory (docs/methods.md, test/fixtures/qemu-runs/README.md):
  * `trace.jsonl.gz` (the source guest's writes, recorded page-exactly),
  * `result.json` (parameters and QEMU's final figures), `sent.jsonl.gz` (the
  * pages QEMU really sent, per round) and `qmp.jsonl.gz` (query-migrate every

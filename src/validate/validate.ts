@@ -1,5 +1,5 @@
 /**
- * Validation against real QEMU migrations (DESIGN §8): replay each run's
+ * Validation against real QEMU migrations (docs/methods.md): replay each run's
  * recorded trace with the matching method under the run's own parameters and
  * compare the prediction with what QEMU measured. `validate` adds nothing to
  * the model: each run's prediction is exactly `dirtylab simulate` with the

@@ -1,9 +1,9 @@
 /**
  * delayed-copy: hot pages wait until their heat drops or the final copy.
  * Zhang et al. 2013 ("delayed copy of dirty pages") was NOT found in the
- * sources we read; this is the generic hot-page deferral of research/
- * algorithms.md §12, the idea of that title as it also appears in Ma 2010 and
- * in TPO (Sharma & Chawla 2016): per page an exponentially weighted heat,
+ * sources we read; this is the generic hot-page deferral of docs/methods.md,
+ * the idea of that title as it also appears in Ma 2010 and in TPO (Sharma &
+ * Chawla 2016): per page an exponentially weighted heat,
  *
  *   heat[p] ← α·heat[p] + (1 − α)·[p ∈ D_n]        α = heat-decay (0.5)
  *   hot = { p : heat[p] ≥ θ }                       θ = heat-threshold (0.5)
@@ -22,11 +22,11 @@ import { paperFrame } from './paper-frame.js';
 export const delayedCopy: MethodSpec = {
   id: 'delayed-copy',
   summary: 'Pre-copy that holds back pages whose recent dirtying rate is high until they cool down or the final copy, capped so the held pages fit the downtime limit.',
-  source: 'idea of Zhang et al. 2013 (not found; generic rule of research/algorithms.md §12, cf. Ma 2010, TPO 2016)',
+  source: 'idea of Zhang et al. 2013 (not found; generic rule of docs/methods.md, cf. Ma 2010, TPO 2016)',
   approximation: 'our reading of a generic hot-page deferral (Zhang 2013 not found): EWMA heat, a hold cap; not validated on real runs.',
   params: [
-    { name: 'heat-decay', kind: 'number', default: '0.5', min: 0, max: 0.999, description: 'α: weight of a page\'s past heat each round' },
-    { name: 'heat-threshold', kind: 'number', default: '0.5', min: 0.001, max: 1, description: 'θ: a page is hot at heat ≥ θ' },
+    { name: 'heat-decay', kind: 'number', default: '0.5', min: 0, max: 0.999, unit: 'fraction, 0–1', description: 'α: weight of a page\'s past heat each round' },
+    { name: 'heat-threshold', kind: 'number', default: '0.5', min: 0.001, max: 1, unit: 'heat, 0–1', description: 'θ: a page is hot at heat ≥ θ' },
     { name: 'cap', kind: 'enum', default: 'auto', choices: ['auto', 'off'], description: 'auto: hold at most bandwidth × downtime-limit worth of pages; off: no cap' },
     ...XEN_PARAMS.filter((x) => x.name !== 'batch'),
   ],

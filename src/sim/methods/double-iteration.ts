@@ -5,7 +5,7 @@
  * pre-copy sends in round n the pages dirtied in round n−1; the authors
  * create a "double iteration method" to cut downtime. The algorithm is not
  * given, so three readings are implemented and every result names the one
- * that ran (research/algorithms.md §14; all three are OUR interpretations):
+ * that ran (docs/methods.md; all three are OUR interpretations):
  *
  * - `confirm` (A): a page dirtied in round n−1 is sent in round n only if it
  *   is still clean when its turn comes — two dirty-bitmap checks per page,
@@ -100,7 +100,7 @@ function doubleFinal(e: Engine, p: Params): RunEnd {
 export const doubleIteration: MethodSpec = {
   id: 'double-iteration',
   summary: 'The seed paper\'s "double iteration" pre-copy (Kang et al. 2024), in three readings of its abstract: confirm a page is still clean before sending it, hold pages dirty two rounds running until the stop, or run one extra short round before the stop.',
-  source: 'Kang, Zhang, Kumar 2024, IJCIE 18(5) (abstract only); interpretations per research/algorithms.md §14',
+  source: 'Kang, Zhang, Kumar 2024, IJCIE 18(5) (abstract only); interpretations per docs/methods.md',
   variants: ['confirm', 'two-round-hot', 'double-final'],
   params: [
     ...XEN_PARAMS.filter((x) => x.name !== 'batch'),

@@ -1,7 +1,7 @@
 /**
  * hybrid: QEMU's pre-copy, then post-copy for what is left (Hines & Gopalan
  * 2009 discuss the combination; "Chen 2011" hybrid was not found — this is the
- * generic scheme, research/algorithms.md §9.4; QEMU docs/devel/migration/
+ * generic scheme, docs/methods.md; QEMU docs/devel/migration/
  * postcopy.rst: "postcopy can be combined with precopy").
  *
  *   run qemu-precopy until switch-after fires, then migrate-start-postcopy:
@@ -39,7 +39,7 @@ export function switchRule(text: string): (e: Engine) => boolean {
 export const hybrid: MethodSpec = {
   id: 'hybrid',
   summary: 'QEMU pre-copy for a while, then post-copy for the rest: most pages move before the switch, so fewer faults than pure post-copy and a bounded total time.',
-  source: 'Hines & Gopalan 2009 (VEE); QEMU docs/devel/migration/postcopy.rst; libvirt VIR_MIGRATE_POSTCOPY_AFTER_PRECOPY; research/algorithms.md §9.4',
+  source: 'Hines & Gopalan 2009 (VEE); QEMU docs/devel/migration/postcopy.rst; libvirt VIR_MIGRATE_POSTCOPY_AFTER_PRECOPY; docs/methods.md',
   ships: 'qemu',
   params: [
     { name: 'switch-after', kind: 'text', default: 'first-pass', description: 'when to switch: a time (5s), a number of syncs (2syncs), a byte budget (512MiB) or first-pass' },

@@ -3,9 +3,9 @@
  * based on improved pre-copy approach" (IEEE ICSESS 2010; abstract): a bitmap
  * marks frequently updated pages, and marked pages are sent only in the last
  * round, so each is sent once. The marking rule is not in the abstract; here
- * (research/algorithms.md §11): a page dirty in `hot-rounds` rounds (default
+ * (docs/methods.md): a page dirty in `hot-rounds` rounds (default
  * 2, the common reading "dirty in to_send and to_skip") is marked, and the
- * mark is sticky. Frame: research/algorithms.md §10 (no per-page skip).
+ * mark is sticky. Frame: docs/methods.md (no per-page skip).
  *
  *   round n: send pending ∖ marked; after it: count[p]++ for p ∈ D_n;
  *            count[p] ≥ hot-rounds ⇒ mark p
@@ -19,9 +19,9 @@ import { paperFrame } from './paper-frame.js';
 export const improvedPrecopy: MethodSpec = {
   id: 'improved-precopy',
   summary: 'Pre-copy that marks a page once it has been dirty in two rounds and keeps marked pages for the final copy, so hot pages cross the network once.',
-  source: 'Ma, Liu, Liu 2010 (ICSESS, abstract); marking rule per research/algorithms.md §11',
+  source: 'Ma, Liu, Liu 2010 (ICSESS, abstract); marking rule per docs/methods.md',
   params: [
-    { name: 'hot-rounds', kind: 'int', default: '2', min: 1, max: 255, description: 'rounds a page must be dirty in before it is held for the final copy (sticky)' },
+    { name: 'hot-rounds', kind: 'int', default: '2', min: 1, max: 255, unit: 'rounds', description: 'rounds a page must be dirty in before it is held for the final copy (sticky)' },
     ...XEN_PARAMS.filter((x) => x.name !== 'batch'),
   ],
   run(e, p) {

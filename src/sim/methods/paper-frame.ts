@@ -1,5 +1,5 @@
 /**
- * The common frame of the research methods (research/algorithms.md §10): Xen-style
+ * The common frame of the research methods (docs/methods.md): Xen-style
  * rounds over the pending set, ascending, no skip; a policy holds pages back;
  * legacy Xen's stop rule (29 rounds, < 50 pages sent + held, 3 × RAM), then
  * stop-and-copy of everything pending. Held pages stay pending, so they are in

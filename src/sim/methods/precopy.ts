@@ -52,7 +52,7 @@
  * suspend_and_send_dirty. send_dirty_pages → add_to_batch flushes every 1024
  * pages (write_batch: one PAGE_DATA record, 16 B of headers + 8 B pfn and
  * 4096 B per page).
- * Spec: research/algorithms.md §3. Sources read (xen-project/xen):
+ * Spec: docs/methods.md Sources read (xen-project/xen):
  * tools/libxc/xc_domain_save.c @9f378f48 (4.5) and @00a4b65f (≈ 4.0);
  * tools/libs/guest/xg_sr_save.c @03851197, xg_sr_stream_format.h @ce17dc67.
  */
@@ -233,10 +233,10 @@ export function xenV2(e: Engine, p: Params): RunEnd {
 
 /** The parameters of Xen's loop (shared with double-iteration). */
 export const XEN_PARAMS = [
-  { name: 'max-iters', kind: 'int', default: '29', min: 1, description: 'live rounds before a forced stop (legacy Xen DEF_MAX_ITERS; v2 uses 5 unless set)' },
-  { name: 'max-factor', kind: 'number', default: '3', min: 0, description: 'forced stop once this many × RAM pages were sent (legacy Xen DEF_MAX_FACTOR)' },
-  { name: 'min-pages', kind: 'int', default: '50', min: 0, description: 'converged when a round had fewer pages to send than this' },
-  { name: 'batch', kind: 'int', default: '1024', min: 1, description: 'pages to send per batch (Xen MAX_BATCH_SIZE); legacy Xen peeks the dirty log once per batch' },
+  { name: 'max-iters', kind: 'int', default: '29', min: 1, unit: 'rounds', description: 'live rounds before a forced stop (legacy Xen DEF_MAX_ITERS; v2 uses 5 unless set)' },
+  { name: 'max-factor', kind: 'number', default: '3', min: 0, unit: '× guest RAM', description: 'forced stop once this many × RAM pages were sent (legacy Xen DEF_MAX_FACTOR)' },
+  { name: 'min-pages', kind: 'int', default: '50', min: 0, unit: 'pages', description: 'converged when a round had fewer pages to send than this' },
+  { name: 'batch', kind: 'int', default: '1024', min: 1, unit: 'pages', description: 'pages to send per batch (Xen MAX_BATCH_SIZE); legacy Xen peeks the dirty log once per batch' },
 ] as const;
 
 /** The precopy method, as the comment at the top of this file describes it. */

@@ -3,7 +3,7 @@
  * was NOT found in the sources we read; this follows the Markov-model
  * pre-copy found as an abstract ("estimate from each page's dirty history the
  * probability that it is modified in the next round; send only low-probability
- * pages", research/algorithms.md §13):
+ * pages", docs/methods.md):
  *
  *   per page a first-order Markov chain over rounds (clean/dirty), Laplace prior:
  *   P(dirty next) = (c[s][dirty] + 1) / (c[s][·] + 2), s = its state last round
@@ -24,11 +24,11 @@ interface Chain { s: 0 | 1; c: Int32Array; held: number }
 export const prediction: MethodSpec = {
   id: 'prediction',
   summary: 'Pre-copy that learns each page\'s dirty/clean history as a Markov chain and holds back pages it predicts will be written again before the round ends.',
-  source: 'Markov-model pre-copy (abstract; research/algorithms.md §13); Wu et al. 2017 not found',
+  source: 'Markov-model pre-copy (abstract; docs/methods.md); Wu et al. 2017 not found',
   approximation: 'our reading of per-page prediction (Wu 2017 not found): a Markov chain per page; not validated on real runs.',
   params: [
-    { name: 'threshold', kind: 'number', default: '0.5', min: 0, max: 1, description: 'hold a page when its predicted probability of being dirtied next round is at least this' },
-    { name: 'max-defer', kind: 'int', default: '3', min: 0, description: 'a page is held at most this many rounds in a row' },
+    { name: 'threshold', kind: 'number', default: '0.5', min: 0, max: 1, unit: 'probability, 0–1', description: 'hold a page when its predicted probability of being dirtied next round is at least this' },
+    { name: 'max-defer', kind: 'int', default: '3', min: 0, unit: 'rounds', description: 'a page is held at most this many rounds in a row' },
     ...XEN_PARAMS.filter((x) => x.name !== 'batch'),
   ],
   run(e, p) {

@@ -13,7 +13,7 @@
  *                           : cpu-throttle-initial
  *
  * A throttle of x % gives the guest (1 − x/100) of wall time: its clock, and
- * so its writes, slow down. Spec: research/algorithms.md §5.
+ * so its writes, slow down. Spec: docs/methods.md
  */
 import { QEMU_PARAMS, qemuLoop, type QemuState } from './qemu-precopy.js';
 import type { MethodSpec, Params } from '../method.js';

@@ -7,7 +7,7 @@
  * within DIRTYLIMIT_TOLERANCE_RANGE (25 MB/s) of the quota and never sleeps a
  * vCPU more than 99 % (DIRTYLIMIT_THROTTLE_PCT_MAX).
  *
- * Model (a trace has no per-vCPU split, research/algorithms.md §6): once
+ * Model (a trace has no per-vCPU split, docs/methods.md): once
  * armed, the guest clock runs at min(1, (quota + tolerance) / R) with a floor
  * of 0.01, where R is the trace's write rate in the current epoch and quota =
  * vcpu-dirty-limit × vcpus. This approximates dirty-ring counting (every
@@ -28,8 +28,8 @@ export const qemuDirtyLimit: MethodSpec = {
   approximation: 'the guest clock slows so the trace\'s distinct-page rate stays under the quota; the real dirty ring counts every write per vCPU (not validated on real runs).',
   params: [
     { name: 'throttle-trigger-threshold', kind: 'percent', default: '50', min: 1, max: 100, description: 'dirtied bytes above this % of sent bytes in a period is a hit' },
-    { name: 'vcpu-dirty-limit', kind: 'number', default: '1', min: 1, description: 'dirty-rate quota per vCPU, MB/s' },
-    { name: 'vcpus', kind: 'int', default: '1', min: 1, description: 'vCPUs of the guest (the quota is per vCPU)' },
+    { name: 'vcpu-dirty-limit', kind: 'number', default: '1', min: 1, unit: 'MB/s', description: 'dirty-rate quota per vCPU, MB/s' },
+    { name: 'vcpus', kind: 'int', default: '1', min: 1, unit: 'vCPUs', description: 'vCPUs of the guest (the quota is per vCPU)' },
     ...QEMU_PARAMS,
   ],
   run(e, p) {

@@ -6,7 +6,7 @@
  * ram_save_pending (7.2) / ram_state_pending_estimate+exact (8.x),
  * migration_bitmap_sync, ram_save_iterate, ram_find_and_save_block,
  * ram_save_complete; defaults from migration/options.c. Spec:
- * research/algorithms.md §4.
+ * docs/methods.md
  *
  *   setup: mig = ALL; sync()                         (dirty-sync-count = 1)
  *   loop (one pass per rate-limit check):
@@ -76,7 +76,7 @@ export const MULTIFD_PACKET_HEADER_BYTES = 1344;
 /** Parameters of QEMU's loop (migration/options.c names and defaults). */
 export const QEMU_PARAMS: readonly ParamSpec[] = [
   { name: 'avail-switchover-bandwidth', kind: 'bandwidth', default: '0', description: 'bandwidth assumed for the switchover test instead of the estimate (0 = use the estimate)' },
-  { name: 'multifd-channels', kind: 'int', default: '0', min: 0, max: 255, description: 'multifd with this many channels (0 = capability off; QEMU\'s default when on is 2). Approximation: channels send in parallel at the link speed each' },
+  { name: 'multifd-channels', kind: 'int', default: '0', min: 0, max: 255, unit: 'channels', description: 'multifd with this many channels (0 = capability off; QEMU\'s default when on is 2). Approximation: channels send in parallel at the link speed each' },
   ...REARM_PARAMS,
 ];
 

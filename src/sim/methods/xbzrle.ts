@@ -5,7 +5,7 @@
  * xbzrle_cache_zero_page; migration/page_cache.c cache_is_cached,
  * cache_insert (@1a739d30, unchanged in 7.2); migration/xbzrle.c
  * xbzrle_encode_buffer (@1393a485); docs/xbzrle.txt. Spec:
- * research/algorithms.md §8. The loop around it is qemu-precopy's.
+ * docs/methods.md The loop around it is qemu-precopy's.
  *
  *   cache: slots = xbzrle-cache-size / page size, a power of two (QEMU refuses
  *     other sizes: migrate_params_check, cache_init); slot = page & (slots − 1)
@@ -61,7 +61,7 @@ import { QEMU_PARAMS, qemuLoop } from './qemu-precopy.js';
 
 /** CACHED_PAGE_LIFETIME of migration/page_cache.c. */
 export const CACHED_PAGE_LIFETIME = 2;
-/** The research spec's (research/algorithms.md §8) defaults, for a profile without measured XBZRLE constants. */
+/** The research spec's (docs/methods.md) defaults, for a profile without measured XBZRLE constants. */
 export const DEFAULT_XBZRLE_RATIO = 0.25;
 export const DEFAULT_XBZRLE_OVERFLOW = 0.05;
 /** Bytes of an XBZRLE page besides its encoded delta: 8 (offset|flags) + 1 (ENCODING_FLAG_XBZRLE) + 2 (be16 length). */
@@ -237,7 +237,7 @@ export function xbzrlePricer(e: Engine, p: Params): PagePricer {
 export const xbzrle: MethodSpec = {
   id: 'xbzrle',
   summary: 'QEMU\'s pre-copy that, after the first pass, sends pages it still has in a cache as compressed deltas: fewer bytes per re-sent page for the CPU and cache memory it costs.',
-  source: 'QEMU 7.2 migration/ram.c save_xbzrle_page, xbzrle_cache_zero_page, find_dirty_block; migration/page_cache.c; migration/xbzrle.c; docs/xbzrle.txt; research/algorithms.md §8',
+  source: 'QEMU 7.2 migration/ram.c save_xbzrle_page, xbzrle_cache_zero_page, find_dirty_block; migration/page_cache.c; migration/xbzrle.c; docs/xbzrle.txt; docs/methods.md',
   ships: 'qemu',
   params: [
     { name: 'xbzrle-cache-size', kind: 'size', default: '64MiB', min: 4096, description: 'XBZRLE cache size, a power-of-two multiple of the page size (QEMU default 64 MiB)' },

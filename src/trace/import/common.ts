@@ -1,5 +1,5 @@
 /**
- * What importers share (DESIGN §2.3, §9): the importer contract the registry
+ * What importers share (docs/dpt-format.md): the importer contract the registry
  * and the CLI read, gzip-or-plain input with errors that name the byte where
  * the compressed data broke, a line reader that refuses unbounded lines, and
  * number parsing that never loses precision silently.

@@ -1,5 +1,5 @@
 /**
- * The importers of other tools' output (DESIGN §2.3), one file each; the CLI
+ * The importers of other tools' output (docs/dpt-format.md), one file each; the CLI
  * (`dirtylab import FORMAT INPUT -o FILE`) lists what this registry holds, so
  * --help and the code cannot disagree.
  */

@@ -1,5 +1,5 @@
 /**
- * The address map of a recorded process trace (DESIGN §2.1, §2.3): a process's
+ * The address map of a recorded process trace (docs/dpt-format.md): a process's
  * address space is sparse, so `dirtylab record` numbers the pages it tracks
  * densely (0 … nPages − 1) and keeps, in the trace's meta.addressMap, which
  * mapping of which process each run of indices is.

@@ -6,10 +6,11 @@
 // The host profiles (qemu-7.2-tcg, …): a bundled trace names the host it was
 // recorded on, and simulate/compare use that profile by default, as in Node.
 import './sim/profiles.js';
-export { Kernel, KernelMemoryError, compileKernel, type Bitmap, type U32Buffer } from './kernel/index.js';
+export { Kernel, KernelMemoryError, compileKernel, setKernelSource, defaultKernelUrl, type KernelSource, type Bitmap, type U32Buffer } from './kernel/index.js';
 export * as reference from './kernel/reference.js';
 export * from './trace/model.js';
-export { bytesInput, type TraceInput } from './trace/bytes.js';
+export { bytesInput, blobInput, urlInput, type TraceInput } from './trace/bytes.js';
+export { bundledTrace, bundledTraceUrl, BUNDLED_TRACES, type BundledTraceName } from './trace/bundled.js';
 export { openTrace, readTrace, TRACE_FORMATS, type OpenedTrace, type OpenOptions } from './trace/open.js';
 export { DptWriter, encodeDptHeader, encodeEpoch, type ByteSink } from './trace/dpt.js';
 export { jsonlHeaderLine, jsonlEpochLine } from './trace/jsonl.js';

@@ -4,7 +4,8 @@
  *
  * One loader: `new URL('../../build/bitset.wasm', import.meta.url)` resolves to
  * the same file from src/kernel/ (tests) and dist/kernel/ (the package); Node
- * reads it with fs, browsers fetch it (no Node API on that path). Bitmaps are
+ * reads it with fs, browsers fetch it; no `node:` module is imported (browser
+ * bundles need no stubs). setKernelSource() points it elsewhere (esbuild). Bitmaps are
  * laid out by this module in the kernel's linear memory, which grows on demand
  * up to the 4 GiB wasm32 limit.
  */
@@ -63,22 +64,89 @@ const HEAP_BASE = PAGE;
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 
-let modulePromise: Promise<WebAssembly.Module> | undefined;
+/**
+ * Where the kernel comes from: a URL (or a string fetch understands; in Node a
+ * file path), a fetch Response, the .wasm bytes, or a compiled module.
+ */
+export type KernelSource = string | URL | Response | ArrayBuffer | ArrayBufferView | WebAssembly.Module;
 
-/** Compile build/bitset.wasm once per realm (Node: fs; browser: fetch). */
-export function compileKernel(): Promise<WebAssembly.Module> {
-  modulePromise ??= (async () => {
-    const url = new URL('../../build/bitset.wasm', import.meta.url);
-    if (isNode && url.protocol === 'file:') {
-      const { readFile } = await import(/* @vite-ignore */ 'node:fs/promises');
-      return WebAssembly.compile(await readFile(url));
+let modulePromise: Promise<WebAssembly.Module> | undefined;
+let configured: KernelSource | undefined;
+
+/** The packaged kernel: build/bitset.wasm, relative to this module (dist/kernel/ or src/kernel/). */
+export function defaultKernelUrl(): URL {
+  // The literal `new URL('…', import.meta.url)` form is what Vite, webpack 5,
+  // Parcel and rollup's import-meta-assets recognise and copy.
+  return new URL('../../build/bitset.wasm', import.meta.url);
+}
+
+/**
+ * Load the kernel from somewhere else than the packaged file, for every later
+ * Kernel.load() / simulate() / compare() in this realm (undefined: back to
+ * the default). Needed with bundlers that do not copy `new URL(…,
+ * import.meta.url)` assets, such as esbuild: `import wasmUrl from
+ * 'dirtylab/bitset.wasm'` with `--loader:.wasm=file`, then
+ * `setKernelSource(wasmUrl)`.
+ */
+export function setKernelSource(source: KernelSource | undefined): void {
+  configured = source;
+  modulePromise = undefined;
+}
+
+/**
+ * A Node builtin without a `node:` import anywhere in this module's graph, so
+ * browser bundlers (esbuild --platform=browser, Vite, webpack) have nothing to
+ * resolve or stub: process.getBuiltinModule (Node ≥ 20.16), else a dynamic
+ * import whose specifier is not a literal.
+ */
+async function nodeBuiltin<T>(name: string): Promise<T> {
+  const proc = process as unknown as { getBuiltinModule?: (id: string) => unknown };
+  const spec = ['node', name].join(':');
+  return (proc.getBuiltinModule?.(spec) as T | undefined) ?? ((await import(/* @vite-ignore */ /* webpackIgnore: true */ spec)) as T);
+}
+
+async function compileResponse(res: Response, what: string): Promise<WebAssembly.Module> {
+  if (!res.ok) throw new Error(`cannot load the bitset kernel from ${what}: HTTP ${res.status}`);
+  return res.headers.get('content-type')?.startsWith('application/wasm')
+    ? WebAssembly.compileStreaming(res)
+    : WebAssembly.compile(await res.arrayBuffer());
+}
+
+async function compileFrom(src: KernelSource): Promise<WebAssembly.Module> {
+  if (src instanceof WebAssembly.Module) return src;
+  if (src instanceof ArrayBuffer || ArrayBuffer.isView(src)) return WebAssembly.compile(src as BufferSource);
+  if (!(typeof src === 'string' || src instanceof URL)) return compileResponse(src, src.url || 'a Response');
+  let where: string | URL = src;
+  if (isNode) {
+    const url = src instanceof URL ? src : /^[a-z][a-z0-9+.-]+:/i.test(src) ? new URL(src) : undefined;
+    if (url === undefined || url.protocol === 'file:') {
+      const fs = await nodeBuiltin<{ readFile(p: URL | string): Promise<Uint8Array<ArrayBuffer>> }>('fs/promises');
+      return WebAssembly.compile(await fs.readFile(url ?? src));
     }
-    const res = await fetch(url);
-    if (!res.ok) throw new Error(`cannot load the bitset kernel from ${url.href}: HTTP ${res.status}`);
-    return res.headers.get('content-type')?.startsWith('application/wasm')
-      ? WebAssembly.compileStreaming(res)
-      : WebAssembly.compile(await res.arrayBuffer());
-  })();
+    where = url;
+  }
+  const what = where instanceof URL ? where.href : where;
+  let res: Response;
+  try {
+    res = await fetch(where);
+  } catch (e) {
+    throw new Error(`cannot load the bitset kernel from ${what}: ${(e as Error).message}`);
+  }
+  return compileResponse(res, what);
+}
+
+/**
+ * Compile the kernel: `source` if given, else what setKernelSource() set,
+ * else the packaged build/bitset.wasm (Node: read with fs; browsers: fetch).
+ * Without an explicit source the module is compiled once per realm.
+ */
+export function compileKernel(source?: KernelSource): Promise<WebAssembly.Module> {
+  if (source !== undefined) return compileFrom(source);
+  if (modulePromise === undefined) {
+    const p = compileFrom(configured ?? defaultKernelUrl());
+    p.catch(() => { if (modulePromise === p) modulePromise = undefined; }); // a failed load may be retried
+    modulePromise = p;
+  }
   return modulePromise;
 }
 

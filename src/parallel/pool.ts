@@ -90,7 +90,7 @@ const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 /** The core count of this machine (Node: os.availableParallelism; browsers: navigator.hardwareConcurrency). */
 export async function coreCount(): Promise<number> {
   if (isNode) {
-    const os = await import(/* @vite-ignore */ 'node:os');
+    const os = await nodeOnly<typeof import('node:os')>('node:os');
     return os.availableParallelism?.() ?? os.cpus().length;
   }
   return globalThis.navigator?.hardwareConcurrency || 2;
@@ -203,7 +203,7 @@ function goneSignal(): { gone: Promise<never>; stop: (reason: string, intended: 
 
 /** The compiled Node worker: beside this file, or in dist/ when this runs from the TypeScript sources (tests). */
 async function nodeWorkerUrl(): Promise<URL> {
-  const { existsSync } = await import(/* @vite-ignore */ 'node:fs');
+  const { existsSync } = await nodeOnly<typeof import('node:fs')>('node:fs');
   const here = new URL('./worker.js', import.meta.url);
   if (existsSync(here)) return here;
   const built = new URL('../../dist/parallel/worker.js', import.meta.url);
@@ -212,8 +212,8 @@ async function nodeWorkerUrl(): Promise<URL> {
 }
 
 async function nodeSlot(name: string): Promise<Slot> {
-  const { Worker } = await import(/* @vite-ignore */ 'node:worker_threads');
-  const { default: nodeEndpoint } = await import(/* @vite-ignore */ 'comlink/dist/esm/node-adapter.mjs');
+  const { Worker } = await nodeOnly<typeof import('node:worker_threads')>('node:worker_threads');
+  const { default: nodeEndpoint } = await nodeOnly<{ default: (w: unknown) => Comlink.Endpoint }>('comlink/dist/esm/node-adapter.mjs');
   const w = new Worker(await nodeWorkerUrl());
   const g = goneSignal();
   let terminating = false;
@@ -256,4 +256,14 @@ async function browserSlot(name: string, o: PoolOptions): Promise<Slot> {
       g.stop('was terminated', true);
     },
   };
+}
+
+/**
+ * A module only Node loads (the pool's Node side): the specifier is not a
+ * literal, so browser bundlers (esbuild, Vite) leave it alone and the
+ * browser entry reaches no node: module.
+ */
+async function nodeOnly<T>(spec: string): Promise<T> {
+  const id = spec;
+  return (await import(/* @vite-ignore */ /* webpackIgnore: true */ id)) as T;
 }

@@ -2,8 +2,9 @@
  * Streaming byte and line readers over async chunk sources, gzip detection,
  * and unsigned LEB128. Memory is bounded by the largest single read (one
  * epoch block or one JSON line), never the whole input. Browser-safe: uses
- * only web streams (DecompressionStream) and TextDecoder.
+ * only web streams (DecompressionStream), fetch and TextDecoder.
  */
+import { TraceError } from './model.js';
 
 /** A re-openable byte source: a file, a Blob, a fetch, bytes in memory. */
 export interface TraceInput {
@@ -19,6 +20,59 @@ export function bytesInput(name: string, bytes: Uint8Array): TraceInput {
     name,
     async *open() {
       yield bytes;
+    },
+  };
+}
+
+/** The chunks of a web ReadableStream (cancelled if the reader stops early). */
+export async function* streamChunks(stream: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const reader = stream.getReader();
+  let done = false;
+  try {
+    while (true) {
+      const r = await reader.read();
+      if (r.done) { done = true; return; }
+      yield r.value;
+    }
+  } finally {
+    if (!done) await reader.cancel().catch(() => {});
+    reader.releaseLock();
+  }
+}
+
+/**
+ * A TraceInput over a Blob or a File (an `<input type="file">` or a drop):
+ * streamed, so a large file is never held whole. The name defaults to the
+ * File's name.
+ */
+export function blobInput(blob: Blob, name?: string): TraceInput {
+  const n = name ?? ((blob as Blob & { name?: unknown }).name as string | undefined) ?? 'blob';
+  return {
+    name: n,
+    open: () => streamChunks(blob.stream() as ReadableStream<Uint8Array>),
+  };
+}
+
+/**
+ * A TraceInput over a URL, fetched (and streamed) on every open(): http(s),
+ * blob: and data: URLs in browsers, http(s) in Node (use fileInput for
+ * files). A gzip Content-Encoding is undone by fetch; a gzipped file served
+ * as is (.dpt.gz) is unwrapped by the readers.
+ */
+export function urlInput(url: string | URL, init?: RequestInit): TraceInput {
+  const name = url instanceof URL ? url.href : url;
+  return {
+    name,
+    async *open() {
+      let res: Response;
+      try {
+        res = await fetch(url, init);
+      } catch (e) {
+        throw new TraceError(name, {}, `a URL that can be fetched (${(e as Error).message})`);
+      }
+      if (!res.ok) throw new TraceError(name, {}, `a URL that can be fetched, got HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`);
+      if (!res.body) return;
+      yield* streamChunks(res.body);
     },
   };
 }

@@ -7,7 +7,7 @@ import { type TraceFormat } from '../trace/model.js';
 import { ParamError } from '../sim/method.js';
 import { methodIds } from '../sim/methods/index.js';
 import type { DowntimeStep } from '../sim/engine.js';
-import { parseBandwidth, parseDurationMs, parseDowntimeSteps } from '../sim/units.js';
+import { parseBandwidth, parsePositiveDurationMs, parseDowntimeSteps } from '../sim/units.js';
 import { getCalibration } from '../sim/calibration.js';
 import '../sim/profiles.js';
 import { compare, type CompareRuns, type CompareTrace } from '../stats/compare.js';
@@ -15,6 +15,7 @@ import { summarize as summarizeRuns, OBJECTIVES, type Objective } from '../stats
 import { renderTerminal, reportFiles, runsJsonl, writeFilesAtomic } from '../report/report.js';
 import { join as joinPath } from 'node:path';
 import { UsageError, packageVersion, intArg, formatOption, unitArg, collectParam, listArg, progress, versions, loadTraces, shardArg, commandLine, profileLine, LINK_HELP, STEPS_HELP, CAL_HELP, type Out } from './common.js';
+import { namesArg } from './common.js';
 import { ipsOption, replayTimes } from './import.js';
 
 /** Summarise, print and write everything a comparison produces. */
@@ -40,14 +41,14 @@ export function registerCompare(program: Command, out: Out): void {
     .command('compare')
     .description('run every chosen method on the traces over a grid of conditions and start offsets; statistics, charts and an offline HTML report')
     .argument('<trace...>', 'traces in any supported format')
-    .option('--methods <ids>', `comma-separated method IDs (default: all: ${methodIds().join(',')})`, (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean))
+    .option('--methods <ids>', `comma-separated method IDs (default: all: ${methodIds().join(',')})`, namesArg('--methods'))
     .option('--baseline <id>', 'the method others are compared with (default precopy)')
     .option('--replicates <n>', 'stratified start offsets per trace (default 10)', intArg('--replicates', 1))
     .option('--bandwidth <list>', 'bandwidths, e.g. 32MiB/s,1Gbit/s (default 128MiB/s)', listArg(parseBandwidth, '--bandwidth'))
-    .option('--downtime-limit <list>', 'downtime limits, e.g. 100ms,300ms (default 300ms)', listArg(parseDurationMs, '--downtime-limit'))
+    .option('--downtime-limit <list>', 'downtime limits, e.g. 100ms,300ms (default 300ms)', listArg(parsePositiveDurationMs, '--downtime-limit'))
     .option('-p, --param <key=value>', 'a method parameter for every method that takes it (repeatable)', collectParam, {})
     .option('--seed <n>', 'seed of the start offsets and the bootstrap (default 1)', intArg('--seed'))
-    .option('--max-time <time>', 'wall-time cap per run (default 600s)', unitArg(parseDurationMs, '--max-time'))
+    .option('--max-time <time>', 'wall-time cap per run (default 600s)', unitArg(parsePositiveDurationMs, '--max-time'))
     .option('--calibration <name>', CAL_HELP())
     .option('--link-bandwidth <rate>', LINK_HELP, unitArg(parseBandwidth, '--link-bandwidth'))
     .option('--downtime-steps <steps>', STEPS_HELP, unitArg(parseDowntimeSteps, '--downtime-steps'))

@@ -4,13 +4,13 @@
  * failure — never a partial output file). The output format follows the name:
  * `.dpt`, `.dpt.gz` (a gzip-wrapped .dpt), `.dpt.jsonl` (optionally `.gz`).
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync, statSync, statfsSync } from 'node:fs';
 import { open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import type { Dirent } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { createWriteStream } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { TraceInput } from './bytes.js';
 import type { DirInput } from './import/common.js';
 import { DptWriter, type ByteSink } from './dpt.js';
@@ -118,8 +118,53 @@ export async function writeTraceFile(path: string, header: TraceHeader, epochs: 
     await unlink(tmpRaw).catch(() => {});
     await unlink(tmp).catch(() => {});
     await unlink(`${tmp}.final`).catch(() => {});
+    // A file-system error on a temporary name is an error on the path the user gave.
+    const err = e as NodeJS.ErrnoException;
+    if (err?.code && typeof err.path === 'string' && err.path.startsWith(tmp)) err.path = path;
     throw e;
   }
+}
+
+/** Whether two paths name the same existing file (same device and inode, whatever the names). */
+export function sameFile(a: string, b: string): boolean {
+  try {
+    const x = statSync(a);
+    const y = statSync(b);
+    return x.dev === y.dev && x.ino === y.ino;
+  } catch {
+    return false;
+  }
+}
+
+/** Pseudo file systems no output may go to (statfs magic numbers): proc, sysfs, debugfs, cgroup, cgroup2. */
+const PSEUDO_FS = new Map<number, string>([[0x9fa0, 'procfs'], [0x62656572, 'sysfs'], [0x64626720, 'debugfs'], [0x27e0eb, 'cgroupfs'], [0x63677270, 'cgroup2fs']]);
+
+/**
+ * Refuse an output directory that cannot hold files: one inside /proc or /sys
+ * (Node's recursive mkdir loops there), or below a path that is a file.
+ * Checks the nearest existing ancestor of `dir`.
+ */
+export function checkOutputDir(dir: string): void {
+  let p = resolve(dir);
+  while (!existsSync(p)) {
+    const up = dirname(p);
+    if (up === p) break;
+    p = up;
+  }
+  let st;
+  try {
+    st = statSync(p);
+  } catch {
+    return;
+  }
+  if (!st.isDirectory()) throw new TraceError(dir, {}, `an output directory, found ${p} to be a file`);
+  let kind: string | undefined;
+  try {
+    kind = PSEUDO_FS.get(statfsSync(p).type);
+  } catch {
+    kind = undefined;
+  }
+  if (kind !== undefined || /^\/(proc|sys)(\/|$)/.test(p)) throw new TraceError(dir, {}, `an output directory on a real file system, found ${p} on ${kind ?? 'a pseudo file system'}`);
 }
 
 /**

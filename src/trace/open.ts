@@ -27,13 +27,26 @@ export interface OpenOptions {
   format?: TraceFormat;
 }
 
-/** Turns errors of the gzip layer into a TraceError naming the file. */
-async function* guardGzip(src: AsyncIterable<Uint8Array>, file: string): AsyncGenerator<Uint8Array> {
+/**
+ * Turns errors of the gzip layer into a TraceError naming the file and the
+ * compressed byte offset the decompressor had read up to when it failed.
+ */
+async function* guardGzip(src: AsyncIterable<Uint8Array>, file: string, fed: { bytes: number }): AsyncGenerator<Uint8Array> {
   try {
     yield* src;
   } catch (e) {
     if (e instanceof TraceError) throw e;
-    throw new TraceError(file, {}, `valid gzip data (${(e as Error).message})`);
+    const msg = (e as Error).message ?? String(e);
+    const what = /unexpected end|premature|truncat/i.test(msg) ? 'more gzip data (truncated gzip member)' : `valid gzip data (${msg})`;
+    throw new TraceError(file, { byte: fed.bytes }, `${what}; the error is in the compressed bytes read so far`);
+  }
+}
+
+/** Counts the bytes passing through (the gzip layer's input offset, for errors). */
+async function* counted(src: AsyncIterable<Uint8Array>, fed: { bytes: number }): AsyncGenerator<Uint8Array> {
+  for await (const c of src) {
+    fed.bytes += c.length;
+    yield c;
   }
 }
 
@@ -42,7 +55,8 @@ async function contentReader(input: TraceInput): Promise<{ reader: ByteReader; g
   const raw = new ByteReader(input.open()[Symbol.asyncIterator]());
   await raw.fill(2);
   if (raw.available >= 2 && isGzip(raw.peek(2))) {
-    const src = guardGzip(gunzip(raw.rest()), input.name);
+    const fed = { bytes: 0 };
+    const src = guardGzip(gunzip(counted(raw.rest(), fed)), input.name, fed);
     return { reader: new ByteReader(src[Symbol.asyncIterator]()), gzipped: true };
   }
   return { reader: raw, gzipped: false };

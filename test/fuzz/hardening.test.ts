@@ -170,8 +170,55 @@ describe('9: never destroy input', () => {
   });
 });
 
-describe('6: run directories', () => {
-  const base = join(root, 'test/fixtures/qemu-runs');
-  it('is exercised by fixtures', () => expect(base).toBeTruthy());
-  void readRun; void TraceError;
+describe('6: run directories: every field checked, file and field named', () => {
+  const src = join(root, 'test/fixtures/qemu-runs/light-bw32-dt300');
+  const result = JSON.parse(readFileSync(join(src, 'result.json'), 'utf8'));
+  /** A copy of the run with result.json edited (or replaced by `text`) and files swapped. */
+  function runWith(edit: ((r: any) => void) | null, text?: string, files: Record<string, Uint8Array> = {}): string {
+    const d = join(mkdtempSync(join(tmpdir(), 'dl-run-')), 'light-bw32-dt300');
+    mkdirSync(d);
+    for (const f of ['qmp.jsonl.gz', 'sent.jsonl.gz', 'trace.jsonl.gz']) copyFileSync(join(src, f), join(d, f));
+    const r = structuredClone(result);
+    edit?.(r);
+    writeFileSync(join(d, 'result.json'), text ?? JSON.stringify(r));
+    for (const [f, b] of Object.entries(files)) writeFileSync(join(d, f), b);
+    return d;
+  }
+  function refusal(d: string): TraceError {
+    try {
+      readRun(d);
+    } catch (e) {
+      expect(e).toBeInstanceOf(TraceError);
+      return e as TraceError;
+    }
+    throw new Error('accepted');
+  }
+  it.each([
+    ['rounds with null', (r: any) => { r.rounds = [null]; }, /result\.json: expected rounds\[0\] as an object, found null/],
+    ['rounds[1].t_ms a string', (r: any) => { r.rounds[1].t_ms = 'x'; }, /rounds\[1\]\.t_ms as a number, found "x"/],
+    ['throttle list null entry', (r: any) => { r.cpu_throttle_changes = [null]; }, /cpu_throttle_changes\[0\] as \[ms, percent\], found null/],
+    ['throttle of 300 %', (r: any) => { r.cpu_throttle_changes = [[1, 300]]; }, /cpu_throttle_changes\[0\]\[1\] \(percent\) from 0 to 100, found 300/],
+    ['max-bandwidth 0', (r: any) => { r.params.max_bandwidth_bytes_s = 0; }, /params\.max_bandwidth_bytes_s from 1 to Infinity, found 0/],
+    ['setup time 1e308', (r: any) => { r.final.setup_time_ms = 1e308; }, /final\.setup_time_ms from 0 to 1000000000, found 1e\+308/],
+    ['src_marks a number', (r: any) => { r.src_marks = 5; }, /"src_marks" as an object/],
+  ])('%s', (_n, edit, msg) => {
+    expect(refusal(runWith(edit)).message).toMatch(msg);
+  });
+  it('null as result.json, and invalid JSON with its position', () => {
+    expect(refusal(runWith(null, 'null')).message).toMatch(/result\.json: expected a JSON object, found null/);
+    expect(refusal(runWith(null, '{"params": {,}')).message).toMatch(/result\.json: expected a JSON object \(.*position 12/);
+    expect(refusal(runWith(null, '['.repeat(5000))).message).toMatch(/nested at most 64 levels deep/);
+  });
+  it('a corrupt or non-gzip sent.jsonl.gz is named as such', () => {
+    const e = refusal(runWith(() => {}, undefined, { 'sent.jsonl.gz': new TextEncoder().encode('not gzip\n') }));
+    expect(e.message).toMatch(/sent\.jsonl\.gz: expected a complete gzip file/);
+  });
+  it('page values -1, "x", 1e300 in sent.jsonl.gz are refused', async () => {
+    const { gzipSync } = await import('node:zlib');
+    const { readSentRounds } = await import('../../src/validate/run.js');
+    for (const v of ['-1', '"x"', '1e300']) {
+      const d = runWith(() => {}, undefined, { 'sent.jsonl.gz': gzipSync(`{"header":1}\n{"round":1,"pages":[1,${v}]}\n`) });
+      await expect(readSentRounds(join(d, 'sent.jsonl.gz'))).rejects.toThrow(/line 2: expected "pages"\[1\] to be a page index/);
+    }
+  });
 });

@@ -4,7 +4,7 @@
  * by its header's "format": "dpt-jsonl", the recorder's JSON lines by a header
  * with "page_size". `format` forces one (gzip is still unwrapped).
  */
-import { ByteReader, gunzip, isGzip, lines, type TraceInput } from './bytes.js';
+import { ByteReader, LineTooLong, gunzip, isGzip, lines as rawLines, type TraceInput } from './bytes.js';
 import { looksLikeDpt, readDptEpochs, readDptHeader } from './dpt.js';
 import { parseJsonlHeader, readJsonlEpochs } from './jsonl.js';
 import { TraceError, jsonObjectLine, type Epoch, type Trace, type TraceFormat, type TraceHeader } from './model.js';
@@ -62,9 +62,19 @@ async function contentReader(input: TraceInput): Promise<{ reader: ByteReader; g
   return { reader: raw, gzipped: false };
 }
 
+/** Lines of a trace; a line past the limit is a TraceError naming the file and line. */
+async function* lines(src: AsyncIterable<Uint8Array>, file: string): AsyncGenerator<{ text: string; line: number }> {
+  try {
+    yield* rawLines(src);
+  } catch (e) {
+    if (e instanceof LineTooLong) throw new TraceError(file, { line: e.line }, `lines of at most ${e.maxChars} characters (64 MiB, the line limit of the JSON-lines readers), found a longer one`);
+    throw e;
+  }
+}
+
 async function* lineStream(input: TraceInput): AsyncGenerator<{ text: string; line: number }> {
   const { reader } = await contentReader(input);
-  yield* lines(reader.rest());
+  yield* lines(reader.rest(), input.name);
 }
 
 /** Open a trace for streaming: memory stays bounded by one epoch. */
@@ -85,7 +95,7 @@ export async function openTrace(input: TraceInput, opts: OpenOptions = {}): Prom
     return { format, gzipped, header, epochs: readDptEpochs(reader, header, file) };
   }
   // JSON lines: read the header line.
-  const it = lines(reader.rest())[Symbol.asyncIterator]();
+  const it = lines(reader.rest(), file)[Symbol.asyncIterator]();
   const first = await it.next();
   if (first.done) throw new TraceError(file, { line: 1 }, 'a JSON header line, found an empty file');
   const obj = jsonObjectLine(first.value.text, file, 1, 'a JSON object as the header line');

@@ -11,7 +11,7 @@ import { basename, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { MAX_JSON_DEPTH, TraceError, jsonDepth, jsonObjectLine } from '../trace/model.js';
 import { fileInput } from '../trace/node.js';
-import { lines, ByteReader, gunzip, isGzip } from '../trace/bytes.js';
+import { lines, ByteReader, LineTooLong, gunzip, isGzip } from '../trace/bytes.js';
 import type { RateSegment } from '../trace/warp.js';
 
 /** QEMU's measured figures of one run (a cancelled run: its counters at the cancel). */
@@ -388,7 +388,15 @@ export async function readSentRounds(path: string): Promise<Map<number, Uint32Ar
     }
   }
   let first = true;
-  for await (const { text, line } of lines(src())) {
+  const limited = async function* () {
+    try {
+      yield* lines(src());
+    } catch (e) {
+      if (e instanceof LineTooLong) throw new TraceError(path, { line: e.line }, `lines of at most ${e.maxChars} characters`);
+      throw e;
+    }
+  };
+  for await (const { text, line } of limited()) {
     if (first) { first = false; continue; }
     if (text.trim() === '') continue;
     const o = jsonObjectLine(text, path, line);

@@ -222,3 +222,33 @@ describe('6: run directories: every field checked, file and field named', () => 
     }
   });
 });
+
+describe('5: long lines', () => {
+  it('a 3 MB line in 1 KiB chunks is read in linear time', async () => {
+    const { lines } = await import('../../src/trace/bytes.js');
+    const line = '1,'.repeat(1.5 * 2 ** 20);
+    async function* chunks() {
+      const b = new TextEncoder().encode(`${line}\nend\n`);
+      for (let i = 0; i < b.length; i += 1024) yield b.subarray(i, i + 1024);
+    }
+    const t0 = Date.now();
+    const got: string[] = [];
+    for await (const l of lines(chunks())) got.push(l.text);
+    expect(got.map((s) => s.length)).toEqual([line.length, 3]);
+    expect(Date.now() - t0).toBeLessThan(2000);
+  });
+  it('a line past the limit is refused with its number', async () => {
+    const { lines, LineTooLong } = await import('../../src/trace/bytes.js');
+    async function* chunks() { yield new TextEncoder().encode('ok\n' + 'x'.repeat(100) + '\n'); }
+    await expect((async () => { for await (const _ of lines(chunks(), 50)) void _; })()).rejects.toBeInstanceOf(LineTooLong);
+  });
+});
+
+describe('fuzz findings', () => {
+  it.each(['query-migrate-rate-too-high.jsonl', 'query-migrate-rate-infinite.jsonl'])('import query-migrate %s: exit 2, not an internal error', async (f) => {
+    const out = join(mkdtempSync(join(tmpdir(), 'dl-')), 'x.dpt');
+    const r = await run('import', 'query-migrate', bad(f), '-o', out);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/expected at most the guest's 32900 pages/);
+  });
+});

@@ -252,3 +252,12 @@ describe('fuzz findings', () => {
     expect(r.err).toMatch(/expected at most the guest's 32900 pages/);
   });
 });
+
+describe('4: generate writes only what the readers accept', () => {
+  it('--page-size 3 is a usage error', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'dl-')), 'g.dpt');
+    const r = await run('generate', 'uniform', '--page-size', '3', '--pages', '64', '--epochs', '2', '--epoch-ms', '1', '--rate', '10', '-o', out);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/--page-size must be a power of two from 512 B to 1 GiB, not 3/);
+  });
+});

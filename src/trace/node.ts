@@ -4,7 +4,7 @@
  * failure — never a partial output file). The output format follows the name:
  * `.dpt`, `.dpt.gz` (a gzip-wrapped .dpt), `.dpt.jsonl` (optionally `.gz`).
  */
-import { createReadStream, existsSync, statSync, statfsSync } from 'node:fs';
+import { createReadStream, existsSync, readdirSync, statSync, statfsSync, unlinkSync } from 'node:fs';
 import { open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import type { Dirent } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
@@ -53,6 +53,68 @@ export function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
 }
 
+/** Temporary files this process is writing: removed if it is interrupted (SIGINT, SIGTERM). */
+const liveTemps = new Set<string>();
+let handlersOn = false;
+
+/** Remove the live temporary files now (a signal handler: synchronous). */
+function removeLiveTemps(): void {
+  for (const t of liveTemps) {
+    try { unlinkSync(t); } catch { /* already gone */ }
+  }
+  liveTemps.clear();
+}
+
+/** Track temporary files; on SIGINT/SIGTERM remove them and exit as the signal would (130, 143). */
+export function trackTemp(...paths: string[]): () => void {
+  for (const p of paths) liveTemps.add(p);
+  if (!handlersOn) {
+    handlersOn = true;
+    for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+      process.once(sig, () => {
+        removeLiveTemps();
+        process.exit(code);
+      });
+    }
+  }
+  return () => { for (const p of paths) liveTemps.delete(p); };
+}
+
+/** Whether a process with this id is alive. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Remove stale temporary files next to `path` left by a dirtylab process
+ * that died (`.NAME.PID.RANDOM.tmp*` whose PID is not running).
+ */
+export function sweepStaleTemps(path: string): number {
+  const dir = dirname(path);
+  const prefix = `.${basename(path)}.`;
+  let removed = 0;
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return 0;
+  }
+  for (const n of names) {
+    if (!n.startsWith(prefix)) continue;
+    const m = /^(\d+)\.[a-z0-9]+\.tmp(\.raw|\.final)?$/.exec(n.slice(prefix.length));
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || alive(pid)) continue;
+    try { unlinkSync(join(dir, n)); removed++; } catch { /* raced */ }
+  }
+  return removed;
+}
+
 class FileSink implements ByteSink {
   private pos = 0;
   constructor(private readonly fh: FileHandle) {}
@@ -73,8 +135,10 @@ class FileSink implements ByteSink {
 export async function writeTraceFile(path: string, header: TraceHeader, epochs: AsyncIterable<Epoch> | Iterable<Epoch>): Promise<{ epochs: number }> {
   const kind = outputKind(path);
   if (!kind) throw new Error(`cannot tell the output format from "${path}": use .dpt, .dpt.gz or .dpt.jsonl`);
+  sweepStaleTemps(path);
   const tmp = tempPathFor(path);
   const tmpRaw = kind.gzip || kind.format === 'dpt-jsonl' ? `${tmp}.raw` : tmp;
+  const untrack = trackTemp(tmp, tmpRaw, `${tmp}.final`);
   let fh: FileHandle | undefined;
   try {
     fh = await open(tmpRaw, 'w');
@@ -112,8 +176,10 @@ export async function writeTraceFile(path: string, header: TraceHeader, epochs: 
       if (!kind.gzip) await rename(out, tmp);
     }
     await rename(tmp, path);
+    untrack();
     return { epochs: count };
   } catch (e) {
+    untrack();
     await fh?.close().catch(() => {});
     await unlink(tmpRaw).catch(() => {});
     await unlink(tmp).catch(() => {});

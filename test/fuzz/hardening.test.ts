@@ -261,3 +261,17 @@ describe('4: generate writes only what the readers accept', () => {
     expect(r.err).toMatch(/--page-size must be a power of two from 512 B to 1 GiB, not 3/);
   });
 });
+
+describe('10: temporary files', () => {
+  it('a convert sweeps stale temporary files of dead processes next to its output', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'dl-'));
+    const stale = join(d, '.x.dpt.2147483646.abc123.tmp');
+    const staleRaw = join(d, '.x.dpt.2147483646.abc123.tmp.raw');
+    const mine = join(d, `.x.dpt.${process.pid}.zzz.tmp`);
+    for (const f of [stale, staleRaw, mine]) writeFileSync(f, 'partial');
+    const r = await run('convert', join(root, 'test/fixtures/golden.dpt'), join(d, 'x.dpt'));
+    expect(r.code).toBe(0);
+    const { readdirSync } = await import('node:fs');
+    expect(readdirSync(d).sort()).toEqual([`.x.dpt.${process.pid}.zzz.tmp`, 'x.dpt']);
+  });
+});

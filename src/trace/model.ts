@@ -108,11 +108,6 @@ export const MAX_JSON_DEPTH = 64;
  * one epoch.
  */
 export const MAX_SET_PAGES = 2 ** 27;
-/**
- * Most pages a guest may have: 2^32 − 1 pages need 512 MiB per bitmap and the
- * engine keeps six of them in wasm32's 4 GiB; 2^31 keeps a run well inside it.
- */
-export const MAX_PAGES = 2 ** 31;
 /** Longest JSON line a reader accepts (characters): 64 MiB. */
 export const MAX_LINE = 64 * 2 ** 20;
 

@@ -33,7 +33,9 @@ const cases: [string, Uint8Array, number, RegExp][] = [
   ['unknown version', patched([[7, [2]]]), 7, /\.dpt version 1, found version 2/],
   ['hdr_len shorter than 52 + json_len', patched([[8, [10]]]), 8, /hdr_len ≥ 70/],
   ['unknown flag bits', patched([[12, [0x0d]]]), 12, /flags with only bits 0–2 set, found 0xd/],
-  ['page size not a power of two', patched([[16, [0xb8, 0x0b]]]), 16, /power of two, found 3000/],
+  ['page size not a power of two', patched([[16, [0xb8, 0x0b]]]), 16, /page_size: a power of two from 512 B to 1 GiB, found 3000/],
+  ['page size 2^31', patched([[16, [0, 0, 0, 0x80]]]), 16, /page_size: a power of two from 512 B to 1 GiB, found 2147483648/],
+  ['page size 256', patched([[16, [0, 1]]]), 16, /page_size: a power of two from 512 B to 1 GiB, found 256/],
   ['zero pages', patched([[20, [0]]]), 20, /1 ≤ n_pages < 2\^32, found 0/],
   ['too many pages', patched([[24, [1]]]), 20, /n_pages < 2\^32/],
   ['unknown time unit', patched([[28, [7]]]), 28, /time_unit 0 \(ns\), 1 \(instructions\) or 2 \(rounds\), found 7/],
@@ -49,7 +51,7 @@ const cases: [string, Uint8Array, number, RegExp][] = [
   ['list length too long for n', patched([[102, [0x40]]]), 102, /epoch 0: len ≤ 10 for 2 pages, found 64/],
   ['page index ≥ n_pages', patched([[106, [20]]]), 106, /epoch 0: a page index < n_pages \(20\), found 20/],
   ['duplicate page in a list', patched([[107, [0]]]), 107, /epoch 0: strictly increasing pages, found page 3 twice/],
-  ['list shorter than n_dirty', patched([[97, [3]]]), 108, /epoch 0: 3 LEB128 page values, found 2/],
+  ['list shorter than n_dirty', patched([[97, [3]]]), 102, /epoch 0: len ≥ n_dirty = 3 for a page list/],
   ['"same" with another n_dirty', patched([[124, [3]]]), 124, /epoch 1: n_dirty = 2 \(same set as the previous epoch\), found 3/],
   ['runs past n_pages', patched([[159, [0x0b]]]), 158, /epoch 2: runs within n_pages \(20\), found a run ending at 21/],
   ['bitmap of the wrong length', patched([[181, [4]]]), 181, /epoch 3: len = 3 for a bitmap, found 4/],
@@ -150,7 +152,7 @@ describe('files and wrappers', () => {
   it('corrupt gzip', async () => {
     const gz = new Uint8Array(gzipSync(golden));
     gz.fill(0x55, 20, 40);
-    expect((await failure(gz, 'c.dpt.gz')).message).toMatch(/^c\.dpt\.gz: expected valid gzip data/);
+    expect((await failure(gz, 'c.dpt.gz')).message).toMatch(/^c\.dpt\.gz: byte \d+: expected valid gzip data/);
   });
   it('a truncated gzip', async () => {
     const gz = new Uint8Array(gzipSync(golden)).slice(0, 60);

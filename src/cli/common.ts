@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, Option } from 'commander';
 import { type TraceFormat } from '../trace/model.js';
-import { fileInput } from '../trace/node.js';
+import { checkOutputDir, fileInput } from '../trace/node.js';
 import { TRACE_FORMATS } from '../trace/open.js';
 import { readTrace } from '../trace/open.js';
 import { defaultCalibrationName, defaultLinkBandwidth } from '../sim/simulate.js';
@@ -91,6 +91,7 @@ export async function fileSha256(path: string): Promise<string> {
 
 /** Write files into DIR atomically (each to a temporary name, then renamed). */
 export function writeOut(dir: string, files: Record<string, string>): void {
+  checkOutputDir(dir);
   mkdirSync(dir, { recursive: true });
   const tmp: [string, string][] = [];
   for (const [name, text] of Object.entries(files)) {
@@ -130,7 +131,20 @@ export const MAX_TIME_HELP = (scope = '') => `simulated-time cap${scope}: the mi
 
 
 export function listArg<T>(parse: (s: string) => T, flag: string): (v: string) => T[] {
-  return (v) => v.split(',').filter((x) => x.trim() !== '').map((x) => unitArg(parse, flag)(x.trim()));
+  return (v) => {
+    const items = v.split(',').filter((x) => x.trim() !== '');
+    if (items.length === 0) throw new InvalidArgumentError(`${flag} needs at least one value, not "${v}"`);
+    return items.map((x) => unitArg(parse, flag)(x.trim()));
+  };
+}
+
+/** A comma-separated list of names; an empty list is a usage error. */
+export function namesArg(flag: string): (v: string) => string[] {
+  return (v) => {
+    const items = v.split(',').map((x) => x.trim()).filter(Boolean);
+    if (items.length === 0) throw new InvalidArgumentError(`${flag} needs at least one name, not "${v}"`);
+    return items;
+  };
 }
 
 

@@ -7,7 +7,7 @@ import { type TraceFormat } from '../trace/model.js';
 import { ParamError } from '../sim/method.js';
 import { methodIds } from '../sim/methods/index.js';
 import type { DowntimeStep } from '../sim/engine.js';
-import { parseDurationMs, parseDowntimeSteps } from '../sim/units.js';
+import { parsePositiveDurationMs, parseDowntimeSteps } from '../sim/units.js';
 import { getCalibration } from '../sim/calibration.js';
 import '../sim/profiles.js';
 import { defaultCalibrationName } from '../sim/simulate.js';
@@ -17,6 +17,7 @@ import { summarize as summarizeRuns, OBJECTIVES, type Objective } from '../stats
 import { renderTerminal, reportFiles, runsJsonl, writeFilesAtomic } from '../report/report.js';
 import { join as joinPath } from 'node:path';
 import { UsageError, bandwidthArg, bandwidthListArg, MAX_TIME_HELP, packageVersion, intArg, workersOption, formatOption, unitArg, collectParam, listArg, progress, versions, loadTraces, shardArg, commandLine, profileLine, LINK_HELP, STEPS_HELP, CAL_HELP, type Out } from './common.js';
+import { namesArg } from './common.js';
 import { ipsOption, replayTimes } from './import.js';
 
 /** Summarise, print and write everything a comparison produces. */
@@ -45,14 +46,14 @@ export function registerCompare(program: Command, out: Out): void {
     .command('compare')
     .description('run every chosen method on the traces over a grid of conditions and start offsets; statistics, charts and an offline HTML report')
     .argument('<trace...>', 'traces in any supported format')
-    .option('--methods <ids>', `comma-separated method IDs (default: all: ${methodIds().join(',')})`, (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean))
+    .option('--methods <ids>', `comma-separated method IDs (default: all: ${methodIds().join(',')})`, namesArg('--methods'))
     .option('--baseline <id>', 'the method others are compared with (default precopy)')
     .option('--replicates <n>', 'stratified start offsets per trace (default 10)', intArg('--replicates', 1))
     .option('--bandwidth <list>', 'bandwidths, e.g. 32MiB/s,1Gbit/s (default 128MiB/s)', bandwidthListArg('--bandwidth'))
-    .option('--downtime-limit <list>', 'downtime limits, e.g. 100ms,300ms (default 300ms)', listArg(parseDurationMs, '--downtime-limit'))
+    .option('--downtime-limit <list>', 'downtime limits, e.g. 100ms,300ms (default 300ms)', listArg(parsePositiveDurationMs, '--downtime-limit'))
     .option('-p, --param <key=value>', 'a method parameter for every method that takes it (repeatable)', collectParam, {})
     .option('--seed <n>', 'seed of the start offsets and the bootstrap (default 1)', intArg('--seed'))
-    .option('--max-time <time>', MAX_TIME_HELP(' per run'), unitArg(parseDurationMs, '--max-time'))
+    .option('--max-time <time>', MAX_TIME_HELP(' per run'), unitArg(parsePositiveDurationMs, '--max-time'))
     .option('--calibration <name>', CAL_HELP())
     .option('--link-bandwidth <rate>', LINK_HELP, bandwidthArg('--link-bandwidth'))
     .option('--downtime-steps <steps>', STEPS_HELP, unitArg(parseDowntimeSteps, '--downtime-steps'))

@@ -3,7 +3,7 @@
  */
 import { Command } from 'commander';
 import { type TraceFormat } from '../trace/model.js';
-import { fileInput, outputKind, writeTraceFile } from '../trace/node.js';
+import { fileInput, outputKind, sameFile, writeTraceFile } from '../trace/node.js';
 import { openTrace } from '../trace/open.js';
 
 import { calibrationNames } from '../sim/calibration.js';
@@ -24,6 +24,7 @@ export function registerConvert(program: Command, out: Out): void {
     .action(async (input: string, output: string, o: { format?: TraceFormat; hostProfile?: string }) => {
       if (!outputKind(output)) throw new UsageError(`cannot tell the output format of "${output}": name it .dpt, .dpt.gz or .dpt.jsonl`);
       if (o.hostProfile !== undefined && (!getCalibration(o.hostProfile) || o.hostProfile === 'ideal')) throw new UsageError(`--host-profile: unknown host profile "${o.hostProfile}"; profiles: ${calibrationNames().filter((n) => n !== 'ideal').join(', ')}`);
+      if (sameFile(input, output)) throw new UsageError(`the output ${output} is the input file: give another output name (convert never overwrites its input)`);
       const t = await openTrace(fileInput(input), { format: o.format });
       const header = o.hostProfile ? { ...t.header, meta: { ...t.header.meta, hostProfile: o.hostProfile } } : t.header;
       const r = await writeTraceFile(output, header, t.epochs);

@@ -9,7 +9,7 @@ import { ParamError } from '../sim/method.js';
 import { resolveMethod, startGuestNs } from '../sim/simulate.js';
 import { simulateAll, type PoolJob } from '../parallel/index.js';
 import type { DowntimeStep } from '../sim/engine.js';
-import { parseDurationMs, parseDowntimeSteps } from '../sim/units.js';
+import { parseDurationMs, parsePositiveDurationMs, parseDowntimeSteps } from '../sim/units.js';
 import '../sim/profiles.js';
 import { writeFilesAtomic } from '../report/report.js';
 import { gridChart, type GridCell } from '../report/charts/grid.js';
@@ -17,6 +17,7 @@ import { toPng, toSvg } from '../report/render.js';
 import { fmtBw } from '../stats/summary.js';
 import { join as joinPath } from 'node:path';
 import { UsageError, bandwidthArg, bandwidthListArg, MAX_TIME_HELP, intArg, workersOption, progress, formatOption, unitArg, collectParam, listArg, profileLine, LINK_HELP, STEPS_HELP, CAL_HELP, type Out } from './common.js';
+import { namesArg } from './common.js';
 import { ipsOption, replayTime } from './import.js';
 
 /** Register `dirtylab grid`. */
@@ -26,11 +27,11 @@ export function registerGrid(program: Command, out: Out): void {
     .description('a QEMU-predictor-style table: predicted total time, downtime and verdict for each bandwidth × downtime-limit cell')
     .argument('<trace>', 'a trace in any supported format')
     .requiredOption('--bandwidth <list>', 'bandwidths, e.g. 16MiB/s,32MiB/s,64MiB/s', bandwidthListArg('--bandwidth'))
-    .requiredOption('--downtime-limit <list>', 'downtime limits, e.g. 100ms,300ms,1s', listArg(parseDurationMs, '--downtime-limit'))
-    .option('--methods <ids>', 'comma-separated method IDs (default qemu-precopy)', (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean), ['qemu-precopy'])
+    .requiredOption('--downtime-limit <list>', 'downtime limits, e.g. 100ms,300ms,1s', listArg(parsePositiveDurationMs, '--downtime-limit'))
+    .option('--methods <ids>', 'comma-separated method IDs (default qemu-precopy)', namesArg('--methods'), ['qemu-precopy'])
     .option('--start-epoch <n>', 'start at this epoch (default 0)', intArg('--start-epoch'))
     .option('--start-time <time>', 'or at this time on the trace axis', unitArg(parseDurationMs, '--start-time'))
-    .option('--max-time <time>', MAX_TIME_HELP(' per cell'), unitArg(parseDurationMs, '--max-time'))
+    .option('--max-time <time>', MAX_TIME_HELP(' per cell'), unitArg(parsePositiveDurationMs, '--max-time'))
     .option('--calibration <name>', CAL_HELP())
     .option('--link-bandwidth <rate>', LINK_HELP, bandwidthArg('--link-bandwidth'))
     .option('--downtime-steps <steps>', STEPS_HELP, unitArg(parseDowntimeSteps, '--downtime-steps'))

@@ -8,7 +8,8 @@ import '../sim/profiles.js';
 import { readFileSync as readFile, existsSync as exists } from 'node:fs';
 import { gridCells, type CompareSpec, type RunRow } from '../stats/compare.js';
 import { join as joinPath } from 'node:path';
-import { loadTraces, type Out } from './common.js';
+import { UsageError, loadTraces, type Out } from './common.js';
+import { sameFile } from '../trace/node.js';
 
 /** What differs between two comparison definitions, for merge's refusal. */
 function diffSpec(a: CompareSpec, b: CompareSpec): string {
@@ -27,6 +28,9 @@ export function registerMerge(program: Command, out: Out): void {
     .requiredOption('--out <dir>', 'output directory')
     .option('--json', 'print the summary as JSON')
     .action(async (dirs: string[], o: { out: string; json?: boolean }) => {
+      for (const d of dirs) {
+        if (sameFile(d, o.out)) throw new UsageError(`--out ${o.out} is one of the shard directories (${d}): merge into a new directory, never over its inputs`);
+      }
       let spec: CompareSpec | null = null;
       let specText = '';
       const runs: RunRow[] = [];

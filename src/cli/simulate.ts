@@ -10,7 +10,7 @@ import { METHODS, methodIds } from '../sim/methods/index.js';
 import { simulate, DEFAULT_BANDWIDTH, DEFAULT_DOWNTIME_LIMIT_MS } from '../sim/simulate.js';
 import type { DowntimeStep } from '../sim/engine.js';
 import { calibrationNames } from '../sim/calibration.js';
-import { parseDurationMs, parseDowntimeSteps, formatBandwidth } from '../sim/units.js';
+import { parseDurationMs, parsePositiveDurationMs, parseDowntimeSteps, formatBandwidth } from '../sim/units.js';
 import type { SimResult } from '../sim/result.js';
 import { parseRecordedThrottle, type RateSegment } from '../trace/warp.js';
 import '../sim/profiles.js';
@@ -78,11 +78,11 @@ export function registerSimulate(program: Command, out: Out): void {
     .option('-p, --param <key=value>', 'a method parameter (repeatable)', collectParam, {})
     .option('--bandwidth <rate>', `live-phase rate cap, e.g. 128MiB/s, 1Gbit/s (QEMU max-bandwidth; default ${formatBandwidth(DEFAULT_BANDWIDTH)})`, bandwidthArg('--bandwidth'))
     .option('--link-bandwidth <rate>', LINK_HELP, bandwidthArg('--link-bandwidth'))
-    .option('--downtime-limit <time>', `QEMU downtime-limit (default ${DEFAULT_DOWNTIME_LIMIT_MS}ms)`, unitArg(parseDurationMs, '--downtime-limit'))
+    .option('--downtime-limit <time>', `QEMU downtime-limit (default ${DEFAULT_DOWNTIME_LIMIT_MS}ms)`, unitArg(parsePositiveDurationMs, '--downtime-limit'))
     .option('--downtime-steps <steps>', STEPS_HELP, unitArg(parseDowntimeSteps, '--downtime-steps'))
     .option('--start-epoch <n>', 'start the migration at this epoch (0-based index in the file; default 0)', intArg('--start-epoch'))
     .option('--start-time <time>', 'or at this time on the trace axis (t = 0 at the trace\'s timeZeroNs), e.g. 0, 1.5s', unitArg(parseDurationMs, '--start-time'))
-    .option('--max-time <time>', MAX_TIME_HELP(), unitArg(parseDurationMs, '--max-time'))
+    .option('--max-time <time>', MAX_TIME_HELP(), unitArg(parsePositiveDurationMs, '--max-time'))
     .addOption(new Option('--on-trace-end <mode>', 'when the guest reaches the end of the trace').choices(['loop', 'stop', 'idle']).default('loop'))
     .option('--calibration <name>', CAL_HELP())
     .option('--recorded-throttle <ms:pct,…>', 'the trace was recorded under this throttle (100 = guest stalled) from these ms after t = 0; it is mapped back to guest time first', unitArg(parseRecordedThrottle, '--recorded-throttle'))

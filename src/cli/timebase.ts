@@ -5,7 +5,7 @@
  */
 import { InvalidArgumentError, Option } from 'commander';
 import type { Trace } from '../trace/model.js';
-import { DEFAULT_INSTRUCTIONS_PER_SECOND, instructionsToNs } from '../trace/timebase.js';
+import { DEFAULT_INSTRUCTIONS_PER_SECOND, checkReplayable, instructionsToNs } from '../trace/timebase.js';
 
 /** The option, with its default stated in --help (applied by replayTime, so a given value is told apart). */
 export function ipsOption(): Option {
@@ -19,6 +19,7 @@ export function ipsOption(): Option {
 
 /** A trace on the ns axis the engine needs, and the line to print when it was mapped (else null). */
 export function replayTime(trace: Trace, name: string, ips: number | undefined): { trace: Trace; note: string | null } {
+  checkReplayable(trace, name);
   if (trace.header.timeUnit !== 'instructions') return { trace, note: null };
   const rate = ips ?? DEFAULT_INSTRUCTIONS_PER_SECOND;
   return {

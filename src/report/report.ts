@@ -5,6 +5,7 @@
  * fetched). Everything is a pure function of the runs and the summary, so the
  * same seed gives byte-identical files and merged shards equal one machine.
  */
+import { checkOutputDir } from '../trace/node.js';
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Kernel } from '../kernel/index.js';
@@ -300,6 +301,7 @@ specs.forEach((s, i) => vegaEmbed('#chart' + i, { ...s, title: s.title && s.titl
 
 /** Write files into dir atomically: all to a temporary directory first, then each renamed into place. */
 export function writeFilesAtomic(dir: string, files: Record<string, string | Uint8Array>): void {
+  checkOutputDir(dir);
   mkdirSync(dir, { recursive: true });
   const tmp = join(dir, `.dirtylab-tmp-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });

@@ -322,9 +322,9 @@ export class Engine {
   // ------------------------------------------------------------ clocks and writes
 
   /** Writes land in the dirty log and make their pages non-zero. */
-  private readonly sink = (pages: Uint32Array, n: number): void => {
+  private readonly sink = (pages: Uint32Array, n: number, writes = n): void => {
     const buf = this.writeBuf;
-    this.pagesWritten += n;
+    this.pagesWritten += writes;
     // After a post-copy switch the guest writes on the destination: the source's pages stay as they were.
     if (this.postcopy) return;
     for (let i = 0; i < n; i += buf.length) {

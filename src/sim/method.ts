@@ -99,14 +99,14 @@ export function parseParam(spec: ParamSpec, text: string): number | string {
       case 'enum':
         if (!spec.choices!.includes(text)) throw new ParamError(`--param ${spec.name} must be one of ${spec.choices!.join(', ')}, not "${text}"`);
         return text;
-      case 'duration': return check(spec, parseDurationMs(text));
-      case 'size': return check(spec, parseSize(text));
-      case 'bandwidth': return check(spec, parseBandwidth(text));
+      case 'duration': return check(spec, parseDurationMs(text), text);
+      case 'size': return check(spec, parseSize(text), text);
+      case 'bandwidth': return check(spec, parseBandwidth(text, { allowZero: true }), text);
       case 'percent': return check(spec, Number(text.replace(/%$/, '')), text);
       case 'int': {
         const v = Number(text);
         if (!Number.isInteger(v)) throw new ParamError(`--param ${spec.name} must be an integer, not "${text}"`);
-        return check(spec, v);
+        return check(spec, v, text);
       }
       case 'number': return check(spec, Number(text), text);
     }

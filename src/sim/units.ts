@@ -21,36 +21,52 @@ const TIME_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, 
 function split(text: string): [number, string] {
   const m = /^\s*([0-9]*\.?[0-9]+(?:e[+-]?\d+)?)\s*([a-zµ/]*)\s*$/i.exec(text);
   if (!m) throw new UnitError(`"${text}" is not a number with a unit`);
-  return [Number(m[1]), m[2]!.toLowerCase()];
+  const v = Number(m[1]);
+  if (!Number.isFinite(v)) throw new UnitError(`"${text}" is out of range (a finite number is needed)`);
+  return [v, m[2]!.toLowerCase()];
 }
 
 /** A bandwidth in bytes/s: `128MiB/s`, `1Gbit/s`, `10Gbps`, or a bare number of bytes/s. */
-export function parseBandwidth(text: string): number {
+export function parseBandwidth(text: string, opts: { allowZero?: boolean } = {}): number {
   const [v, unit] = split(text);
   let u = unit.replace(/\/s$/, '').replace(/ps$/, '');
   if (unit.endsWith('bps') && !unit.endsWith('/s')) u = unit.slice(0, -3) + 'bit';
-  if (u === '') return v;
-  const f = SIZE[u];
+  const f = u === '' ? 1 : SIZE[u];
   if (f === undefined) throw new UnitError(`"${text}" is not a bandwidth (use e.g. 128MiB/s, 1Gbit/s, 32MB/s or bytes/s)`);
-  return v * f;
+  const bw = v * f;
+  if (!Number.isFinite(bw)) throw new UnitError(`"${text}" is out of range (a finite bandwidth is needed)`);
+  if (bw < MIN_BANDWIDTH && !(opts.allowZero && bw === 0)) throw new UnitError(`"${text}" is below the smallest bandwidth, 1KiB/s (a migration that slow never ends)`);
+  return bw;
+}
+
+/** The smallest bandwidth accepted: 1 KiB/s. */
+export const MIN_BANDWIDTH = 1024;
+
+/** A duration in ms that must be positive and at least 1 µs (downtime-limit, max-time). */
+export function parsePositiveDurationMs(text: string): number {
+  const ms = parseDurationMs(text);
+  if (!(ms >= 1e-3)) throw new UnitError(`"${text}" must be at least 1µs`);
+  return ms;
 }
 
 /** A duration in ms: `300ms`, `2s`, `1.5min`, or a bare number of ms. */
 export function parseDurationMs(text: string): number {
   const [v, unit] = split(text);
-  if (unit === '') return v;
-  const f = TIME_MS[unit];
+  const f = unit === '' ? 1 : TIME_MS[unit];
   if (f === undefined) throw new UnitError(`"${text}" is not a duration (use e.g. 300ms, 2s, 1min)`);
-  return v * f;
+  const ms = v * f;
+  if (!Number.isFinite(ms)) throw new UnitError(`"${text}" is out of range (a finite duration is needed)`);
+  return ms;
 }
 
 /** A size in bytes: `512MiB`, `1GB`, or a bare number of bytes. */
 export function parseSize(text: string): number {
   const [v, unit] = split(text);
-  if (unit === '') return v;
-  const f = SIZE[unit];
+  const f = unit === '' ? 1 : SIZE[unit];
   if (f === undefined || unit.endsWith('bit')) throw new UnitError(`"${text}" is not a size (use e.g. 512MiB, 1GB or bytes)`);
-  return v * f;
+  const b = v * f;
+  if (!Number.isFinite(b)) throw new UnitError(`"${text}" is out of range (a finite size is needed)`);
+  return b;
 }
 
 /** "128 MiB/s"-style rendering of a bandwidth. */

@@ -226,22 +226,50 @@ export function getVarint(buf: Uint8Array, pos: number): [number, number] | null
   return 'overlong';
 }
 
-/** Yields the lines of a UTF-8 chunk stream with their 1-based numbers. */
-export async function* lines(src: AsyncIterable<Uint8Array>): AsyncGenerator<{ text: string; line: number }> {
+/** Longest line the line readers accept, characters (64 Mi): a longer one is refused, not buffered. */
+export const MAX_LINE_LENGTH = 64 * 2 ** 20;
+
+/**
+ * Yields the lines of a UTF-8 chunk stream with their 1-based numbers. Linear
+ * in the input however long a line is (a partial line is kept as pieces); a
+ * line longer than `maxChars` is refused with an Error naming its number
+ * (`LineTooLong`; the trace readers turn it into a TraceError).
+ */
+export async function* lines(src: AsyncIterable<Uint8Array>, maxChars = MAX_LINE_LENGTH): AsyncGenerator<{ text: string; line: number }> {
   const dec = new TextDecoder('utf-8');
-  let carry = '';
+  let pieces: string[] = [];
+  let pending = 0;
   let line = 0;
+  const take = (tail: string): string => {
+    const text = pieces.length === 0 ? tail : pieces.join('') + tail;
+    pieces = [];
+    pending = 0;
+    return text;
+  };
   for await (const chunk of src) {
-    const s = carry + dec.decode(chunk, { stream: true });
+    const s = dec.decode(chunk, { stream: true });
     let start = 0;
     let nl: number;
     while ((nl = s.indexOf('\n', start)) >= 0) {
       line++;
-      yield { text: s.slice(start, nl), line };
+      if (pending + nl - start > maxChars) throw new LineTooLong(line + 0, maxChars);
+      yield { text: take(s.slice(start, nl)), line };
       start = nl + 1;
     }
-    carry = s.slice(start);
+    if (start < s.length) {
+      pieces.push(s.slice(start));
+      pending += s.length - start;
+      if (pending > maxChars) throw new LineTooLong(line + 1, maxChars);
+    }
   }
-  carry += dec.decode();
-  if (carry.length > 0) yield { text: carry, line: line + 1 };
+  const last = take(dec.decode());
+  if (last.length > 0) yield { text: last, line: line + 1 };
+}
+
+/** A line longer than the readers accept. */
+export class LineTooLong extends Error {
+  constructor(readonly line: number, readonly maxChars: number) {
+    super(`line ${line} is longer than ${maxChars} characters`);
+    this.name = 'LineTooLong';
+  }
 }

@@ -16,7 +16,7 @@
  * known, else by seeking back when the sink can), so truncation is detected.
  */
 import { ByteReader, getVarint, putVarint, varintSize } from './bytes.js';
-import { TIME_UNITS, TraceError, samePages, type Epoch, type TraceHeader } from './model.js';
+import { MAX_SET_PAGES, PAGE_SIZE_RULE, TIME_UNITS, TraceError, parseJsonChecked, samePages, validPageSize, type Epoch, type TraceHeader } from './model.js';
 
 /** The 8 magic bytes of .dpt v1. */
 export const DPT_MAGIC = new Uint8Array([0x44, 0x50, 0x54, 0x52, 0x41, 0x43, 0x45, 0x01]); // "DPTRACE\x01"
@@ -73,8 +73,8 @@ export async function readDptHeader(r: ByteReader, file: string): Promise<TraceH
   const flags = dv.getUint32(12, true);
   if ((flags & ~7) !== 0) throw new TraceError(file, { byte: 12 }, `flags with only bits 0–2 set, found 0x${flags.toString(16)}`);
   const pageSize = dv.getUint32(16, true);
-  if (pageSize < 1 || (pageSize & (pageSize - 1)) !== 0) {
-    throw new TraceError(file, { byte: 16 }, `a page size that is a power of two, found ${pageSize}`);
+  if (!validPageSize(pageSize)) {
+    throw new TraceError(file, { byte: 16 }, `page_size: ${PAGE_SIZE_RULE}, found ${pageSize}`);
   }
   const nPages = u64(dv, 20, file, 20, 'n_pages');
   if (nPages < 1 || nPages >= 2 ** 32) throw new TraceError(file, { byte: 20 }, `1 ≤ n_pages < 2^32, found ${nPages}`);
@@ -92,12 +92,13 @@ export async function readDptHeader(r: ByteReader, file: string): Promise<TraceH
     throw new TraceError(file, { byte: 8 }, `hdr_len ≥ ${DPT_FIXED_HEADER + jsonLen} (52 + json_len), found ${hdrLen}`);
   }
   const jsonBytes = await need(r, jsonLen, file, 'the JSON metadata');
-  let meta: unknown;
+  let text: string;
   try {
-    meta = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(jsonBytes));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(jsonBytes);
   } catch {
     throw new TraceError(file, { byte: DPT_FIXED_HEADER }, 'UTF-8 JSON metadata');
   }
+  const meta = parseJsonChecked(text, file, { byte: DPT_FIXED_HEADER }, 'UTF-8 JSON metadata');
   if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) {
     throw new TraceError(file, { byte: DPT_FIXED_HEADER }, 'a JSON object as metadata');
   }
@@ -137,6 +138,9 @@ async function readSet(
   nPages: number, prev: Uint32Array | null, what: string,
 ): Promise<Uint32Array> {
   if (n > nPages) throw new TraceError(file, { byte: fieldsAt }, `${what}: n_dirty ≤ n_pages (${nPages}), found ${n}`);
+  if (n > MAX_SET_PAGES) throw new TraceError(file, { byte: fieldsAt }, `${what}: n_dirty ≤ ${MAX_SET_PAGES} (2^27, the most pages one epoch may hold in memory), found ${n}`);
+  if (enc === ENC_LIST && len < n) throw new TraceError(file, { byte: fieldsAt + 5 }, `${what}: len ≥ n_dirty = ${n} for a page list (one LEB128 byte at least per page), found ${len}`);
+  if (enc === ENC_RUNS && len < (n > 0 ? 2 : 0)) throw new TraceError(file, { byte: fieldsAt + 5 }, `${what}: len ≥ 2 for ${n} pages as runs, found ${len}`);
   const bitmapLen = Math.ceil(nPages / 8);
   const maxLen = enc === ENC_LIST ? 5 * n : enc === ENC_RUNS ? 10 * n : enc === ENC_BITMAP ? bitmapLen : 0;
   if (enc > 3) throw new TraceError(file, { byte: fieldsAt + 4 }, `${what}: encoding 0, 1, 2 or 3, found ${enc}`);
@@ -249,6 +253,7 @@ export async function* readDptEpochs(r: ByteReader, header: TraceHeader, file: s
     } else {
       t0 = k * header.epochLen;
       t1 = (k + 1) * header.epochLen;
+      if (!Number.isSafeInteger(t1)) throw new TraceError(file, { byte: blockAt }, `epoch ${k} to end by 2^53 − 1 ${header.timeUnit} (epoch_len × epochs), found ${t1}`);
     }
     const n = dv.getUint32(o, true);
     const enc = b[o + 4]!;

@@ -5,7 +5,7 @@
  * page per write from the kind's distribution, and records the distinct pages
  * with their write counts.
  */
-import type { Epoch, TraceHeader } from './model.js';
+import { PAGE_SIZE_RULE, validPageSize, type Epoch, type TraceHeader } from './model.js';
 import { mulberry32, randInt, type Rng } from './random.js';
 
 /** The generator kinds. */
@@ -68,7 +68,9 @@ export function checkGenerateOptions(o: GenerateOptions): Required<GenerateOptio
   int('epochs', full.epochs, 1);
   int('seed', full.seed, 0, 2 ** 32 - 1);
   int('phase-epochs', full.phaseEpochs, 1);
+  if (!validPageSize(full.pageSize)) throw new RangeError(`--page-size must be ${PAGE_SIZE_RULE}, not ${full.pageSize}`);
   if (!(full.epochMs > 0) || !Number.isInteger(full.epochMs * 1e6)) throw new RangeError(`--epoch-ms must be a positive number of ms (whole ns), not ${full.epochMs}`);
+  if (!Number.isSafeInteger(full.epochMs * 1e6 * full.epochs)) throw new RangeError(`--epoch-ms × --epochs must stay within 2^53 − 1 ns, not ${full.epochMs} ms × ${full.epochs}`);
   if (!(full.rate >= 0) || !Number.isFinite(full.rate)) throw new RangeError(`--rate must be a non-negative number of writes per second, not ${full.rate}`);
   if (!(full.hotFraction > 0 && full.hotFraction <= 1)) throw new RangeError(`--hot-fraction must be in (0, 1], not ${full.hotFraction}`);
   if (!(full.hotProbability >= 0 && full.hotProbability <= 1)) throw new RangeError(`--hot-probability must be in [0, 1], not ${full.hotProbability}`);

@@ -10,7 +10,7 @@
  * sorted unique pages below nPages, time never going backwards, nEpochs
  * checked against the lines.
  */
-import { TIME_UNITS, TraceError, jsonObjectLine, type Epoch, type TraceHeader, type TimeUnit } from './model.js';
+import { MAX_SET_PAGES, PAGE_SIZE_RULE, TIME_UNITS, TraceError, jsonObjectLine, validPageSize, type Epoch, type TraceHeader, type TimeUnit } from './model.js';
 
 /** The header line object of a .dpt.jsonl file. */
 export interface JsonlHeaderLine {
@@ -78,7 +78,7 @@ export function parseJsonlHeader(obj: Record<string, unknown>, file: string, lin
   };
   if (obj.format !== 'dpt-jsonl') bad('"format": "dpt-jsonl" in the header line');
   if (obj.version !== 1) bad(`"version": 1, found ${JSON.stringify(obj.version)}`);
-  if (!isUint(obj.pageSize) || obj.pageSize < 1 || (obj.pageSize & (obj.pageSize - 1)) !== 0) bad('"pageSize" to be a power of two');
+  if (!validPageSize(obj.pageSize)) bad(`"pageSize" to be ${PAGE_SIZE_RULE}, found ${JSON.stringify(obj.pageSize)}`);
   if (!isUint(obj.nPages, 2 ** 32 - 1) || obj.nPages < 1) bad('"nPages" to be an integer from 1 to 2^32 − 1');
   const unit = obj.timeUnit ?? 'ns';
   if (!TIME_UNITS.includes(unit as TimeUnit)) bad(`"timeUnit" to be one of ${TIME_UNITS.join(', ')}`);
@@ -93,7 +93,7 @@ export function parseJsonlHeader(obj: Record<string, unknown>, file: string, lin
   if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) bad('"meta" to be an object');
   let zeroAtStart: Uint32Array | null = null;
   if (obj.zeroAtStart !== undefined && obj.zeroAtStart !== null) {
-    zeroAtStart = runsToPages(obj.zeroAtStart, obj.nPages as number, () => bad('"zeroAtStart" to be sorted, non-overlapping [first, count] runs within nPages'));
+    zeroAtStart = runsToPages(obj.zeroAtStart, obj.nPages as number, (why) => bad(`"zeroAtStart" to be sorted, non-overlapping [first, count] runs within nPages${why ? ` (${why})` : ''}`));
   }
   const nEpochs = (obj.nEpochs ?? null) as number | null;
   return {
@@ -110,7 +110,7 @@ export function parseJsonlHeader(obj: Record<string, unknown>, file: string, lin
 }
 
 /** [first, count] runs (sorted, disjoint) → sorted page list; onBad() throws. */
-export function runsToPages(runs: unknown, nPages: number, onBad: () => never): Uint32Array {
+export function runsToPages(runs: unknown, nPages: number, onBad: (why?: string) => never): Uint32Array {
   if (!Array.isArray(runs)) onBad();
   let total = 0;
   let end = 0;
@@ -121,6 +121,7 @@ export function runsToPages(runs: unknown, nPages: number, onBad: () => never): 
     end = first + count;
     total += count;
   }
+  if (total > MAX_SET_PAGES) onBad(`at most ${MAX_SET_PAGES} pages (2^27, the most one set may hold in memory), found ${total}`);
   const out = new Uint32Array(total);
   let k = 0;
   for (const [first, count] of runs as [number, number][]) for (let p = first; p < first + count; p++) out[k++] = p;
@@ -131,6 +132,7 @@ export function runsToPages(runs: unknown, nPages: number, onBad: () => never): 
 export function strictPages(v: unknown, nPages: number, bad: (what: string) => never): Uint32Array {
   if (!Array.isArray(v)) bad('"pages" to be an array of page indices');
   const arr = v as unknown[];
+  if (arr.length > MAX_SET_PAGES) bad(`"pages" to hold at most ${MAX_SET_PAGES} pages, found ${arr.length}`);
   const out = new Uint32Array(arr.length);
   let prev = -1;
   for (let i = 0; i < arr.length; i++) {
@@ -161,6 +163,7 @@ export async function* readJsonlEpochs(
     const o = jsonObjectLine(text, file, line);
     let t0 = k * h.epochLen;
     let t1 = (k + 1) * h.epochLen;
+    if (!h.hasTimes && !Number.isSafeInteger(t1)) bad(`epoch ${k} to end by 2^53 − 1 ${h.timeUnit} (epochLen × epochs), found ${t1}`);
     if (h.hasTimes) {
       if (!isUint(o.t0) || !isUint(o.t1)) bad('"t0" and "t1" as non-negative integers');
       t0 = o.t0 as number;

@@ -83,12 +83,7 @@ export class TraceError extends Error {
 
 /** Parse one line as a JSON object, or throw a TraceError naming the file, the line and `what`. */
 export function jsonObjectLine(text: string, file: string, line: number, what = 'a JSON object per line'): Record<string, unknown> {
-  let o: unknown;
-  try {
-    o = JSON.parse(text);
-  } catch {
-    throw new TraceError(file, { line }, what);
-  }
+  const o = parseJsonChecked(text, file, { line }, what);
   if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new TraceError(file, { line }, what);
   return o as Record<string, unknown>;
 }
@@ -98,4 +93,61 @@ export function samePages(a: Uint32Array, b: Uint32Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+/** Smallest and largest page size a trace may declare (bytes, powers of two). */
+export const MIN_PAGE_SIZE = 512;
+export const MAX_PAGE_SIZE = 2 ** 30;
+/** Shortest ns-timed epoch a simulation accepts (a finer grid only costs time). */
+export const MIN_EPOCH_NS = 1000;
+/** Deepest JSON nesting a reader accepts (metadata, lines). */
+export const MAX_JSON_DEPTH = 64;
+/**
+ * Most pages one set (an epoch's W_k, zeroAtStart) may hold in memory: 2^27
+ * pages, 512 MiB as a page list — a 512 GiB guest of 4 KiB pages all dirty in
+ * one epoch.
+ */
+export const MAX_SET_PAGES = 2 ** 27;
+/** Longest JSON line a reader accepts (characters): 64 MiB. */
+export const MAX_LINE = 64 * 2 ** 20;
+
+/** Whether a page size is a power of two from 512 B to 1 GiB. */
+export function validPageSize(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= MIN_PAGE_SIZE && v <= MAX_PAGE_SIZE && (v & (v - 1)) === 0;
+}
+
+/** The page-size rule as words, for error messages. */
+export const PAGE_SIZE_RULE = 'a power of two from 512 B to 1 GiB';
+
+/**
+ * Nesting depth of JSON text (brackets outside strings), stopping once past
+ * `limit`: a linear scan run before JSON.parse, so nothing downstream recurses
+ * into a document nested thousands deep.
+ */
+export function jsonDepth(text: string, limit = MAX_JSON_DEPTH): number {
+  let depth = 0;
+  let max = 0;
+  let inStr = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inStr) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inStr = false;
+    } else if (c === 0x22) inStr = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) { max = depth; if (max > limit) return max; }
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return max;
+}
+
+/** JSON.parse after a depth check; throws a TraceError (where, `what`) for bad or too-deep JSON. */
+export function parseJsonChecked(text: string, file: string, where: Where, what: string): unknown {
+  if (text.length > MAX_LINE) throw new TraceError(file, where, `${what} of at most ${MAX_LINE} characters (64 MiB), found ${text.length}`);
+  if (jsonDepth(text) > MAX_JSON_DEPTH) throw new TraceError(file, where, `${what} nested at most ${MAX_JSON_DEPTH} levels deep, found deeper nesting`);
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new TraceError(file, where, what);
+  }
 }

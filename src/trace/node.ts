@@ -4,13 +4,13 @@
  * failure — never a partial output file). The output format follows the name:
  * `.dpt`, `.dpt.gz` (a gzip-wrapped .dpt), `.dpt.jsonl` (optionally `.gz`).
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync, readdirSync, statSync, statfsSync, unlinkSync } from 'node:fs';
 import { open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import type { Dirent } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { createWriteStream } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { TraceInput } from './bytes.js';
 import type { DirInput } from './import/common.js';
 import { DptWriter, type ByteSink } from './dpt.js';
@@ -53,6 +53,68 @@ export function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
 }
 
+/** Temporary files this process is writing: removed if it is interrupted (SIGINT, SIGTERM). */
+const liveTemps = new Set<string>();
+let handlersOn = false;
+
+/** Remove the live temporary files now (a signal handler: synchronous). */
+function removeLiveTemps(): void {
+  for (const t of liveTemps) {
+    try { unlinkSync(t); } catch { /* already gone */ }
+  }
+  liveTemps.clear();
+}
+
+/** Track temporary files; on SIGINT/SIGTERM remove them and exit as the signal would (130, 143). */
+export function trackTemp(...paths: string[]): () => void {
+  for (const p of paths) liveTemps.add(p);
+  if (!handlersOn) {
+    handlersOn = true;
+    for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+      process.once(sig, () => {
+        removeLiveTemps();
+        process.exit(code);
+      });
+    }
+  }
+  return () => { for (const p of paths) liveTemps.delete(p); };
+}
+
+/** Whether a process with this id is alive. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Remove stale temporary files next to `path` left by a dirtylab process
+ * that died (`.NAME.PID.RANDOM.tmp*` whose PID is not running).
+ */
+export function sweepStaleTemps(path: string): number {
+  const dir = dirname(path);
+  const prefix = `.${basename(path)}.`;
+  let removed = 0;
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return 0;
+  }
+  for (const n of names) {
+    if (!n.startsWith(prefix)) continue;
+    const m = /^(\d+)\.[a-z0-9]+\.tmp(\.raw|\.final)?$/.exec(n.slice(prefix.length));
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || alive(pid)) continue;
+    try { unlinkSync(join(dir, n)); removed++; } catch { /* raced */ }
+  }
+  return removed;
+}
+
 class FileSink implements ByteSink {
   private pos = 0;
   constructor(private readonly fh: FileHandle) {}
@@ -73,8 +135,10 @@ class FileSink implements ByteSink {
 export async function writeTraceFile(path: string, header: TraceHeader, epochs: AsyncIterable<Epoch> | Iterable<Epoch>): Promise<{ epochs: number }> {
   const kind = outputKind(path);
   if (!kind) throw new Error(`cannot tell the output format from "${path}": use .dpt, .dpt.gz or .dpt.jsonl`);
+  sweepStaleTemps(path);
   const tmp = tempPathFor(path);
   const tmpRaw = kind.gzip || kind.format === 'dpt-jsonl' ? `${tmp}.raw` : tmp;
+  const untrack = trackTemp(tmp, tmpRaw, `${tmp}.final`);
   let fh: FileHandle | undefined;
   try {
     fh = await open(tmpRaw, 'w');
@@ -112,14 +176,61 @@ export async function writeTraceFile(path: string, header: TraceHeader, epochs: 
       if (!kind.gzip) await rename(out, tmp);
     }
     await rename(tmp, path);
+    untrack();
     return { epochs: count };
   } catch (e) {
+    untrack();
     await fh?.close().catch(() => {});
     await unlink(tmpRaw).catch(() => {});
     await unlink(tmp).catch(() => {});
     await unlink(`${tmp}.final`).catch(() => {});
+    // A file-system error on a temporary name is an error on the path the user gave.
+    const err = e as NodeJS.ErrnoException;
+    if (err?.code && typeof err.path === 'string' && err.path.startsWith(tmp)) err.path = path;
     throw e;
   }
+}
+
+/** Whether two paths name the same existing file (same device and inode, whatever the names). */
+export function sameFile(a: string, b: string): boolean {
+  try {
+    const x = statSync(a);
+    const y = statSync(b);
+    return x.dev === y.dev && x.ino === y.ino;
+  } catch {
+    return false;
+  }
+}
+
+/** Pseudo file systems no output may go to (statfs magic numbers): proc, sysfs, debugfs, cgroup, cgroup2. */
+const PSEUDO_FS = new Map<number, string>([[0x9fa0, 'procfs'], [0x62656572, 'sysfs'], [0x64626720, 'debugfs'], [0x27e0eb, 'cgroupfs'], [0x63677270, 'cgroup2fs']]);
+
+/**
+ * Refuse an output directory that cannot hold files: one inside /proc or /sys
+ * (Node's recursive mkdir loops there), or below a path that is a file.
+ * Checks the nearest existing ancestor of `dir`.
+ */
+export function checkOutputDir(dir: string): void {
+  let p = resolve(dir);
+  while (!existsSync(p)) {
+    const up = dirname(p);
+    if (up === p) break;
+    p = up;
+  }
+  let st;
+  try {
+    st = statSync(p);
+  } catch {
+    return;
+  }
+  if (!st.isDirectory()) throw new TraceError(dir, {}, `an output directory, found ${p} to be a file`);
+  let kind: string | undefined;
+  try {
+    kind = PSEUDO_FS.get(statfsSync(p).type);
+  } catch {
+    kind = undefined;
+  }
+  if (kind !== undefined || /^\/(proc|sys)(\/|$)/.test(p)) throw new TraceError(dir, {}, `an output directory on a real file system, found ${p} on ${kind ?? 'a pseudo file system'}`);
 }
 
 /**

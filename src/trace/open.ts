@@ -4,7 +4,7 @@
  * by its header's "format": "dpt-jsonl", the recorder's JSON lines by a header
  * with "page_size". `format` forces one (gzip is still unwrapped).
  */
-import { ByteReader, gunzip, isGzip, lines, type TraceInput } from './bytes.js';
+import { ByteReader, LineTooLong, gunzip, isGzip, lines as rawLines, type TraceInput } from './bytes.js';
 import { looksLikeDpt, readDptEpochs, readDptHeader } from './dpt.js';
 import { parseJsonlHeader, readJsonlEpochs } from './jsonl.js';
 import { TraceError, jsonObjectLine, type Epoch, type Trace, type TraceFormat, type TraceHeader } from './model.js';
@@ -27,13 +27,26 @@ export interface OpenOptions {
   format?: TraceFormat;
 }
 
-/** Turns errors of the gzip layer into a TraceError naming the file. */
-async function* guardGzip(src: AsyncIterable<Uint8Array>, file: string): AsyncGenerator<Uint8Array> {
+/**
+ * Turns errors of the gzip layer into a TraceError naming the file and the
+ * compressed byte offset the decompressor had read up to when it failed.
+ */
+async function* guardGzip(src: AsyncIterable<Uint8Array>, file: string, fed: { bytes: number }): AsyncGenerator<Uint8Array> {
   try {
     yield* src;
   } catch (e) {
     if (e instanceof TraceError) throw e;
-    throw new TraceError(file, {}, `valid gzip data (${(e as Error).message})`);
+    const msg = (e as Error).message ?? String(e);
+    const what = /unexpected end|premature|truncat/i.test(msg) ? 'more gzip data (truncated gzip member)' : `valid gzip data (${msg})`;
+    throw new TraceError(file, { byte: fed.bytes }, `${what}; the error is in the compressed bytes read so far`);
+  }
+}
+
+/** Counts the bytes passing through (the gzip layer's input offset, for errors). */
+async function* counted(src: AsyncIterable<Uint8Array>, fed: { bytes: number }): AsyncGenerator<Uint8Array> {
+  for await (const c of src) {
+    fed.bytes += c.length;
+    yield c;
   }
 }
 
@@ -42,15 +55,26 @@ async function contentReader(input: TraceInput): Promise<{ reader: ByteReader; g
   const raw = new ByteReader(input.open()[Symbol.asyncIterator]());
   await raw.fill(2);
   if (raw.available >= 2 && isGzip(raw.peek(2))) {
-    const src = guardGzip(gunzip(raw.rest()), input.name);
+    const fed = { bytes: 0 };
+    const src = guardGzip(gunzip(counted(raw.rest(), fed)), input.name, fed);
     return { reader: new ByteReader(src[Symbol.asyncIterator]()), gzipped: true };
   }
   return { reader: raw, gzipped: false };
 }
 
+/** Lines of a trace; a line past the limit is a TraceError naming the file and line. */
+async function* lines(src: AsyncIterable<Uint8Array>, file: string): AsyncGenerator<{ text: string; line: number }> {
+  try {
+    yield* rawLines(src);
+  } catch (e) {
+    if (e instanceof LineTooLong) throw new TraceError(file, { line: e.line }, `lines of at most ${e.maxChars} characters (64 MiB, the line limit of the JSON-lines readers), found a longer one`);
+    throw e;
+  }
+}
+
 async function* lineStream(input: TraceInput): AsyncGenerator<{ text: string; line: number }> {
   const { reader } = await contentReader(input);
-  yield* lines(reader.rest());
+  yield* lines(reader.rest(), input.name);
 }
 
 /** Open a trace for streaming: memory stays bounded by one epoch. */
@@ -71,7 +95,7 @@ export async function openTrace(input: TraceInput, opts: OpenOptions = {}): Prom
     return { format, gzipped, header, epochs: readDptEpochs(reader, header, file) };
   }
   // JSON lines: read the header line.
-  const it = lines(reader.rest())[Symbol.asyncIterator]();
+  const it = lines(reader.rest(), file)[Symbol.asyncIterator]();
   const first = await it.next();
   if (first.done) throw new TraceError(file, { line: 1 }, 'a JSON header line, found an empty file');
   const obj = jsonObjectLine(first.value.text, file, 1, 'a JSON object as the header line');

@@ -17,7 +17,7 @@
  * learns the epoch count, the cut and the fixes, so the header is complete
  * before the first epoch is streamed.
  */
-import { TraceError, jsonObjectLine, type Epoch, type TraceHeader } from './model.js';
+import { PAGE_SIZE_RULE, TraceError, jsonObjectLine, validPageSize, type Epoch, type TraceHeader } from './model.js';
 import { runsToPages } from './jsonl.js';
 
 /** Header keys that become fields of the trace rather than provenance. */
@@ -31,6 +31,9 @@ interface RawEpoch {
   duplicates: number;
 }
 
+/** Largest time in ms that is still a safe integer in ns. */
+const MAX_MS = Math.floor(Number.MAX_SAFE_INTEGER / 1e6);
+
 function finite(v: unknown): v is number {
   return typeof v === 'number' && Number.isFinite(v);
 }
@@ -43,11 +46,11 @@ export function parseRecorderHeader(o: Record<string, unknown>, file: string): {
     throw new TraceError(file, { line: 1 }, what);
   };
   const ps = o.page_size;
-  if (!Number.isInteger(ps) || (ps as number) < 1 || ((ps as number) & ((ps as number) - 1)) !== 0) bad('"page_size" to be a power of two in the header line');
+  if (!validPageSize(ps)) bad(`"page_size" to be ${PAGE_SIZE_RULE} in the header line, found ${JSON.stringify(ps)}`);
   const n = o.pages;
   if (!Number.isInteger(n) || (n as number) < 1 || (n as number) >= 2 ** 32) bad('"pages" (the page count) to be an integer from 1 to 2^32 − 1 in the header line');
   const nPages = n as number;
-  if (o.epoch_ms !== undefined && o.epoch_ms !== null && !(finite(o.epoch_ms) && o.epoch_ms > 0)) bad('"epoch_ms" to be a positive number');
+  if (o.epoch_ms !== undefined && o.epoch_ms !== null && !(finite(o.epoch_ms) && o.epoch_ms > 0 && o.epoch_ms <= MAX_MS)) bad(`"epoch_ms" to be a positive number of at most ${MAX_MS} (2^53 − 1 ns), found ${JSON.stringify(o.epoch_ms)}`);
   for (const k of ['vm_stop_t_ms', 'postcopy_start_t_ms']) {
     if (o[k] !== undefined && o[k] !== null && !finite(o[k])) bad(`"${k}" to be a number or null`);
   }
@@ -76,6 +79,7 @@ function parseEpochLine(text: string, line: number, nPages: number, file: string
   };
   const o = jsonObjectLine(text, file, line);
   if (!finite(o.t0_ms) || !finite(o.t1_ms)) bad('"t0_ms" and "t1_ms" as numbers');
+  if (Math.abs(o.t0_ms as number) > MAX_MS / 2 || Math.abs(o.t1_ms as number) > MAX_MS / 2) bad(`"t0_ms" and "t1_ms" within ±${MAX_MS / 2} ms`);
   const t0Ms = o.t0_ms as number;
   const t1Ms = o.t1_ms as number;
   if (t1Ms < t0Ms) bad(`"t1_ms" ≥ "t0_ms" = ${t0Ms}, found ${t1Ms}`);

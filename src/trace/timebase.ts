@@ -3,7 +3,7 @@
  * 'instructions') onto time, so the replay engine — which runs on ns — can
  * take it: instruction i happens at i / instructionsPerSecond seconds.
  */
-import type { Trace } from './model.js';
+import { MIN_EPOCH_NS, TraceError, type Trace } from './model.js';
 
 /**
  * Guest speed assumed for instruction-timed traces when none is given:
@@ -33,4 +33,23 @@ export function instructionsToNs(trace: Trace, instructionsPerSecond: number): T
     },
     epochs: trace.epochs.map((e) => ({ ...e, t0: Math.round(e.t0 * nsPer), t1: Math.round(e.t1 * nsPer) })),
   };
+}
+
+/**
+ * Refuse, as bad input (exit 2), a trace no replay can take in bounded time:
+ * one without epochs, or an ns-timed one whose epochs are shorter than 1 µs
+ * (instruction-timed traces keep their own units until they are mapped).
+ */
+export function checkReplayable(trace: Trace, file: string): void {
+  if (trace.epochs.length === 0) throw new TraceError(file, {}, 'at least one epoch to replay, found none (an empty trace)');
+  if (trace.header.timeUnit !== 'ns') return;
+  const h = trace.header;
+  if (!h.hasTimes && h.epochLen < MIN_EPOCH_NS) throw new TraceError(file, {}, `an epoch length of at least ${MIN_EPOCH_NS} ns (1 µs) to replay, found epochLen ${h.epochLen} ns`);
+  for (let k = 0; k < trace.epochs.length; k++) {
+    const e = trace.epochs[k]!;
+    const d = e.t1 - e.t0;
+    if (d > 0 && d < MIN_EPOCH_NS) throw new TraceError(file, {}, `epochs of at least ${MIN_EPOCH_NS} ns (1 µs) to replay, found epoch ${k} lasting ${d} ns`);
+  }
+  const span = trace.epochs[trace.epochs.length - 1]!.t1 - trace.epochs[0]!.t0;
+  if (span < MIN_EPOCH_NS) throw new TraceError(file, {}, `a trace lasting at least ${MIN_EPOCH_NS} ns (1 µs) to replay, found ${span} ns`);
 }

@@ -9,9 +9,9 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { TraceError, jsonObjectLine } from '../trace/model.js';
+import { MAX_JSON_DEPTH, TraceError, jsonDepth, jsonObjectLine } from '../trace/model.js';
 import { fileInput } from '../trace/node.js';
-import { lines, ByteReader, gunzip, isGzip } from '../trace/bytes.js';
+import { lines, ByteReader, LineTooLong, gunzip, isGzip } from '../trace/bytes.js';
 import type { RateSegment } from '../trace/warp.js';
 
 /** QEMU's measured figures of one run (a cancelled run: its counters at the cancel). */
@@ -124,9 +124,47 @@ export interface PostcopyRecord {
 /** Runs recorded while other processes used more than this share of the host stay out of calibrations. */
 export const BUSY_HOST_FRAC = 0.2;
 
-function num(v: unknown, file: string, what: string): number {
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new TraceError(file, {}, `${what} as a number`);
+/** Largest time a run's figures may hold, ms (about 11.6 days). */
+const MAX_RUN_MS = 1e9;
+
+function num(v: unknown, file: string, what: string, min = -Infinity, max = Infinity): number {
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new TraceError(file, {}, `${what} as a number, found ${JSON.stringify(v) ?? 'nothing'}`);
+  if (v < min || v > max) throw new TraceError(file, {}, `${what} from ${min} to ${max}, found ${v}`);
   return v;
+}
+
+/** The parts of result.json validation reads that the code below indexes into: checked here, naming the field. */
+function checkResultShape(r: Record<string, any>, file: string): void {
+  const bad = (what: string): never => { throw new TraceError(file, {}, what); };
+  if (r.rounds !== undefined && r.rounds !== null) {
+    if (!Array.isArray(r.rounds)) bad(`"rounds" as an array, found ${typeof r.rounds}`);
+    r.rounds.forEach((x: any, i: number) => {
+      if (!x || typeof x !== 'object' || Array.isArray(x)) bad(`rounds[${i}] as an object, found ${JSON.stringify(x)}`);
+      num(x.sync, file, `rounds[${i}].sync`, 0);
+      num(x.t_ms, file, `rounds[${i}].t_ms`, -MAX_RUN_MS, MAX_RUN_MS);
+    });
+  }
+  if (r.cpu_throttle_changes !== undefined && r.cpu_throttle_changes !== null) {
+    if (!Array.isArray(r.cpu_throttle_changes)) bad('"cpu_throttle_changes" as an array of [ms, percent]');
+    r.cpu_throttle_changes.forEach((x: unknown, i: number) => {
+      if (!Array.isArray(x) || x.length < 2) bad(`cpu_throttle_changes[${i}] as [ms, percent], found ${JSON.stringify(x)}`);
+      num((x as unknown[])[0], file, `cpu_throttle_changes[${i}][0] (ms)`, -MAX_RUN_MS, MAX_RUN_MS);
+      num((x as unknown[])[1], file, `cpu_throttle_changes[${i}][1] (percent)`, 0, 100);
+    });
+  }
+  for (const k of ['src_marks', 'commands', 'qemu_parameters', 'workload', 'dst', 'host_cpu_during_migration']) {
+    const v = r[k];
+    if (v !== undefined && v !== null && (typeof v !== 'object' || Array.isArray(v))) bad(`"${k}" as an object, found ${JSON.stringify(v).slice(0, 40)}`);
+  }
+}
+
+/** The first line of a gzipped file, or a TraceError saying it is not valid gzip. */
+function gunzipChecked(path: string): Buffer {
+  try {
+    return gunzipSync(readFileSync(path));
+  } catch (e) {
+    throw new TraceError(path, {}, `a complete gzip file (${(e as Error).message}; a truncated or corrupt file?)`);
+  }
 }
 
 /** Read and check a run directory. */
@@ -137,25 +175,35 @@ export function readRun(dir: string): RunRecord {
   if (!existsSync(resultPath)) throw new TraceError(resultPath, {}, 'an existing file: a run directory holds result.json');
   if (!existsSync(tracePath)) throw new TraceError(tracePath, {}, 'an existing file: a run directory holds trace.jsonl.gz');
   let r: Record<string, any>;
+  const text = readFileSync(resultPath, 'utf8');
+  if (jsonDepth(text) > MAX_JSON_DEPTH) throw new TraceError(resultPath, {}, `JSON nested at most ${MAX_JSON_DEPTH} levels deep`);
+  let parsed: unknown;
   try {
-    r = JSON.parse(readFileSync(resultPath, 'utf8'));
-  } catch {
-    throw new TraceError(resultPath, {}, 'a JSON object');
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new TraceError(resultPath, {}, `a JSON object (${(e as Error).message})`);
   }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new TraceError(resultPath, {}, `a JSON object, found ${JSON.stringify(parsed)?.slice(0, 40)}`);
+  r = parsed as Record<string, any>;
+  checkResultShape(r, resultPath);
   const p = r.params;
   const f = r.final;
   if (!p || typeof p !== 'object') throw new TraceError(resultPath, {}, 'a "params" object');
   if (!f || typeof f !== 'object') throw new TraceError(resultPath, {}, 'a "final" object');
   const completed = f.status === 'completed';
   const guestRam = num(p.guest_ram_bytes, resultPath, 'params.guest_ram_bytes');
-  const pageSize = num(p.page_size ?? 4096, resultPath, 'params.page_size');
+  const pageSize = num(p.page_size ?? 4096, resultPath, 'params.page_size', 512, 2 ** 30);
+  num(p.max_bandwidth_bytes_s, resultPath, 'params.max_bandwidth_bytes_s', 1);
+  num(f.setup_time_ms, resultPath, 'final.setup_time_ms', 0, MAX_RUN_MS);
+  num(f.total_time_ms, resultPath, 'final.total_time_ms', 0, MAX_RUN_MS);
   const ramTotal = typeof f.ram_total_bytes === 'number' ? f.ram_total_bytes : guestRam;
   const otherTotal = Math.max(0, Math.round((ramTotal - guestRam) / pageSize));
   const sentPath = existsSync(join(dir, 'sent.jsonl.gz')) ? join(dir, 'sent.jsonl.gz') : null;
   let otherNormal = 0;
   if (sentPath) {
+    const first = gunzipFirstLine(sentPath);
     try {
-      const head = JSON.parse(gunzipFirstLine(sentPath));
+      const head = JSON.parse(first);
       const o = head.other_ramblocks_pages_sent ?? {};
       otherNormal = Object.values(o).reduce((s: number, v) => s + (typeof v === 'number' ? v : 0), 0);
     } catch {
@@ -243,7 +291,7 @@ function postcopyRecord(r: Record<string, any>, dir: string, rounds: any[]): Pos
   let bytesBeforeListen: number | null = null;
   const qmpPath = join(dir, 'qmp.jsonl.gz');
   if (downtime !== null && dstListenMs !== null && existsSync(qmpPath)) {
-    const text = gunzipSync(readFileSync(qmpPath)).toString('utf8');
+    const text = gunzipChecked(qmpPath).toString('utf8');
     let line = 0;
     for (const l of text.split('\n')) {
       line++;
@@ -273,7 +321,7 @@ function xbzrleCounters(x: Record<string, unknown>, atMs: number | null): Xbzrle
 /** The xbzrle-cache counters of the last qmp.jsonl.gz reply that has them (null: none does, or no file). */
 function lastQmpXbzrle(path: string): XbzrleCounters | null {
   if (!existsSync(path)) return null;
-  const z = gunzipSync(readFileSync(path)).toString('utf8').split('\n');
+  const z = gunzipChecked(path).toString('utf8').split('\n');
   for (let i = z.length - 1; i >= 0; i--) {
     const text = z[i]!.trim();
     if (!text.includes('"xbzrle-cache"')) continue;
@@ -286,7 +334,7 @@ function lastQmpXbzrle(path: string): XbzrleCounters | null {
 
 /** The last round of sent.jsonl.gz: when its first and last normal page went out. */
 function lastSentRound(path: string): { first: number | null; last: number | null } | null {
-  const z = gunzipSync(readFileSync(path)).toString('utf8').trimEnd().split('\n');
+  const z = gunzipChecked(path).toString('utf8').trimEnd().split('\n');
   if (z.length < 2) return null;
   try {
     const o = JSON.parse(z[z.length - 1]!);
@@ -308,7 +356,7 @@ function fullSlotPeriods(slots: any, budget: number): number[] {
 }
 
 function gunzipFirstLine(path: string): string {
-  const z = gunzipSync(readFileSync(path));
+  const z = gunzipChecked(path);
   const s = z.toString('utf8', 0, Math.min(z.length, 1 << 20));
   const nl = s.indexOf('\n');
   return nl >= 0 ? s.slice(0, nl) : s;
@@ -330,14 +378,37 @@ export async function readSentRounds(path: string): Promise<Map<number, Uint32Ar
   const out = new Map<number, Uint32Array>();
   const raw = new ByteReader(fileInput(path).open()[Symbol.asyncIterator]());
   await raw.fill(2);
-  const src = isGzip(raw.peek(2)) ? gunzip(raw.rest()) : raw.rest();
+  const plain = isGzip(raw.peek(2)) ? gunzip(raw.rest()) : raw.rest();
+  async function* src(): AsyncGenerator<Uint8Array> {
+    try {
+      yield* plain;
+    } catch (e) {
+      if (e instanceof TraceError) throw e;
+      throw new TraceError(path, {}, `a complete gzip file (${(e as Error).message}; a truncated or corrupt file?)`);
+    }
+  }
   let first = true;
-  for await (const { text, line } of lines(src)) {
+  const limited = async function* () {
+    try {
+      yield* lines(src());
+    } catch (e) {
+      if (e instanceof LineTooLong) throw new TraceError(path, { line: e.line }, `lines of at most ${e.maxChars} characters`);
+      throw e;
+    }
+  };
+  for await (const { text, line } of limited()) {
     if (first) { first = false; continue; }
     if (text.trim() === '') continue;
     const o = jsonObjectLine(text, path, line);
     if (typeof o.round !== 'number' || !Array.isArray(o.pages)) throw new TraceError(path, { line }, '"round" and "pages"');
-    out.set(o.round as number, Uint32Array.from(o.pages as number[]));
+    const pages = o.pages as unknown[];
+    const list = new Uint32Array(pages.length);
+    for (let i = 0; i < pages.length; i++) {
+      const v = pages[i];
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= 2 ** 32) throw new TraceError(path, { line }, `"pages"[${i}] to be a page index from 0 to 2^32 − 1, found ${JSON.stringify(v)?.slice(0, 40)}`);
+      list[i] = v;
+    }
+    out.set(o.round as number, list);
   }
   return out;
 }

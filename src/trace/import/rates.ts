@@ -6,6 +6,7 @@
  * into a synthetic trace. The header says it is synthetic, from what, and
  * which shape was assumed; `inspect` repeats it.
  */
+import { TraceError } from '../model.js';
 import { curveFromShape, fitTrace, FIT_TOLERANCE, type CurvePoint, type Shape } from '../fit.js';
 import type { ImportContext, ImportOption, ImportResult } from './common.js';
 
@@ -67,6 +68,9 @@ export async function traceFromRates(
   const epochMs = (o['epoch-ms'] as number | undefined) ?? RATES_DEFAULT_EPOCH_MS;
   const measured = samplesToPoints(samples);
   for (const p of measured) {
+    const file = String(from.input ?? 'input');
+    if (!Number.isFinite(p.pages)) throw new TraceError(file, {}, `finite dirty rates, found one giving ${p.pages} pages in ${p.windowMs} ms`);
+    if (p.pages > guest.nPages && guest.nPagesFrom !== '--ram-size') throw new TraceError(file, {}, `at most the guest's ${guest.nPages} pages (${guest.nPagesFrom}) dirtied in a window, found ${Math.round(p.pages)} in ${p.windowMs} ms`);
     if (p.pages > guest.nPages) throw new RangeError(`the input reports ${Math.round(p.pages)} pages dirtied in ${p.windowMs} ms, more than the guest's ${guest.nPages} pages (${guest.nPagesFrom})`);
   }
   const sf = curveFromShape(measured, shape, guest.nPages, o['hot-pages'] as number | undefined);

@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+// Long fuzz campaigns (issue 15 item 12): `npm run fuzz -- --cases N [--seed S]
+// [--minutes M] [--target NAME] [--out DIR]`. Runs every reader in-process on
+// dist/ (build first), prints per target the cases, crashes (would be exit 3),
+// hangs, peak RSS and the distinct refusal messages; crashing inputs go to
+// DIR (default fuzz-out/) as files to turn into fixtures.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { campaign, targets } from './fuzz-core.mjs';
+
+const args = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : dflt;
+};
+const cases = Number(opt('cases', '1000'));
+const seed = Number(opt('seed', '1'));
+const minutes = Number(opt('minutes', 'Infinity'));
+const only = opt('target', null);
+const outDir = opt('out', 'fuzz-out');
+const ts = await targets();
+let bad = 0;
+for (const t of ts) {
+  if (only && !only.split(',').includes(t.name)) continue;
+  const r = await campaign(t, { cases, seed, budgetMs: minutes * 60000, TraceError: ts.TraceError });
+  console.log(`${t.name}: ${r.cases} cases in ${(r.ms / 1000).toFixed(1)} s, ${r.accepted} accepted, ${r.refused} refused, ${r.crashCount} crashes, ${r.hangs.length} hangs (> 5 s), peak RSS ${(r.peakRss / 2 ** 20).toFixed(0)} MiB, ${r.messages.size} distinct messages`);
+  for (const [m, n] of [...r.messages.entries()].sort((a, b) => b[1] - a[1])) console.log(`  ${String(n).padStart(7)}  ${m}`);
+  if (r.crashes.length || r.hangs.length) {
+    mkdirSync(outDir, { recursive: true });
+    r.crashes.forEach((c, i) => { console.log(`  CRASH (${c.kind}): ${c.error}`); writeFileSync(join(outDir, `${t.name}-crash-${i}.bin`), Buffer.from(c.input, 'base64')); });
+    r.hangs.forEach((h, i) => { console.log(`  HANG (${h.kind}): ${h.ms} ms`); writeFileSync(join(outDir, `${t.name}-hang-${i}.bin`), Buffer.from(h.input, 'base64')); });
+    bad += r.crashCount + r.hangs.length;
+  }
+}
+ts.cleanup();
+process.exitCode = bad > 0 ? 1 : 0;

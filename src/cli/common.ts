@@ -110,7 +110,8 @@ export function writeOut(dir: string, files: Record<string, string>): void {
  */
 export function bandwidthArg(flag: string): (v: string) => number {
   return (v) => {
-    const b = unitArg(parseBandwidth, flag)(v);
+    // The 1 KiB/s floor is checked here, with a hint for a bare number meant as MiB/s.
+    const b = unitArg((t: string) => parseBandwidth(t, { noFloor: true }), flag)(v);
     const bare = /^\s*[0-9.e+-]+\s*$/i.test(v);
     const hint = bare ? `: did you mean ${v.trim()}MiB/s?` : '';
     if (b < 1024) throw new InvalidArgumentError(`${flag} ${v.trim()} is ${+b.toPrecision(6)} B/s, under 1 KiB/s (a bare number is bytes/s, as in QEMU)${hint}`);

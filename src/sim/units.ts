@@ -27,7 +27,7 @@ function split(text: string): [number, string] {
 }
 
 /** A bandwidth in bytes/s: `128MiB/s`, `1Gbit/s`, `10Gbps`, or a bare number of bytes/s. */
-export function parseBandwidth(text: string, opts: { allowZero?: boolean } = {}): number {
+export function parseBandwidth(text: string, opts: { allowZero?: boolean; noFloor?: boolean } = {}): number {
   const [v, unit] = split(text);
   let u = unit.replace(/\/s$/, '').replace(/ps$/, '');
   if (unit.endsWith('bps') && !unit.endsWith('/s')) u = unit.slice(0, -3) + 'bit';
@@ -35,7 +35,7 @@ export function parseBandwidth(text: string, opts: { allowZero?: boolean } = {})
   if (f === undefined) throw new UnitError(`"${text}" is not a bandwidth (use e.g. 128MiB/s, 1Gbit/s, 32MB/s or bytes/s)`);
   const bw = v * f;
   if (!Number.isFinite(bw)) throw new UnitError(`"${text}" is out of range (a finite bandwidth is needed)`);
-  if (bw < MIN_BANDWIDTH && !(opts.allowZero && bw === 0)) throw new UnitError(`"${text}" is below the smallest bandwidth, 1KiB/s (a migration that slow never ends)`);
+  if (!opts.noFloor && bw < MIN_BANDWIDTH && !(opts.allowZero && bw === 0)) throw new UnitError(`"${text}" is below the smallest bandwidth, 1KiB/s (a migration that slow never ends)`);
   return bw;
 }
 

@@ -1,5 +1,5 @@
 /**
- * A pool of simulation workers (DESIGN §7): comlink over Node worker_threads
+ * A pool of simulation workers: comlink over Node worker_threads
  * (comlink's node adapter) or browser module Workers, one API for both. Each
  * worker loads its own kernel; a run() sends every trace once per worker as a
  * packed buffer moved with transfer, then hands out runs one at a time to

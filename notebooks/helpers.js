@@ -282,12 +282,18 @@ export function summaryTable(sum, { caption } = {}) {
   return table(sum.cells, cols, { caption, rowAttrs: (c) => ({ 'data-trace': c.trace, 'data-method': c.method, 'data-bandwidth': String(c.bandwidthBytesPerSec), 'data-limit': String(c.downtimeLimitMs), class: 'nb-cell' }) });
 }
 
-/** The downtime distribution chart of a comparison (runs that completed; medians with CIs). */
+/** The downtime distribution chart of a comparison: every run (those that did not complete at the axis's end), medians with 95 % CIs, the downtime limit. */
 export function downtimeChart(sum, runs) {
-  const done = runs.filter((r) => !r.band && r.result.completed);
-  return dl.distributionChart('Downtime per run (dots: runs that completed; black: median and 95 % CI)', 'downtime (ms, symlog)',
-    done.map((r) => ({ method: r.method, trace: r.trace, value: r.result.downtimeMs })),
-    sum.cells.filter((c) => c.downtimeMs.median !== null).map((c) => ({ method: c.method, trace: c.trace, median: c.downtimeMs.median, lo: c.downtimeMs.ci[0], hi: Number.isFinite(c.downtimeMs.ci[1]) ? c.downtimeMs.ci[1] : c.downtimeMs.median })));
+  const cond = (c) => `${c.trace} · ${dl.fmtBw ? dl.fmtBw(c.bandwidthBytesPerSec) : c.bandwidthBytesPerSec} · downtime-limit ${c.downtimeLimitMs} ms`;
+  const main = runs.filter((r) => !r.band);
+  const limits = [...new Map(sum.cells.map((c) => [cond(c), { condition: cond(c), ms: c.downtimeLimitMs, label: `downtime limit ${c.downtimeLimitMs} ms` }])).values()];
+  return dl.distributionChart({
+    title: 'Downtime per run', axisTitle: 'downtime', methods: sum.spec.methods, unitMs: 1,
+    caption: 'Each mark is one run\'s downtime in the method\'s colour and shape, the black tick and bar its median and 95 % CI, the red dashed line the downtime limit, on a log axis.',
+    points: main.map((r) => ({ method: r.method, condition: cond(r), valueMs: r.result.completed ? r.result.downtimeMs : null })),
+    cis: sum.cells.map((c) => ({ method: c.method, condition: cond(c), medianMs: c.downtimeMs.median, loMs: c.downtimeMs.ci?.[0] ?? Infinity, hiMs: c.downtimeMs.ci?.[1] ?? Infinity })),
+    rules: limits,
+  });
 }
 
 /** The answers of a summary as a list. */

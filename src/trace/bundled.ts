@@ -22,6 +22,10 @@ export const BUNDLED_TRACES = [
   'medium-bw32-dt300',
   'medium-bw32-dt300-r2',
   'medium-bw32-dt300-r3',
+  'postgresql-pgbench',
+  'redis-benchmark',
+  'tsc-build',
+  'xz-compress',
 ] as const;
 
 export type BundledTraceName = (typeof BUNDLED_TRACES)[number];

@@ -162,7 +162,13 @@ describe('notebooks (npm run notebooks, served from 127.0.0.1, headless Chromium
     expect(files['summary.csv']!.trim().split('\n')).toHaveLength(3);
     expect(files['runs.csv']!.split('\n')[0]).toMatch(/^index,trace,trace_sha256,method,/);
     expect(files['runs.csv']!.trim().split('\n')).toHaveLength(1 + 2 * 3 * 3); // methods × offsets × write-time placements
+    // advise on the same trace: the pre-copy verdict, the searches and the QMP settings to paste.
+    await page.waitForSelector('.nb-advise', { timeout: 90_000 });
+    const adv = (await page.textContent('.nb-advise'))!;
+    expect(adv).toMatch(/Plain QEMU pre-copy at .* (CONVERGES|DOES NOT CONVERGE) in \d+ % of 4 start offsets/);
+    expect(adv).toMatch(/Smallest downtime-limit that converges: /);
+    expect(adv).toMatch(/migrate-set-parameters/);
     await expectClean(page, requests, problems);
     await page.close();
-  }, 120_000);
+  }, 180_000);
 });

@@ -508,6 +508,12 @@ describe('xbzrle', () => {
     c.reset();
     expect(c.holds(1)).toBe(5); // slot 1 (= 9 mod 4) untouched
     expect(c.lookup(9, 7)).toBe(false);
+    expect(c.lookup(9, 8, false)).toBe(false); // a dry run after reset() sees the committed cache again
+    // A dry run reads its own ages: dry (1, 8) in slot 1 blocks page 5 at generation 9 (8 + 2 > 9) …
+    expect(c.insert(1, 8, false)).toBe(true); // 5 + 2 ≤ 8: evicts the committed page 5, in the overlay only
+    expect(c.insert(5, 9, false)).toBe(false);
+    c.reset();
+    expect(c.insert(5, 9)).toBe(true); // … while the committed slot still holds page 5 itself
     expect(() => new XbzrleCache(12288, 4096)).toThrow(ParamError); // 3 slots: QEMU refuses it
   });
 });

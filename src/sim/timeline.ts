@@ -169,11 +169,10 @@ export class Timeline {
       const keys = this.keys!;
       const sorted = this.sorted!;
       const span = t1 - t0;
-      const at = (i: number) => t0 + (keys[i]! / 2 ** 20) * span;
       let j = this.next;
-      while (j < sorted.length && at(j) < tau) j++;
-      const s = stop ? this.firstStop(sorted, this.next, j, at, stop) : j;
-      const stoppedAt = s < j ? at(s) : null;
+      while (j < sorted.length && t0 + (keys[j]! / 2 ** 20) * span < tau) j++;
+      const s = stop ? this.firstStop(sorted, this.next, j, (i: number) => t0 + (keys[i]! / 2 ** 20) * span, stop) : j;
+      const stoppedAt = s < j ? t0 + (keys[s]! / 2 ** 20) * span : null;
       const end = s < j ? s + 1 : j;
       this.emit(sorted, this.next, end, sink);
       this.next = end;

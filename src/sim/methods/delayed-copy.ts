@@ -34,23 +34,46 @@ export const delayedCopy: MethodSpec = {
     const alpha = p['heat-decay'] as number;
     const theta = p['heat-threshold'] as number;
     const cap = p.cap === 'off' ? Infinity : Math.floor((e.cfg.bandwidth * e.cfg.downtimeLimitMs) / 1000 / e.pageSize);
-    const heat = new Map<number, number>();
+    // The pages with heat ≥ 1e-4, ascending, and their heat: two parallel arrays merged with
+    // D_n each round (no per-page objects, so long runs make no garbage).
+    let heat = new HeatTable(0);
+    let next = new HeatTable(0);
+    let hotBuf = new Uint32Array(0); // indices, then pages, of the hot set
     const hot = e.k.bitmap(e.nPages);
     try {
       return paperFrame(e, p, {
         select: (_n, send) => e.k.andNot(send, send, hot),
         afterRound: (_n, _sent, dn) => {
-          for (const [q, h] of heat) {
-            const v = alpha * h;
-            if (v < 1e-4) heat.delete(q);
-            else heat.set(q, v);
+          // heat ← α·heat (dropped below 1e-4), then + (1 − α) for every page of D_n.
+          const d = e.k.toList(dn); // ascending
+          if (next.pages.length < heat.n + d.length) next = new HeatTable(2 * (heat.n + d.length));
+          let i = 0;
+          let j = 0;
+          let m = 0;
+          while (i < heat.n || j < d.length) {
+            const q = i < heat.n && (j >= d.length || heat.pages[i]! <= d[j]!) ? heat.pages[i]! : d[j]!;
+            let v = 0;
+            if (i < heat.n && heat.pages[i] === q) {
+              v = alpha * heat.heat[i++]!;
+              if (v < 1e-4) v = 0;
+            }
+            if (j < d.length && d[j] === q) { v += 1 - alpha; j++; }
+            if (v === 0) continue;
+            next.pages[m] = q;
+            next.heat[m++] = v;
           }
-          for (const q of e.k.toList(dn)) heat.set(q, (heat.get(q) ?? 0) + (1 - alpha));
-          let list = [...heat].filter(([, h]) => h >= theta);
-          if (list.length > cap) list = list.sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, cap);
+          next.n = m;
+          [heat, next] = [next, heat];
+          // hot = { p : heat ≥ θ }, at most `cap` of them: the hottest, ties to the lower address.
+          if (hotBuf.length < m) hotBuf = new Uint32Array(heat.pages.length);
+          let h = 0;
+          for (let k = 0; k < m; k++) if (heat.heat[k]! >= theta) hotBuf[h++] = k;
+          let hotList = hotBuf.subarray(0, h);
+          if (h > cap) hotList = hotList.sort((a, b) => (heat.heat[b]! > heat.heat[a]! ? 1 : heat.heat[b]! < heat.heat[a]! ? -1 : heat.pages[a]! - heat.pages[b]!)).subarray(0, cap);
+          for (let k = 0; k < hotList.length; k++) hotList[k] = heat.pages[hotList[k]!]!;
           e.k.clear(hot);
-          if (list.length) e.k.setPages(hot, list.map(([q]) => q));
-          e.extra.hotPages = list.length;
+          if (hotList.length) e.k.setPages(hot, hotList);
+          e.extra.hotPages = hotList.length;
         },
       });
     } finally {
@@ -58,3 +81,14 @@ export const delayedCopy: MethodSpec = {
     }
   },
 };
+
+/** Pages (ascending) and their heat, the first `n` entries in use. */
+class HeatTable {
+  readonly pages: Uint32Array;
+  readonly heat: Float64Array;
+  n = 0;
+  constructor(capacity: number) {
+    this.pages = new Uint32Array(capacity);
+    this.heat = new Float64Array(capacity);
+  }
+}

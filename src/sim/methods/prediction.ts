@@ -18,7 +18,6 @@ import type { MethodSpec } from '../method.js';
 import { XEN_PARAMS } from './precopy.js';
 import { paperFrame } from './paper-frame.js';
 
-interface Chain { s: 0 | 1; c: Int32Array; held: number }
 
 /** The prediction method, as the comment at the top of this file describes it. */
 export const prediction: MethodSpec = {
@@ -34,7 +33,10 @@ export const prediction: MethodSpec = {
   run(e, p) {
     const theta = p.threshold as number;
     const maxDefer = p['max-defer'] as number;
-    const chains = new Map<number, Chain>();
+    // The chains of every page dirtied so far, ascending by page, as parallel arrays (no per-page
+    // objects): merged with D_n each round, walked beside the sorted send list in select().
+    let chains = new Chains(0);
+    let grown = new Chains(0);
     const held = e.k.bitmap(e.nPages);
     let tp = 0;
     let fp = 0;
@@ -44,16 +46,20 @@ export const prediction: MethodSpec = {
         select: (n, send) => {
           e.k.clear(held);
           if (n === 1) return;
-          const hold: number[] = [];
-          for (const q of e.k.toList(send)) {
-            const ch = chains.get(q);
-            if (!ch) continue; // never dirty: P = 1/(n+1) < 0.5 for n ≥ 2
-            const dirtyNext = ch.c[ch.s * 2 + 1]! + 1;
-            const all = ch.c[ch.s * 2]! + ch.c[ch.s * 2 + 1]! + 2;
-            if (dirtyNext / all >= theta && ch.held < maxDefer) { hold.push(q); ch.held++; } else ch.held = 0;
+          const list = e.k.toList(send); // ascending
+          let h = 0;
+          let i = 0;
+          for (let j = 0; j < list.length; j++) {
+            const q = list[j]!;
+            while (i < chains.n && chains.page[i]! < q) i++;
+            if (i === chains.n || chains.page[i] !== q) continue; // never dirty: P = 1/(n+1) < 0.5 for n ≥ 2
+            const c = 4 * i + 2 * chains.s[i]!;
+            const dirtyNext = chains.c[c + 1]! + 1;
+            const all = chains.c[c]! + chains.c[c + 1]! + 2;
+            if (dirtyNext / all >= theta && chains.held[i]! < maxDefer) { list[h++] = q; chains.held[i]!++; } else chains.held[i] = 0;
           }
-          if (hold.length) {
-            e.k.setPages(held, hold);
+          if (h) {
+            e.k.setPages(held, list.subarray(0, h));
             e.k.andNot(send, send, held);
           }
         },
@@ -65,13 +71,32 @@ export const prediction: MethodSpec = {
           fp += h - hRight;
           fn += e.k.popcount(sent) - e.k.popcountAndNot(sent, dn);
           // Each tracked page moves from its state last round to its state now; new pages were clean until now.
-          const dirty = new Set(e.k.toList(dn));
-          for (const q of dirty) if (!chains.has(q)) chains.set(q, { s: 0, c: Int32Array.from([Math.max(0, n - 1), 0, 0, 0]), held: 0 });
-          for (const [q, ch] of chains) {
-            const next = dirty.has(q) ? 1 : 0;
-            ch.c[ch.s * 2 + next]!++;
-            ch.s = next;
+          const dirty = e.k.toList(dn); // ascending
+          if (grown.page.length < chains.n + dirty.length) grown = new Chains(2 * (chains.n + dirty.length));
+          let i = 0;
+          let j = 0;
+          let m = 0;
+          while (i < chains.n || j < dirty.length) {
+            const q = i < chains.n && (j >= dirty.length || chains.page[i]! <= dirty[j]!) ? chains.page[i]! : dirty[j]!;
+            grown.page[m] = q;
+            if (i < chains.n && chains.page[i] === q) {
+              grown.s[m] = chains.s[i]!;
+              grown.held[m] = chains.held[i]!;
+              for (let x = 0; x < 4; x++) grown.c[4 * m + x] = chains.c[4 * i + x]!;
+              i++;
+            } else {
+              grown.s[m] = 0;
+              grown.held[m] = 0;
+              grown.c[4 * m] = Math.max(0, n - 1);
+              grown.c[4 * m + 1] = grown.c[4 * m + 2] = grown.c[4 * m + 3] = 0;
+            }
+            const next = j < dirty.length && dirty[j] === q ? 1 : 0;
+            j += next;
+            grown.c[4 * m + 2 * grown.s[m]! + next]!++;
+            grown.s[m++] = next;
           }
+          grown.n = m;
+          [chains, grown] = [grown, chains];
           e.extra.predictionPrecision = tp + fp > 0 ? tp / (tp + fp) : 0;
           e.extra.predictionRecall = tp + fn > 0 ? tp / (tp + fn) : 0;
         },
@@ -81,3 +106,22 @@ export const prediction: MethodSpec = {
     }
   },
 };
+
+/**
+ * Per tracked page (the first `n` entries, ascending by page): its state last
+ * round s (0 clean, 1 dirty), its transition counts c[4·i + 2·s + next], and
+ * how many rounds in a row it has been held.
+ */
+class Chains {
+  readonly page: Uint32Array;
+  readonly s: Uint8Array;
+  readonly c: Int32Array;
+  readonly held: Int32Array;
+  n = 0;
+  constructor(capacity: number) {
+    this.page = new Uint32Array(capacity);
+    this.s = new Uint8Array(capacity);
+    this.c = new Int32Array(4 * capacity);
+    this.held = new Int32Array(capacity);
+  }
+}

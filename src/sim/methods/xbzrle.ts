@@ -76,7 +76,12 @@ export class XbzrleCache {
   readonly slots: number;
   private readonly page: Float64Array;
   private readonly age: Float64Array;
-  private readonly dry = new Map<number, [number, number]>();
+  // The dry run's overlay: a slot written since the last reset() has stamp[slot] === stampNow
+  // and its page and age in dryPage/dryAge (reset is one increment; no per-call allocation).
+  private readonly stamp: Uint32Array;
+  private stampNow = 1;
+  private readonly dryPage: Float64Array;
+  private readonly dryAge: Float64Array;
 
   constructor(cacheBytes: number, pageSize: number) {
     const slots = cacheBytes / pageSize;
@@ -86,10 +91,17 @@ export class XbzrleCache {
     this.slots = slots;
     this.page = new Float64Array(slots).fill(-1);
     this.age = new Float64Array(slots);
+    this.stamp = new Uint32Array(slots);
+    this.dryPage = new Float64Array(slots);
+    this.dryAge = new Float64Array(slots);
   }
 
-  private get(slot: number, commit: boolean): [number, number] {
-    return (!commit && this.dry.get(slot)) || [this.page[slot]!, this.age[slot]!];
+  private pageAt(slot: number, commit: boolean): number {
+    return !commit && this.stamp[slot] === this.stampNow ? this.dryPage[slot]! : this.page[slot]!;
+  }
+
+  private ageAt(slot: number, commit: boolean): number {
+    return !commit && this.stamp[slot] === this.stampNow ? this.dryAge[slot]! : this.age[slot]!;
   }
 
   private set(slot: number, q: number, gen: number, commit: boolean): void {
@@ -97,15 +109,16 @@ export class XbzrleCache {
       this.page[slot] = q;
       this.age[slot] = gen;
     } else {
-      this.dry.set(slot, [q, gen]);
+      this.stamp[slot] = this.stampNow;
+      this.dryPage[slot] = q;
+      this.dryAge[slot] = gen;
     }
   }
 
   /** cache_is_cached: whether page q is in its slot; a hit sets the slot's age to gen. */
   lookup(q: number, gen: number, commit = true): boolean {
     const slot = q & (this.slots - 1);
-    const [p] = this.get(slot, commit);
-    if (p !== q) return false;
+    if (this.pageAt(slot, commit) !== q) return false;
     this.set(slot, q, gen, commit);
     return true;
   }
@@ -113,8 +126,8 @@ export class XbzrleCache {
   /** cache_insert: refused (false) while the slot holds another page younger than CACHED_PAGE_LIFETIME generations. */
   insert(q: number, gen: number, commit = true): boolean {
     const slot = q & (this.slots - 1);
-    const [p, a] = this.get(slot, commit);
-    if (p !== -1 && p !== q && a + CACHED_PAGE_LIFETIME > gen) return false;
+    const p = this.pageAt(slot, commit);
+    if (p !== -1 && p !== q && this.ageAt(slot, commit) + CACHED_PAGE_LIFETIME > gen) return false;
     this.set(slot, q, gen, commit);
     return true;
   }
@@ -126,7 +139,10 @@ export class XbzrleCache {
 
   /** Drop the dry runs. */
   reset(): void {
-    this.dry.clear();
+    if (++this.stampNow === 2 ** 32) {
+      this.stamp.fill(0);
+      this.stampNow = 1;
+    }
   }
 }
 
@@ -203,7 +219,8 @@ export function xbzrlePricer(e: Engine, p: Params): PagePricer {
       const h0 = h;
       const o0 = o;
       let missed = 0;
-      for (const q of list) {
+      for (let i = 0; i < list.length; i++) {
+        const q = list[i]!;
         if (((u[nz + (q >>> 5)]! >>> (q & 31)) & 1) === 0) {
           cache.insert(q, gen, commit); // xbzrle_cache_zero_page
           continue;

@@ -118,6 +118,30 @@ describe('write instants (write-time=uniform)', () => {
     }
   });
 
+  it('a second walk of the same trace reuses the kept order, lap by lap, and an epoch given new pages is sorted again', () => {
+    const order = (pages: number[], k: number) => [...pages].sort((a, b) => writeHash20(a, k) - writeHash20(b, k) || a - b);
+    const pages = Array.from({ length: 300 }, (_, i) => i * 2);
+    const t: Trace = { ...stair, header: { ...stair.header, nPages: 1024 }, epochs: [{ t0: 0, t1: 100 * MS, pages: Uint32Array.from(pages) }, { t0: 100 * MS, t1: 200 * MS, pages: Uint32Array.from(pages) }] };
+    const walk = () => {
+      const tl = new Timeline(t, { writeTime: 'uniform', onTraceEnd: 'loop', startNs: 0 });
+      const laps: number[][] = [];
+      for (let k = 0; k < 4; k++) {
+        const got: number[] = [];
+        // Stop just before each epoch's end so every epoch is walked through its sorted order (no whole-epoch shortcut).
+        tl.advance(k * 100 * MS + 100 * MS - 1, (p, n) => got.push(...Array.from(p.subarray(0, n))));
+        tl.advance(k * 100 * MS + 100 * MS, (p, n) => got.push(...Array.from(p.subarray(0, n))));
+        laps.push(got);
+      }
+      return laps;
+    };
+    const expected = [0, 1, 2, 3].map((k) => order(pages, k)); // epochs 0, 1, then 0 and 1 again as ordinals 2 and 3
+    expect(walk()).toEqual(expected);
+    expect(walk()).toEqual(expected); // the second walk reads the kept orders
+    const other = pages.map((p) => p + 1);
+    t.epochs[1]!.pages = Uint32Array.from(other); // the same epochs array, a new pages array for epoch 1
+    expect(walk()).toEqual([order(pages, 0), order(other, 1), order(pages, 2), order(other, 3)]);
+  });
+
   it('the hash depends on the absolute epoch ordinal, so a looped epoch writes in another order', () => {
     let same = 0;
     for (let p = 0; p < 1000; p++) if (writeHash20(p, 3) === writeHash20(p, 3 + 64)) same++;

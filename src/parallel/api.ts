@@ -38,14 +38,22 @@ export interface WorkerApi {
   load(id: number, packed: PackedTrace): void;
   /** Forget a trace. */
   drop(id: number): void;
-  /** One simulation of trace `id`; `key` names the run (the grid index) for the caller. */
+  /**
+   * One simulation of trace `id`; `key` names the run (the grid index) for the
+   * caller. Runs are queued: a call made while another run is under way starts
+   * when it ends, so the caller may keep the next run waiting here.
+   */
   run(id: number, options: JobOptions, key: number): Promise<JobReply>;
 }
 
+/** Called as a queued run starts, with its key (the Node worker's crash hook for tests). */
+export type RunStartHook = (key: number) => void;
+
 /** The worker side: one kernel, the loaded traces, simulate(). */
-export function workerApi(): WorkerApi {
+export function workerApi(onStart?: RunStartHook): WorkerApi {
   let kernel: Kernel | null = null;
   const traces = new Map<number, Trace>();
+  let queue: Promise<unknown> = Promise.resolve();
   return {
     async init(calibrations) {
       for (const c of calibrations) registerCalibration(c);
@@ -57,14 +65,20 @@ export function workerApi(): WorkerApi {
     drop(id) {
       traces.delete(id);
     },
-    async run(id, options) {
-      const trace = traces.get(id);
-      if (!trace || !kernel) return { ok: false, error: { name: 'Error', message: `worker has no trace ${id} (or no kernel): init and load first` } };
-      try {
-        return { ok: true, result: await simulate(trace, { ...options, kernel }) };
-      } catch (e) {
-        return { ok: false, error: toJobError(e) };
-      }
+    run(id, options, key) {
+      const one = async (): Promise<JobReply> => {
+        onStart?.(key);
+        const trace = traces.get(id);
+        if (!trace || !kernel) return { ok: false, error: { name: 'Error', message: `worker has no trace ${id} (or no kernel): init and load first` } };
+        try {
+          return { ok: true, result: await simulate(trace, { ...options, kernel }) };
+        } catch (e) {
+          return { ok: false, error: toJobError(e) };
+        }
+      };
+      const reply = queue.then(one);
+      queue = reply;
+      return reply;
     },
   };
 }

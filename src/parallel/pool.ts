@@ -2,8 +2,9 @@
  * A pool of simulation workers: comlink over Node worker_threads
  * (comlink's node adapter) or browser module Workers, one API for both. Each
  * worker loads its own kernel; a run() sends every trace once per worker as a
- * packed buffer moved with transfer, then hands out runs one at a time to
- * whichever worker is free, and returns the results in the order of the jobs
+ * packed buffer moved with transfer, then hands out runs to whichever worker
+ * is free — two at a time, so the next one waits in the worker's queue rather
+ * than for a round trip — and returns the results in the order of the jobs
  * — so the output does not depend on the number of workers or on timing.
  *
  * Progress reaches the caller through messages: each finished run is one reply
@@ -149,14 +150,26 @@ export async function createPool(o: PoolOptions = {}): Promise<Pool> {
             const p = mine[t]!;
             await race(s, s.api.load(ids[t]!, Comlink.transfer(p, [p.buffer])), null);
           }
-          while (!failure && next < jobs.length) {
-            const i = next++;
-            const job = jobs[i]!;
-            const reply = await race<JobReply>(s, s.api.run(ids[job.trace]!, job.options, job.key) as Promise<JobReply>, job.label);
-            if (!reply.ok) { await fail(fromJobError(reply.error)); return; }
-            results[i] = reply.result;
-            onProgress?.(++done, jobs.length);
-          }
+          // IN_FLIGHT lanes per worker: the worker queues the next run while one runs, so it never
+          // waits for a round trip to this thread between runs.
+          const inFlight: string[] = []; // labels of this worker's runs, oldest (the one running) first
+          const lane = async () => {
+            while (!failure && next < jobs.length) {
+              const i = next++;
+              const job = jobs[i]!;
+              inFlight.push(job.label);
+              let reply: JobReply;
+              try {
+                reply = await race<JobReply>(s, s.api.run(ids[job.trace]!, job.options, job.key) as Promise<JobReply>, () => inFlight[0]!);
+              } finally {
+                inFlight.splice(inFlight.indexOf(job.label), 1);
+              }
+              if (!reply.ok) { await fail(fromJobError(reply.error)); return; }
+              results[i] = reply.result;
+              onProgress?.(++done, jobs.length);
+            }
+          };
+          await Promise.all(Array.from({ length: IN_FLIGHT }, lane));
         } catch (e) {
           if (e instanceof Gone && e.intended) {
             // Stopped because another failed, or because the caller disposed of the pool mid-run.
@@ -174,12 +187,15 @@ export async function createPool(o: PoolOptions = {}): Promise<Pool> {
   };
 }
 
-/** Await a call unless the worker stops first; then a WorkerCrashError naming `run`. */
-async function race<T>(s: Slot, call: Promise<T>, run: string | null): Promise<T> {
+/** Runs handed to a worker at once (one running, the next queued there). */
+const IN_FLIGHT = 2;
+
+/** Await a call unless the worker stops first; then a WorkerCrashError naming `run` (the run under way then). */
+async function race<T>(s: Slot, call: Promise<T>, run: string | null | (() => string)): Promise<T> {
   try {
     return await Promise.race([call, s.gone]);
   } catch (e) {
-    if (e instanceof Gone && !e.intended) throw new WorkerCrashError(run, e.reason, s.name);
+    if (e instanceof Gone && !e.intended) throw new WorkerCrashError(typeof run === 'function' ? run() : run, e.reason, s.name);
     throw e;
   }
 }

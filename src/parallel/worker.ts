@@ -3,7 +3,7 @@
  * over its parentPort with comlink's node adapter.
  *
  * DIRTYLAB_TEST_WORKER_EXIT=K (tests only) makes the worker exit with code 70
- * when it is given the run whose `key` is K — a crash the pool must report,
+ * when the run whose `key` is K starts — a crash the pool must report,
  * naming that run, without hanging.
  */
 import { parentPort } from 'node:worker_threads';
@@ -13,13 +13,8 @@ import { workerApi, type WorkerApi } from './api.js';
 
 if (!parentPort) throw new Error('dirtylab/parallel/worker.js runs as a worker thread (the pool starts it)');
 
-const api = workerApi();
 const exitAt = process.env.DIRTYLAB_TEST_WORKER_EXIT;
-const exposed: WorkerApi = {
-  ...api,
-  run(id, options, key) {
-    if (exitAt !== undefined && String(key) === exitAt) process.exit(70);
-    return api.run(id, options, key);
-  },
-};
-Comlink.expose(exposed, nodeEndpoint(parentPort));
+const api: WorkerApi = workerApi(exitAt === undefined ? undefined : (key) => {
+  if (String(key) === exitAt) process.exit(70);
+});
+Comlink.expose(api, nodeEndpoint(parentPort));

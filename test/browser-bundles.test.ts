@@ -5,8 +5,9 @@
 // bundled trace is read by fetch and a gzipped copy as bytes
 // (DecompressionStream), and simulate() and compare() with a fixed seed give
 // exactly the numbers Node gives (test/fixtures/browser-app/compute.js runs
-// in both); in the Vite and static pages compare() runs over a pool of 2
-// Workers started from the pool's default worker script.
+// in both); in each page compare() runs over a pool of 2 Workers (the pool's
+// default worker script, bundled by Vite or beside dist/web/dirtylab.js; the
+// esbuild page names dist/web/worker.browser.js with browserWorker).
 import { createServer, type Server } from 'node:http';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -130,19 +131,18 @@ describe('browser bundles in headless Chromium agree with Node', () => {
     expect(e.compare.length).toBeGreaterThanOrEqual(2 * 3);
   });
 
-  // The Vite and static pages run the comparison over a pool of 2 Workers with the pool's default
-  // worker script (Vite bundles it from pool.js; dist/web/worker.browser.js sits beside dirtylab.js).
+  // Each page runs the comparison over a pool of 2 Workers: Vite bundles the pool's default worker
+  // script from pool.js; dist/web/worker.browser.js sits beside dirtylab.js; the esbuild page starts
+  // that prebuilt worker itself (browserWorker).
   it.each([
-    ['esbuild bundle (file loader + setKernelSource)', 'out-esbuild/index.html', null],
+    ['esbuild bundle (file loader + setKernelSource; browserWorker → dist/web/worker.browser.js)', 'out-esbuild/index.html', /\/node_modules\/dirtylab\/dist\/web\/worker\.browser\.js$/],
     ['Vite bundle (new URL(…, import.meta.url) and the pool\'s worker copied by Vite)', 'out-vite/index-vite.html', /\/out-vite\/assets\/worker\.browser-[\w-]+\.js$/],
     ['static directory, <script type="module"> + import map → dist/web/dirtylab.js and its worker', 'index-static.html', /\/node_modules\/dirtylab\/dist\/web\/worker\.browser\.js$/],
   ])('%s', async (_name, path, worker) => {
     const r = await pageResult(path);
     expect(r.inNode).toBe(false);
     expect(r.result).toEqual(expected);
-    if (worker) {
-      expect(r.workers).toHaveLength(2);
-      for (const w of r.workers) expect(w).toMatch(worker);
-    } else expect(r.workers).toEqual([]);
+    expect(r.workers).toHaveLength(2);
+    for (const w of r.workers) expect(w).toMatch(worker);
   }, 120_000);
 });

@@ -1,7 +1,8 @@
 // Shared pieces of the notebooks: dirtylab's browser build (copied under
 // .lib/ by `npm run notebooks`), the bundled traces, plain-HTML inputs, tables,
 // vega-lite charts through vega-embed (bundled, never from a CDN), CSV
-// downloads, and a comparison run in slices so the page can show progress.
+// downloads, and a comparison run in slices so the page can show progress, or
+// over a pool of Workers so the page stays free.
 import * as dl from './.lib/dirtylab/dist/browser.js';
 import embed from 'vega-embed';
 
@@ -255,10 +256,66 @@ export async function compareInSlices(options, { onProgress, signal, slices } = 
   return { spec: out.spec, runs, total, ms: performance.now() - t0 };
 }
 
+/**
+ * The worker count for a comparison in the page: navigator.hardwareConcurrency,
+ * at most 4 (`?workers=N` overrides, 1–16).
+ */
+export function workerCount(q = params()) {
+  const asked = Number(q.get('workers'));
+  if (Number.isInteger(asked) && asked >= 1 && asked <= 16) return asked;
+  return Math.max(1, Math.min(4, globalThis.navigator?.hardwareConcurrency || 2));
+}
+
+/**
+ * dl.compare() over a pool of `workers` module Workers (dl.createPool: each
+ * worker loads its own kernel and gets the traces once), so the page's main
+ * thread stays free while it runs. The pool's default worker script is
+ * `new Worker(new URL('./worker.browser.js', import.meta.url), {type: 'module'})`
+ * in dirtylab's pool.js, which Vite (`notebooks build`) bundles and emits next
+ * to the notebooks (assets/worker.browser-*.js, its kernel with it). The pool
+ * is disposed (its workers terminated) when the run ends, fails, or `signal`
+ * aborts — the cell re-running — mid-run. The runs are compare()'s in its
+ * canonical order whatever the worker count, so the summary is the CLI's.
+ */
+export async function compareInWorkers(options, { workers = workerCount(), onProgress, signal } = {}) {
+  const aborted = () => new DOMException('superseded', 'AbortError');
+  if (signal?.aborted) throw aborted();
+  const t0 = performance.now();
+  const pool = await dl.createPool({ workers });
+  const stop = () => { pool.dispose(); };
+  signal?.addEventListener('abort', stop, { once: true });
+  try {
+    if (signal?.aborted) throw aborted();
+    const out = await dl.compare({ ...options, pool, onProgress: (done, total) => onProgress?.(done, total, performance.now() - t0) });
+    return { spec: out.spec, runs: out.runs, total: out.total, ms: performance.now() - t0, workers: pool.size };
+  } catch (e) {
+    throw signal?.aborted ? aborted() : e;
+  } finally {
+    signal?.removeEventListener('abort', stop);
+    await pool.dispose();
+  }
+}
+
 /** A progress line for a comparison (text updated in place). */
 export function progressLine(text = '') {
   const p = el('div', { class: 'nb-progress', style: { fontStyle: 'italic', color: '#555', margin: '0.4em 0' } }, text);
   p.update = (s) => { p.textContent = s; };
+  return p;
+}
+
+/**
+ * A progress bar and line for a comparison: update(text, done, total) moves
+ * the bar; finish(text) drops the bar and leaves the line.
+ */
+export function progressBar(text = '') {
+  const bar = el('progress', { max: 1, value: 0, style: { width: '16em', verticalAlign: 'middle', marginRight: '0.8em' } });
+  const line = el('span', {}, text);
+  const p = el('div', { class: 'nb-progress', style: { fontStyle: 'italic', color: '#555', margin: '0.4em 0' } }, bar, line);
+  p.update = (s, done, total) => {
+    line.textContent = s;
+    if (total) { bar.max = total; bar.value = done; }
+  };
+  p.finish = (s) => { bar.remove(); line.textContent = s; };
   return p;
 }
 

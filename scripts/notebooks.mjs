@@ -8,7 +8,11 @@
 //     import.meta.url)` resolves there too), the bundled traces the notebooks
 //     read into notebooks/.lib/data/, then runs `notebooks build --root
 //     notebooks` into notebooks-dist/: a static directory any static server
-//     can host. Nothing is fetched from a CDN at build or view time: the
+//     can host. Vite bundles the worker pool's Worker too (pool.js's
+//     `new Worker(new URL('./worker.browser.js', import.meta.url), {type:
+//     'module'})`, with its own copy of the kernel) into assets/, where
+//     notebook (b)'s pool starts it.
+//     Nothing is fetched from a CDN at build or view time: the
 //     notebooks import dirtylab, vega-embed and vega-lite explicitly (relative
 //     paths / installed packages, bundled by Vite), never `npm:` specifiers,
 //     Notebook Kit's implicit Plot/d3/Inputs or FileAttachment's parsers.

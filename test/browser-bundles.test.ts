@@ -5,7 +5,9 @@
 // bundled trace is read by fetch and a gzipped copy as bytes
 // (DecompressionStream), and simulate() and compare() with a fixed seed give
 // exactly the numbers Node gives (test/fixtures/browser-app/compute.js runs
-// in both).
+// in both); in each page compare() runs over a pool of 2 Workers (the pool's
+// default worker script, bundled by Vite or beside dist/web/dirtylab.js; the
+// esbuild page names dist/web/worker.browser.js with browserWorker).
 import { createServer, type Server } from 'node:http';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -44,9 +46,11 @@ function serve(dir: string): Promise<Server> {
   return new Promise((ok) => s.listen(0, '127.0.0.1', () => ok(s)));
 }
 
-async function pageResult(path: string): Promise<{ ok: boolean; inNode?: boolean; error?: string; result?: unknown }> {
+async function pageResult(path: string): Promise<{ ok: boolean; inNode?: boolean; error?: string; result?: unknown; workers: string[] }> {
   const page = await browser.newPage();
   const errors: string[] = [];
+  const workers: string[] = [];
+  page.on('worker', (w) => workers.push(w.url()));
   page.on('pageerror', (e) => errors.push(String(e)));
   page.on('requestfailed', (r) => errors.push(`request failed: ${r.url()}`));
   page.on('response', (r) => { if (r.status() >= 400) errors.push(`HTTP ${r.status()}: ${r.url()}`); });
@@ -56,7 +60,7 @@ async function pageResult(path: string): Promise<{ ok: boolean; inNode?: boolean
       .catch((e: Error) => { throw new Error(`${path}: no result (${e.message})\n${errors.join('\n')}`); });
     const r = await page.evaluate(() => (window as unknown as { __result: unknown }).__result) as { ok: boolean; error?: string };
     if (!r.ok || errors.length > 0) throw new Error(`${path}: ${r.error ?? ''}\n${errors.join('\n')}`);
-    return r;
+    return { ...r, workers };
   } finally {
     await page.close();
   }
@@ -127,13 +131,18 @@ describe('browser bundles in headless Chromium agree with Node', () => {
     expect(e.compare.length).toBeGreaterThanOrEqual(2 * 3);
   });
 
+  // Each page runs the comparison over a pool of 2 Workers: Vite bundles the pool's default worker
+  // script from pool.js; dist/web/worker.browser.js sits beside dirtylab.js; the esbuild page starts
+  // that prebuilt worker itself (browserWorker).
   it.each([
-    ['esbuild bundle (file loader + setKernelSource)', 'out-esbuild/index.html'],
-    ['Vite bundle (new URL(…, import.meta.url) copied by Vite)', 'out-vite/index-vite.html'],
-    ['static directory, <script type="module"> + import map → dist/web/dirtylab.js', 'index-static.html'],
-  ])('%s', async (_name, path) => {
+    ['esbuild bundle (file loader + setKernelSource; browserWorker → dist/web/worker.browser.js)', 'out-esbuild/index.html', /\/node_modules\/dirtylab\/dist\/web\/worker\.browser\.js$/],
+    ['Vite bundle (new URL(…, import.meta.url) and the pool\'s worker copied by Vite)', 'out-vite/index-vite.html', /\/out-vite\/assets\/worker\.browser-[\w-]+\.js$/],
+    ['static directory, <script type="module"> + import map → dist/web/dirtylab.js and its worker', 'index-static.html', /\/node_modules\/dirtylab\/dist\/web\/worker\.browser\.js$/],
+  ])('%s', async (_name, path, worker) => {
     const r = await pageResult(path);
     expect(r.inNode).toBe(false);
     expect(r.result).toEqual(expected);
+    expect(r.workers).toHaveLength(2);
+    for (const w of r.workers) expect(w).toMatch(worker);
   }, 120_000);
 });

@@ -1,8 +1,9 @@
 // The Observable notebooks (notebooks/, issue 13 item 4): `npm run notebooks`'s
 // build served from 127.0.0.1 and driven in headless Chromium. Every page
 // renders with no request leaving 127.0.0.1, no failed request, no page error
-// and no cell error; (a)'s sliders re-run the simulation; (b)'s numbers are
-// the CLI's for the same seed; (c) works on a gzipped trace set through its
+// and no cell error; (a)'s sliders re-run the simulation; (b) runs in a pool of
+// Web Workers, closed when done or re-run, and its numbers are the CLI's for
+// the same seed; (c) works on a gzipped trace set through its
 // file input. (The README's screenshots: scripts/notebook-screenshots.mjs.)
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright';
@@ -42,18 +43,24 @@ function cliSummary(): Promise<CompareSummary> {
   });
 }
 
-/** A page that records every request, failure, page error and console error. */
+/** A page that records every request, failure, page error and console error, and the Workers it starts. */
 async function open(path: string) {
   const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
   const requests: string[] = [];
   const problems: string[] = [];
+  const workers: { url: string; closed: boolean }[] = [];
+  page.on('worker', (w) => {
+    const rec = { url: w.url(), closed: false };
+    workers.push(rec);
+    w.on('close', () => { rec.closed = true; });
+  });
   page.on('request', (r) => requests.push(r.url()));
   page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
   page.on('response', (r) => { if (r.status() >= 400) problems.push(`HTTP ${r.status()}: ${r.url()}`); });
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('console', (m) => { if (m.type() === 'error') problems.push(`console error: ${m.text()}`); });
   await page.goto(base + path);
-  return { page, requests, problems };
+  return { page, requests, problems, workers };
 }
 
 /** Nothing left 127.0.0.1, nothing failed, no cell shows an error. */
@@ -114,10 +121,13 @@ describe('notebooks (npm run notebooks, served from 127.0.0.1, headless Chromium
     await page.close();
   }, 120_000);
 
-  it("(b) double iteration vs pre-copy: the same numbers as `dirtylab compare` for the same seed", async () => {
+  it("(b) double iteration vs pre-copy: computed in Web Workers, the same numbers as `dirtylab compare` for the same seed", async () => {
     const q = `?traces=${B.trace}&replicates=${B.replicates}&seed=${B.seed}&bandwidth=${B.bandwidthMiB}&limit=${B.limitMs}`;
-    const { page, requests, problems } = await open(`double-iteration.html${q}`);
-    await page.waitForSelector('.nb-done', { timeout: 90_000 });
+    const { page, requests, problems, workers } = await open(`double-iteration.html${q}`);
+    // The progress texts the page shows while it runs (the bar and line update as runs finish).
+    const seen = new Set<string>();
+    const poll = setInterval(() => { page.textContent('.nb-progress').then((t) => { if (t) seen.add(t); }, () => {}); }, 50);
+    await page.waitForSelector('.nb-done', { timeout: 90_000 }).finally(() => clearInterval(poll));
     await page.waitForSelector('.nb-chart svg', { timeout: 30_000 });
     const rows = await page.$$eval('tr.nb-cell', (trs) => trs.map((tr) => ({
       trace: tr.getAttribute('data-trace'),
@@ -140,9 +150,36 @@ describe('notebooks (npm run notebooks, served from 127.0.0.1, headless Chromium
       });
     }
     expect(answers).toEqual(sum.recommendations.map((x) => x.text));
+
+    // It ran in Workers: the page started as many module Workers as it says (navigator.hardwareConcurrency,
+    // at most 4), each requested its script (emitted by the notebooks' build next to the page) and loaded
+    // its own kernel; the page's main thread fetched no kernel, so it ran no simulation. Once done, the
+    // pool was disposed: every Worker closed.
+    const n = Number(await page.getAttribute('.nb-progress', 'data-workers'));
+    const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+    expect(n).toBe(Math.max(1, Math.min(4, cores || 2)));
+    expect(await page.textContent('.nb-progress')).toMatch(new RegExp(`^Computed ${METHODS.length * B.replicates * 3} simulated migrations live in this page on ${n} Web Workers? in `));
+    expect(workers).toHaveLength(n);
+    for (const w of workers) expect(w.url.slice(base.length)).toMatch(/^assets\/worker\.browser-[\w-]+\.js$/);
+    expect(workers.every((w) => w.url.startsWith(base))).toBe(true);
+    expect(requests.filter((u) => workers.some((w) => w.url === u))).toHaveLength(n);
+    expect(requests.filter((u) => u.endsWith('.wasm'))).toHaveLength(n);
+    await expect.poll(() => workers.filter((w) => !w.closed).length, { timeout: 10_000 }).toBe(0);
+    expect([...seen].filter((t) => / of \d+ simulated migrations on \d+ Web Workers? /.test(t)).length).toBeGreaterThanOrEqual(2);
+
+    // Run again, and again as soon as the first re-run's Workers have started (the cell re-runs under a
+    // running pool: Observable's invalidation disposes it): the last run completes with its own pool,
+    // every Worker is closed, no error.
+    await page.fill('input[name=seed]', String(B.seed + 1));
+    await page.click('form.nb-form button[type=submit]');
+    await expect.poll(() => workers.length, { timeout: 30_000, interval: 20 }).toBe(2 * n);
+    await page.click('form.nb-form button[type=submit]');
+    await page.waitForFunction((seed) => document.querySelector('.nb-progress.nb-done code')?.textContent?.includes(`--seed ${seed}`), B.seed + 1, { timeout: 90_000 });
+    expect(workers).toHaveLength(3 * n);
+    await expect.poll(() => workers.filter((w) => !w.closed).length, { timeout: 10_000 }).toBe(0);
     await expectClean(page, requests, problems);
     await page.close();
-  }, 120_000);
+  }, 180_000);
 
   it('(c) your trace: a gzipped .dpt set through the file input gives the answer, charts and both CSVs', async () => {
     const gz = join(tmp, 'my-light.dpt.gz');

@@ -59,7 +59,7 @@ afterAll(() => {
 describe('npm install <tarball> in an empty directory', () => {
   it('ships the built library, the kernel, the bundled traces and the browser bundle, not the sources', () => {
     const files = spawnSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).stdout.split('\n');
-    for (const f of ['package/dist/index.js', 'package/dist/browser.js', 'package/dist/web/dirtylab.js', 'package/build/bitset.wasm', 'package/bin/dirtylab.js', 'package/data/medium-bw32-dt300.dpt', 'package/README.md']) {
+    for (const f of ['package/dist/index.js', 'package/dist/browser.js', 'package/dist/web/dirtylab.js', 'package/dist/web/worker.browser.js', 'package/build/bitset.wasm', 'package/bin/dirtylab.js', 'package/data/medium-bw32-dt300.dpt', 'package/README.md']) {
       expect(files).toContain(f);
     }
     expect(files.filter((f) => f.startsWith('package/src/') || f.startsWith('package/assembly/') || f.startsWith('package/test/'))).toEqual([]);

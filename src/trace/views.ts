@@ -5,7 +5,8 @@
  * hot set (pages written in at least a given share of epochs).
  */
 import { Kernel } from '../kernel/index.js';
-import type { Epoch, Trace, TraceHeader } from './model.js';
+import type { Epoch, TraceHeader } from './model.js';
+import { epochSource, type AnyTrace } from './source.js';
 import { isAddressMap, type AddressMap } from './record/address-map.js';
 import type { CostSummary } from './record/session.js';
 
@@ -180,7 +181,7 @@ class WtWindow {
 
 /** Summarise a trace's epochs in one pass (kernel bitmaps for the distinct set). */
 export async function summarizeTrace(
-  header: TraceHeader, epochs: AsyncIterable<Epoch>, kernel: Kernel, opts: SummaryOptions = {},
+  header: TraceHeader, epochs: AsyncIterable<Epoch> | Iterable<Epoch>, kernel: Kernel, opts: SummaryOptions = {},
 ): Promise<TraceSummary> {
   const hotThreshold = opts.hotThreshold ?? 0.5;
   const isNs = header.timeUnit === 'ns';
@@ -248,13 +249,14 @@ export async function summarizeTrace(
  * time, over all its epochs (Σ |W_k| / Σ (t1 − t0)); 0 for a trace without
  * time (ns). Host profiles scale the sender's CPU cost with it.
  */
-export function meanWriteRate(trace: Trace): number {
+export function meanWriteRate(trace: AnyTrace): number {
   if (trace.header.timeUnit !== 'ns') return 0;
+  const src = epochSource(trace);
   let pages = 0;
   let ns = 0;
-  for (const e of trace.epochs) {
-    pages += e.pages.length;
-    ns += e.t1 - e.t0;
+  for (let k = 0; k < src.length; k++) {
+    pages += src.size(k);
+    ns += src.t1(k) - src.t0(k);
   }
   return ns > 0 ? (pages * 1e9) / ns : 0;
 }

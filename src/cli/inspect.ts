@@ -55,11 +55,8 @@ export function registerInspect(program: Command, out: Out): void {
       let file: DptFile | null = null;
       if ((o.format === undefined || o.format === 'dpt') && isPlainDptFile(trace)) {
         const f = (file = await DptFile.open(trace));
-        // The summary keeps the epochs its W(t) windows span: each gets its own copy of the pages.
-        const copies = function* (): Generator<Epoch> {
-          for (const e of f.scanEpochs()) yield { t0: e.t0, t1: e.t1, pages: e.pages.slice() };
-        };
-        t = { header: f.header, format: 'dpt', gzipped: false, epochs: copies() };
+        // The summary keeps no epoch after counting it: the scanner's reused buffers are handed over as they are.
+        t = { header: f.header, format: 'dpt', gzipped: false, epochs: f.scanEpochs() };
       } else {
         t = await openTrace(fileInput(trace), { format: o.format });
       }

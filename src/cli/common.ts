@@ -8,7 +8,7 @@ import { checkOutputDir, fileInput } from '../trace/node.js';
 import { TRACE_FORMATS } from '../trace/open.js';
 import { readTrace } from '../trace/open.js';
 import { defaultCalibrationName, defaultLinkBandwidth } from '../sim/simulate.js';
-import type { Trace } from '../trace/model.js';
+import type { AnyTrace } from '../trace/source.js';
 import { calibrationNames } from '../sim/calibration.js';
 import { UnitError, formatBandwidth, parseBandwidth } from '../sim/units.js';
 import { createHash } from 'node:crypto';
@@ -226,7 +226,7 @@ export function commandLine(argv: string[]): string {
  * The first line of every human output: which host profile each trace runs
  * under and how fast its final copy goes (QEMU lifts max-bandwidth there).
  */
-export function profileLine(traces: { name: string; trace: Trace }[], calibration: string | undefined | null, linkBandwidth: number | undefined | null): string {
+export function profileLine(traces: { name: string; trace: AnyTrace }[], calibration: string | undefined | null, linkBandwidth: number | undefined | null): string {
   const by = new Map<string, string[]>();
   for (const t of traces) {
     const name = defaultCalibrationName(t.trace, calibration ?? undefined);

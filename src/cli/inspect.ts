@@ -3,7 +3,8 @@
  */
 import { Command } from 'commander';
 import { Kernel } from '../kernel/index.js';
-import { type TraceFormat } from '../trace/model.js';
+import { type Epoch, type TraceFormat, type TraceHeader } from '../trace/model.js';
+import { DptFile, isPlainDptFile } from '../trace/dpt-file.js';
 import { fileInput } from '../trace/node.js';
 import { openTrace } from '../trace/open.js';
 import { summarizeTrace, type TraceSummary } from '../trace/views.js';
@@ -49,9 +50,23 @@ export function registerInspect(program: Command, out: Out): void {
     .addOption(formatOption())
     .action(async (trace: string, o: { json?: boolean; hotThreshold: number; format?: TraceFormat }) => {
       if (o.hotThreshold > 1) throw new UsageError(`--hot-threshold must be in (0, 1], not ${o.hotThreshold}`);
-      const t = await openTrace(fileInput(trace), { format: o.format });
+      // An uncompressed .dpt is read by the fast synchronous scanner; other formats by the streaming readers.
+      let t: { header: TraceHeader; format: TraceFormat; gzipped: boolean; epochs: AsyncIterable<Epoch> | Iterable<Epoch> };
+      let file: DptFile | null = null;
+      if ((o.format === undefined || o.format === 'dpt') && isPlainDptFile(trace)) {
+        const f = (file = await DptFile.open(trace));
+        // The summary keeps no epoch after counting it: the scanner's reused buffers are handed over as they are.
+        t = { header: f.header, format: 'dpt', gzipped: false, epochs: f.scanEpochs() };
+      } else {
+        t = await openTrace(fileInput(trace), { format: o.format });
+      }
       const kernel = await Kernel.load();
-      const s = await summarizeTrace(t.header, t.epochs, kernel, { hotThreshold: o.hotThreshold });
+      let s;
+      try {
+        s = await summarizeTrace(t.header, t.epochs, kernel, { hotThreshold: o.hotThreshold });
+      } finally {
+        file?.close();
+      }
       if (o.json) out.log(JSON.stringify({ file: trace, format: t.format, gzipped: t.gzipped, ...s, meta: t.header.meta }, null, 2));
       else out.log(withSyntheticRows(renderSummary(trace, t.format + (t.gzipped ? ', gzipped' : ''), s), t.header.meta));
     });

@@ -5,6 +5,8 @@ import { Command, Option } from 'commander';
 import { type TraceFormat } from '../trace/model.js';
 import { fileInput } from '../trace/node.js';
 import { readTrace } from '../trace/open.js';
+import { isPlainDptFile, openDptFile } from '../trace/dpt-file.js';
+import type { AnyTrace } from '../trace/source.js';
 import { COMMON_PARAMS, ParamError, allParams, paramDefaultText } from '../sim/method.js';
 import { METHODS, methodIds } from '../sim/methods/index.js';
 import { simulate, DEFAULT_BANDWIDTH, DEFAULT_DOWNTIME_LIMIT_MS } from '../sim/simulate.js';
@@ -94,7 +96,9 @@ export function registerSimulate(program: Command, out: Out): void {
       startEpoch?: number; startTime?: number; maxTime?: number; onTraceEnd: 'loop' | 'stop' | 'idle'; calibration?: string; json?: boolean; format?: TraceFormat;
       recordedThrottle?: RateSegment[]; instructionsPerSecond?: number;
     }) => {
-      const { trace: t, note: timeBase } = replayTime(await readTrace(fileInput(trace), { format: o.format }), trace, o.instructionsPerSecond);
+      // An uncompressed .dpt is streamed from disk (an index, one epoch at a time); other formats are read whole.
+      const streamed = (o.format === undefined || o.format === 'dpt') && isPlainDptFile(trace) ? await openDptFile(trace) : null;
+      const { trace: t, note: timeBase } = replayTime<AnyTrace>(streamed ?? (await readTrace(fileInput(trace), { format: o.format })), trace, o.instructionsPerSecond);
       let r: SimResult;
       try {
         r = await simulate(t, {
@@ -106,6 +110,8 @@ export function registerSimulate(program: Command, out: Out): void {
       } catch (e) {
         if (e instanceof ParamError) throw new UsageError(e.message);
         throw e;
+      } finally {
+        streamed?.close();
       }
       out.log(o.json ? JSON.stringify(timeBase ? { ...r, timeBase: t.header.meta.timeBase } : r, null, 2) : `${timeBase ? `${timeBase}\n` : ''}${profileLine([{ name: trace, trace: t }], o.calibration, o.linkBandwidth)}\n${renderResult(trace, r)}`);
     });

@@ -5,6 +5,7 @@
  */
 import { InvalidArgumentError, Option } from 'commander';
 import type { Trace } from '../trace/model.js';
+import type { AnyTrace } from '../trace/source.js';
 import { DEFAULT_INSTRUCTIONS_PER_SECOND, checkReplayable, instructionsToNs } from '../trace/timebase.js';
 
 /** The option, with its default stated in --help (applied by replayTime, so a given value is told apart). */
@@ -18,12 +19,12 @@ export function ipsOption(): Option {
 }
 
 /** A trace on the ns axis the engine needs, and the line to print when it was mapped (else null). */
-export function replayTime(trace: Trace, name: string, ips: number | undefined): { trace: Trace; note: string | null } {
+export function replayTime<T extends AnyTrace = Trace>(trace: T, name: string, ips: number | undefined): { trace: T; note: string | null } {
   checkReplayable(trace, name);
   if (trace.header.timeUnit !== 'instructions') return { trace, note: null };
   const rate = ips ?? DEFAULT_INSTRUCTIONS_PER_SECOND;
   return {
-    trace: instructionsToNs(trace, rate),
+    trace: instructionsToNs(trace as AnyTrace, rate) as T,
     note: `Time base: ${name} is timed in guest instructions; mapped to time at ${rate.toExponential(3).replace('+', '')} instructions/s (${ips === undefined ? 'default; set --instructions-per-second' : '--instructions-per-second'})`,
   };
 }

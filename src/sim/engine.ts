@@ -45,7 +45,7 @@
  * sent + syncs × nPages/64 words), never epochs × nPages.
  */
 import type { Bitmap, Kernel, U32Buffer } from '../kernel/index.js';
-import type { Trace } from '../trace/model.js';
+import { epochSource, type AnyTrace } from '../trace/source.js';
 import type { Calibration } from './calibration.js';
 import type { RoundRecord, SimResult, StopReason } from './result.js';
 import { RESULT_SCHEMA_VERSION } from './result.js';
@@ -86,7 +86,7 @@ export interface RemoteMemory {
 
 /** Everything the engine needs for one run. */
 export interface EngineConfig {
-  trace: Trace;
+  trace: AnyTrace;
   kernel: Kernel;
   /** Rate cap of the live phase, bytes/s (QEMU max-bandwidth). */
   bandwidth: number;
@@ -301,7 +301,8 @@ export class Engine {
     const k = this.k;
     const written = this.tmp;
     k.clear(written);
-    for (const e of this.cfg.trace.epochs) k.setPages(written, e.pages);
+    const src = epochSource(this.cfg.trace);
+    for (let e = 0; e < src.length; e++) k.setPages(written, src.pages(e));
     k.andNot(written, this.nonZero, written); // non-zero, never written
     const pages = k.toList(written).subarray(0, n);
     k.clear(written);

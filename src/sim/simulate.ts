@@ -3,7 +3,7 @@
  * The library twin of `dirtylab simulate`.
  */
 import { Kernel } from '../kernel/index.js';
-import type { Trace } from '../trace/model.js';
+import { epochSource, type AnyTrace } from '../trace/source.js';
 import { getCalibration, calibrationNames, IDEAL } from './calibration.js';
 import './profiles.js';
 import { Engine, type DowntimeStep, type EngineHooks, type Rearm } from './engine.js';
@@ -11,7 +11,7 @@ import { ParamError, resolveParams } from './method.js';
 import { getMethod, methodIds } from './methods/index.js';
 import { RESULT_SCHEMA_VERSION, type SimResult } from './result.js';
 import type { OnTraceEnd, WriteTime } from './timeline.js';
-import { warpTrace, type RateSegment } from '../trace/warp.js';
+import { warpAnyTrace, type RateSegment } from '../trace/warp.js';
 
 /** QEMU's default max-bandwidth (migration/options.c MAX_THROTTLE). */
 export const DEFAULT_BANDWIDTH = 128 * 2 ** 20;
@@ -27,7 +27,7 @@ export const DEFAULT_LINK_BANDWIDTH = 10e9 / 8;
  * header names (`meta.hostProfile`, the host it was recorded on) when this
  * version knows it, else `ideal`.
  */
-export function defaultCalibrationName(trace: Trace, asked?: string): string {
+export function defaultCalibrationName(trace: AnyTrace, asked?: string): string {
   if (asked !== undefined) return asked;
   const h = trace.header.meta.hostProfile;
   return typeof h === 'string' && getCalibration(h) ? h : IDEAL.name;
@@ -90,25 +90,26 @@ export function resolveMethod(idWithVariant: string, given: Record<string, strin
 }
 
 /** Guest time (ns, trace axis) where the migration starts. */
-export function startGuestNs(trace: Trace, opts: { startEpoch?: number; startTimeMs?: number }): number {
+export function startGuestNs(trace: AnyTrace, opts: { startEpoch?: number; startTimeMs?: number }): number {
+  const src = epochSource(trace);
   if (opts.startEpoch !== undefined && opts.startTimeMs !== undefined) throw new ParamError('give --start-epoch or --start-time, not both');
   if (opts.startTimeMs !== undefined) {
     const tz = trace.header.meta.timeZeroNs ?? 0;
     const ns = tz + opts.startTimeMs * 1e6;
-    const end = trace.epochs[trace.epochs.length - 1]?.t1 ?? 0;
+    const end = src.length > 0 ? src.t1(src.length - 1) : 0;
     if (ns < 0 || ns >= end) throw new ParamError(`--start-time ${opts.startTimeMs}ms is outside the trace (${(-tz / 1e6).toFixed(3)} to ${((end - tz) / 1e6).toFixed(3)} ms)`);
     return ns;
   }
   const i = opts.startEpoch ?? 0;
-  if (!Number.isInteger(i) || i < 0 || i >= trace.epochs.length) throw new ParamError(`--start-epoch must be 0 to ${trace.epochs.length - 1}, not ${i}`);
-  return trace.epochs[i]!.t0;
+  if (!Number.isInteger(i) || i < 0 || i >= src.length) throw new ParamError(`--start-epoch must be 0 to ${src.length - 1}, not ${i}`);
+  return src.t0(i);
 }
 
-/** Run one migration. */
-export async function simulate(recorded: Trace, opts: SimulateOptions): Promise<SimResult> {
-  const trace = opts.recordedThrottle?.length ? warpTrace(recorded, opts.recordedThrottle) : recorded;
+/** Run one migration (the trace in memory, or streamed from a .dpt file: the same result). */
+export async function simulate(recorded: AnyTrace, opts: SimulateOptions): Promise<SimResult> {
+  const trace = opts.recordedThrottle?.length ? warpAnyTrace(recorded, opts.recordedThrottle) : recorded;
   if (trace.header.timeUnit !== 'ns') throw new ParamError(`simulate needs a trace timed in ns; this one counts ${trace.header.timeUnit}`);
-  if (trace.epochs.length === 0) throw new ParamError('the trace has no epochs');
+  if (epochSource(trace).length === 0) throw new ParamError('the trace has no epochs');
   const { method, params, name } = resolveMethod(opts.method, opts.params);
   const bandwidth = opts.bandwidth ?? DEFAULT_BANDWIDTH;
   if (!(bandwidth > 0)) throw new ParamError('--bandwidth must be > 0');

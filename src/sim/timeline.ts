@@ -9,9 +9,10 @@
  * happened at guest time τ iff w < τ. The timeline hands the engine, in
  * instant order, every write with w < τ as τ advances; an epoch whose writes
  * all fall before τ is handed over whole, so the cost is proportional to the
- * pages written, never to epochs × pages.
+ * pages written, never to epochs × pages. The trace is read through an
+ * EpochSource (in memory, or a .dpt streamed from disk one epoch at a time).
  */
-import type { Epoch, Trace } from '../trace/model.js';
+import { epochSource, type AnyTrace, type EpochSource } from '../trace/source.js';
 
 /** Where writes fall inside an epoch. */
 export type WriteTime = 'uniform' | 'start' | 'end';
@@ -57,8 +58,10 @@ export interface TimelineOptions {
 
 /** Streams a trace's writes in guest-time order, looping or stopping at its end. */
 export class Timeline {
-  readonly epochs: Epoch[];
+  /** The trace's epochs. */
+  readonly src: EpochSource;
   readonly period: number;
+  private readonly n: number; // epochs in the trace
   private k: number; // absolute ordinal of the current epoch
   private fileIndex: number;
   private offset = 0; // added to file times in the current loop
@@ -73,43 +76,44 @@ export class Timeline {
   /** The guest ran past the end of the trace (onTraceEnd stop/idle). */
   ended = false;
 
-  constructor(trace: Trace, readonly opts: TimelineOptions) {
-    this.epochs = trace.epochs;
-    if (this.epochs.length === 0) throw new RangeError('the trace has no epochs');
-    const first = this.epochs[0]!;
-    const last = this.epochs[this.epochs.length - 1]!;
-    this.period = Math.max(1, last.t1 - first.t0);
+  constructor(trace: AnyTrace, readonly opts: TimelineOptions) {
+    const src = (this.src = epochSource(trace));
+    this.n = src.length;
+    if (this.n === 0) throw new RangeError('the trace has no epochs');
+    this.period = Math.max(1, src.t1(this.n - 1) - src.t0(0));
     // Find the epoch holding the start; writes before it are history.
-    let i = this.epochs.findIndex((e) => e.t1 > opts.startNs);
-    if (i < 0) i = this.epochs.length; // start after the end: the trace has ended
+    let i = 0;
+    while (i < this.n && !(src.t1(i) > opts.startNs)) i++; // i = n: start after the end, the trace has ended
     this.k = i;
     this.fileIndex = i;
-    if (i === this.epochs.length) this.wrap();
+    if (i === this.n) this.wrap();
     this.advance(opts.startNs, () => {});
   }
 
   /** The epoch the guest is in (or will enter next), with loop-shifted times. */
   current(): { t0: number; t1: number; pages: Uint32Array } | null {
     if (this.ended) return null;
-    const e = this.epochs[this.fileIndex]!;
-    return { t0: e.t0 + this.offset, t1: e.t1 + this.offset, pages: e.pages };
+    const f = this.fileIndex;
+    return { t0: this.src.t0(f) + this.offset, t1: this.src.t1(f) + this.offset, pages: this.src.pages(f) };
   }
 
   /** Guest time at which the current epoch ends (Infinity once the trace ended). */
   get epochEnd(): number {
-    return this.ended ? Infinity : this.epochs[this.fileIndex]!.t1 + this.offset;
+    return this.ended ? Infinity : this.src.t1(this.fileIndex) + this.offset;
   }
 
   /** Guest time of the end of the trace in the current loop (for onTraceEnd=stop). */
   get traceEnd(): number {
-    return this.epochs[this.epochs.length - 1]!.t1 + this.offset;
+    return this.src.t1(this.n - 1) + this.offset;
   }
 
   /** Pages written per second in the current epoch (0 once the trace ended). */
   get currentRate(): number {
     if (this.ended) return 0;
-    const e = this.epochs[this.fileIndex]!;
-    return e.t1 > e.t0 ? (e.pages.length * 1e9) / (e.t1 - e.t0) : 0;
+    const f = this.fileIndex;
+    const t0 = this.src.t0(f);
+    const t1 = this.src.t1(f);
+    return t1 > t0 ? (this.src.size(f) * 1e9) / (t1 - t0) : 0;
   }
 
   private wrap(): void {
@@ -127,7 +131,7 @@ export class Timeline {
     this.fileIndex++;
     this.sorted = null;
     this.next = 0;
-    if (this.fileIndex === this.epochs.length) this.wrap();
+    if (this.fileIndex === this.n) this.wrap();
   }
 
   /**
@@ -141,29 +145,31 @@ export class Timeline {
     const model = this.opts.writeTime;
     while (!this.ended) {
       if (!stop && this.fileIndex === 0 && this.next === 0 && this.opts.onTraceEnd === 'loop') this.skipLaps(tau, sink);
-      const e = this.epochs[this.fileIndex]!;
-      const t0 = e.t0 + this.offset;
-      const t1 = e.t1 + this.offset;
+      const f = this.fileIndex;
+      const t0 = this.src.t0(f) + this.offset;
+      const t1 = this.src.t1(f) + this.offset;
+      const size = this.src.size(f);
       const last = model === 'start' ? t0 : t1; // every instant is ≤ this (uniform: < t1)
       const whole = model === 'uniform' ? tau >= t1 : tau > last;
       if (!stop && this.next === 0 && whole) {
-        if (e.pages.length > 0) sink(e.pages, e.pages.length);
+        if (size > 0) sink(this.src.pages(f), size);
         this.nextEpoch();
         continue;
       }
       if (model !== 'uniform') {
         // All instants equal `last`: nothing of this epoch before it, all of it after.
         if (!whole) return null;
-        const j = stop ? this.firstStop(e.pages, this.next, e.pages.length, () => last, stop) : e.pages.length;
-        const end = Math.min(j + 1, e.pages.length);
-        this.emit(e.pages, this.next, end, sink);
+        const pages = this.src.pages(f);
+        const j = stop ? this.firstStop(pages, this.next, size, () => last, stop) : size;
+        const end = Math.min(j + 1, size);
+        this.emit(pages, this.next, end, sink);
         this.next = end;
-        if (this.next === e.pages.length) this.nextEpoch();
-        if (j < e.pages.length) return last;
+        if (this.next === size) this.nextEpoch();
+        if (j < size) return last;
         continue;
       }
       if (tau <= t0) return null;
-      this.sortCurrent(e);
+      if (!this.sorted) this.sortCurrent(this.src.pages(f));
       const sorted = this.sorted!;
       const span = t1 - t0;
       let j = this.next;
@@ -192,30 +198,52 @@ export class Timeline {
    * the cost is one pass over the trace's pages however many laps pass.
    */
   private skipLaps(tau: number, sink: WriteSink): void {
-    const first = this.epochs[0]!;
-    const last = this.epochs[this.epochs.length - 1]!;
-    const lapStart = first.t0 + this.offset;
+    const src = this.src;
+    const first = src.t0(0);
+    const lapStart = first + this.offset;
     // Guest time by which a lap starting at lapStart has been handed over whole (+1: every mode's test passes).
-    const done = (this.opts.writeTime === 'start' ? last.t0 : last.t1) - first.t0 + 1;
+    const done = (this.opts.writeTime === 'start' ? src.t0(this.n - 1) : src.t1(this.n - 1)) - first + 1;
     if (tau < lapStart + done + this.period) return;
     let laps = Math.floor((tau - lapStart - done) / this.period); // laps after this one that are whole too
     while (laps > 0 && lapStart + laps * this.period + done > tau) laps--;
     if (laps < 1) return;
     if (!this.union) {
+      // One pass over the epochs into a bit set, read back in page order: the
+      // sorted union, with memory for one bit per page up to the largest written.
       let writes = 0;
-      for (const e of this.epochs) writes += e.pages.length;
-      const all = new Uint32Array(writes);
+      let top = 0;
+      for (let k = 0; k < this.n; k++) {
+        const s = src.size(k);
+        writes += s;
+        if (s > 0) { const p = src.pages(k); top = Math.max(top, p[s - 1]! + 1); }
+      }
+      const bits = new Int32Array((top + 31) >>> 5);
+      let distinct = 0;
+      for (let k = 0; k < this.n; k++) {
+        if (src.size(k) === 0) continue;
+        const p = src.pages(k);
+        for (let i = 0; i < p.length; i++) {
+          const x = p[i]!;
+          const m = 1 << (x & 31);
+          const w = x >>> 5;
+          if ((bits[w]! & m) === 0) { bits[w] = bits[w]! | m; distinct++; }
+        }
+      }
+      const all = new Uint32Array(distinct);
       let o = 0;
-      for (const e of this.epochs) { all.set(e.pages, o); o += e.pages.length; }
-      all.sort();
-      let w = 0;
-      for (let i = 0; i < all.length; i++) if (i === 0 || all[i] !== all[w - 1]) all[w++] = all[i]!;
-      this.union = all.slice(0, w);
+      for (let w = 0; w < bits.length; w++) {
+        let x = bits[w]!;
+        while (x !== 0) {
+          all[o++] = w * 32 + (31 - Math.clz32(x & -x));
+          x &= x - 1;
+        }
+      }
+      this.union = all;
       this.lapWrites = writes;
     }
     if (this.union.length > 0) sink(this.union, this.union.length, laps * this.lapWrites);
     this.offset += laps * this.period;
-    this.k += laps * this.epochs.length;
+    this.k += laps * this.n;
     this.loops += laps;
   }
 
@@ -239,22 +267,22 @@ export class Timeline {
    * of 10 bits. The order depends only on the epoch and k, so it is kept for
    * the next run of the same trace (see SortedEpochs).
    */
-  private sortCurrent(e: Epoch): void {
+  private sortCurrent(pages: Uint32Array): void {
     if (this.sorted) return;
-    const cache = sortedEpochs(this.epochs);
-    const hit = cache.get(this.k, e.pages);
+    const cache = sortedEpochs(this.src);
+    const hit = cache.get(this.k, pages);
     if (hit) {
       this.sorted = hit.pages;
       return;
     }
-    const n = e.pages.length;
+    const n = pages.length;
     let r = this.radix;
     if (r.h.length < n) {
       const m = Math.max(n, r.h.length * 2);
       r = this.radix = { h: new Uint32Array(m), idx: new Uint32Array(m), idx2: new Uint32Array(m), pages: new Uint32Array(m) };
     }
     const h = r.h;
-    for (let i = 0; i < n; i++) h[i] = writeHash20(e.pages[i]!, this.k);
+    for (let i = 0; i < n; i++) h[i] = writeHash20(pages[i]!, this.k);
     const count = new Uint32Array(1025);
     for (let i = 0; i < n; i++) count[(h[i]! & 1023) + 1]!++;
     for (let b = 1; b <= 1024; b++) count[b]! += count[b - 1]!;
@@ -263,9 +291,9 @@ export class Timeline {
     for (let i = 0; i < n; i++) count[(h[i]! >>> 10) + 1]!++;
     for (let b = 1; b <= 1024; b++) count[b]! += count[b - 1]!;
     for (let j = 0; j < n; j++) { const i = r.idx2[j]!; r.idx[count[h[i]! >>> 10]!++] = i; }
-    for (let j = 0; j < n; j++) r.pages[j] = e.pages[r.idx[j]!]!;
+    for (let j = 0; j < n; j++) r.pages[j] = pages[r.idx[j]!]!;
     this.sorted = r.pages.subarray(0, n);
-    cache.put(this.k, e.pages, this.sorted);
+    cache.put(this.k, pages, this.sorted);
   }
 }
 
@@ -277,7 +305,7 @@ export const SORTED_EPOCHS_BUDGET = 64 * 2 ** 20;
  * same trace (compare's methods × replicates) walks the same epochs with the
  * same absolute ordinals k (lap after lap), and sorting them was a fifth of
  * a run's time. Keyed by k; at most SORTED_EPOCHS_BUDGET bytes per trace,
- * first come first kept; it goes away with the trace's epochs array.
+ * first come first kept; it goes away with the trace's epoch source.
  */
 class SortedEpochs {
   private readonly byOrdinal = new Map<number, { src: Uint32Array; pages: Uint32Array }>();
@@ -297,10 +325,10 @@ class SortedEpochs {
   }
 }
 
-const sortedByTrace = new WeakMap<Epoch[], SortedEpochs>();
+const sortedBySource = new WeakMap<EpochSource, SortedEpochs>();
 
-function sortedEpochs(epochs: Epoch[]): SortedEpochs {
-  let c = sortedByTrace.get(epochs);
-  if (!c) sortedByTrace.set(epochs, (c = new SortedEpochs()));
+function sortedEpochs(src: EpochSource): SortedEpochs {
+  let c = sortedBySource.get(src);
+  if (!c) sortedBySource.set(src, (c = new SortedEpochs()));
   return c;
 }

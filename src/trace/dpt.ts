@@ -137,6 +137,18 @@ async function readSet(
   r: ByteReader, file: string, fieldsAt: number, n: number, enc: number, len: number,
   nPages: number, prev: Uint32Array | null, what: string,
 ): Promise<Uint32Array> {
+  checkSetFields(file, fieldsAt, n, enc, len, nPages, what);
+  const payloadAt = r.offset;
+  const payload = await need(r, len, file, `${what}'s payload`);
+  if (enc === ENC_SAME) return decodeSet(payload, 0, payloadAt, file, fieldsAt, n, enc, len, nPages, prev, what, null);
+  return decodeSet(payload, 0, payloadAt, file, fieldsAt, n, enc, len, nPages, prev, what, new Uint32Array(n));
+}
+
+/**
+ * Check a set's n | enc | len fields (at fieldsAt) before its payload is
+ * read; throws the TraceError the strict reader gives.
+ */
+export function checkSetFields(file: string, fieldsAt: number, n: number, enc: number, len: number, nPages: number, what: string): void {
   if (n > nPages) throw new TraceError(file, { byte: fieldsAt }, `${what}: n_dirty ≤ n_pages (${nPages}), found ${n}`);
   if (n > MAX_SET_PAGES) throw new TraceError(file, { byte: fieldsAt }, `${what}: n_dirty ≤ ${MAX_SET_PAGES} (2^27, the most pages one epoch may hold in memory), found ${n}`);
   if (enc === ENC_LIST && len < n) throw new TraceError(file, { byte: fieldsAt + 5 }, `${what}: len ≥ n_dirty = ${n} for a page list (one LEB128 byte at least per page), found ${len}`);
@@ -148,9 +160,18 @@ async function readSet(
     const want = enc === ENC_BITMAP ? `len = ${bitmapLen} for a bitmap` : enc === ENC_SAME ? 'len = 0 for "same as previous"' : `len ≤ ${maxLen} for ${n} pages`;
     throw new TraceError(file, { byte: fieldsAt + 5 }, `${what}: ${want}, found ${len}`);
   }
-  const payloadAt = r.offset;
-  const payload = await need(r, len, file, `${what}'s payload`);
-  const pages = new Uint32Array(n);
+}
+
+/**
+ * Decode a set payload (buf[at, at + len), at file offset payloadAt) into
+ * `out` (≥ n entries; the pages land in out[0, n)), checking it strictly.
+ * ENC_SAME returns `prev`. Tight loops, no allocation: the streamed reader
+ * decodes into reused buffers with it.
+ */
+export function decodeSet(
+  buf: Uint8Array, at: number, payloadAt: number, file: string, fieldsAt: number, n: number, enc: number, len: number,
+  nPages: number, prev: Uint32Array | null, what: string, out: Uint32Array | null,
+): Uint32Array {
   const bad = (rel: number, msg: string): never => {
     throw new TraceError(file, { byte: payloadAt + rel }, `${what}: ${msg}`);
   };
@@ -159,27 +180,49 @@ async function readSet(
     if (n !== prev.length) throw new TraceError(file, { byte: fieldsAt }, `${what}: n_dirty = ${prev.length} (same set as the previous epoch), found ${n}`);
     return prev;
   }
+  const pages = out!;
+  const end = at + len;
   if (enc === ENC_LIST) {
-    let pos = 0;
+    let pos = at;
     let page = 0;
     for (let i = 0; i < n; i++) {
-      const got = getVarint(payload, pos);
-      if (got === null) bad(pos, `${n} LEB128 page values, found ${i} before the end of the block`);
-      if (got === 'overlong') bad(pos, 'a LEB128 value of at most 5 bytes');
-      const [v, next] = got as [number, number];
-      if (i > 0 && v === 0) bad(pos, `strictly increasing pages, found page ${page} twice`);
+      const vAt = pos;
+      if (pos >= end) bad(pos - at, `${n} LEB128 page values, found ${i} before the end of the block`);
+      let b = buf[pos++]!;
+      let v = b & 0x7f;
+      if (b & 0x80) {
+        if (pos >= end) bad(vAt - at, `${n} LEB128 page values, found ${i} before the end of the block`);
+        b = buf[pos++]!;
+        v |= (b & 0x7f) << 7;
+        if (b & 0x80) {
+          if (pos >= end) bad(vAt - at, `${n} LEB128 page values, found ${i} before the end of the block`);
+          b = buf[pos++]!;
+          v |= (b & 0x7f) << 14;
+          if (b & 0x80) {
+            if (pos >= end) bad(vAt - at, `${n} LEB128 page values, found ${i} before the end of the block`);
+            b = buf[pos++]!;
+            v = (v | ((b & 0x7f) << 21)) >>> 0;
+            if (b & 0x80) {
+              if (pos >= end) bad(vAt - at, `${n} LEB128 page values, found ${i} before the end of the block`);
+              b = buf[pos++]!;
+              v += (b & 0x7f) * 2 ** 28;
+              if (b & 0x80) bad(vAt - at, 'a LEB128 value of at most 5 bytes');
+            }
+          }
+        }
+      }
+      if (i > 0 && v === 0) bad(vAt - at, `strictly increasing pages, found page ${page} twice`);
       page = i === 0 ? v : page + v;
-      if (page >= nPages) bad(pos, `a page index < n_pages (${nPages}), found ${page}`);
+      if (page >= nPages) bad(vAt - at, `a page index < n_pages (${nPages}), found ${page}`);
       pages[i] = page;
-      pos = next;
     }
-    if (pos !== len) bad(pos, `the block to end after ${n} pages, found ${len - pos} more bytes`);
+    if (pos !== end) bad(pos - at, `the block to end after ${n} pages, found ${end - pos} more bytes`);
     return pages;
   }
   if (enc === ENC_BITMAP) {
     let k = 0;
     for (let byte = 0; byte < len; byte++) {
-      let x = payload[byte]!;
+      let x = buf[at + byte]!;
       while (x !== 0) {
         const bit = 31 - Math.clz32(x & -x);
         const p = byte * 8 + bit;
@@ -193,8 +236,9 @@ async function readSet(
     return pages;
   }
   // ENC_RUNS
+  const payload = at === 0 && buf.length === len ? buf : buf.subarray(at, end);
   let pos = 0;
-  let end = 0;
+  let runEnd = 0;
   let k = 0;
   let first = true;
   while (pos < len) {
@@ -206,11 +250,11 @@ async function readSet(
     const [gap] = g as [number, number];
     const [length, next] = l as [number, number];
     if (length === 0) bad(runAt, 'a run length ≥ 1');
-    const start = (first ? 0 : end) + gap;
+    const start = (first ? 0 : runEnd) + gap;
     if (start + length > nPages) bad(runAt, `runs within n_pages (${nPages}), found a run ending at ${start + length}`);
     if (k + length > n) bad(runAt, `runs totalling n_dirty = ${n} pages, found more`);
     for (let p = start; p < start + length; p++) pages[k++] = p;
-    end = start + length;
+    runEnd = start + length;
     first = false;
     pos = next;
   }

@@ -109,11 +109,13 @@ export function* generateEpochs(o: GenerateOptions): Generator<Epoch> {
   const map = scatter(n);
   const perEpoch = (f.rate * f.epochMs) / 1000;
   const epochNs = Math.round(f.epochMs * 1e6);
-  const counts = new Map<number, number>();
+  // The epoch's writes, sorted, then run-length counted: the distinct pages
+  // and their write counts, in memory proportional to one epoch's writes.
+  let drawn = new Uint32Array(1024);
   let cursor = 0;
   for (let k = 0; k < f.epochs; k++) {
     const writes = Math.floor(perEpoch) + (rng() < perEpoch - Math.floor(perEpoch) ? 1 : 0);
-    counts.clear();
+    if (drawn.length < writes) drawn = new Uint32Array(Math.max(writes, drawn.length * 2));
     const hotBase = f.kind === 'phases' ? (Math.floor(k / f.phaseEpochs) * hotN) % n : 0;
     for (let w = 0; w < writes; w++) {
       let p: number;
@@ -133,10 +135,18 @@ export function* generateEpochs(o: GenerateOptions): Generator<Epoch> {
           cursor = (cursor + 1) % n;
           break;
       }
-      counts.set(p, (counts.get(p) ?? 0) + 1);
+      drawn[w] = p;
     }
-    const pages = Uint32Array.from(counts.keys()).sort();
-    const c = Uint32Array.from(pages, (p) => counts.get(p)!);
+    const all = drawn.subarray(0, writes).sort();
+    let distinct = 0;
+    for (let i = 0; i < writes; i++) if (i === 0 || all[i] !== all[i - 1]) distinct++;
+    const pages = new Uint32Array(distinct);
+    const c = new Uint32Array(distinct);
+    let d = -1;
+    for (let i = 0; i < writes; i++) {
+      if (i === 0 || all[i] !== all[i - 1]) pages[++d] = all[i]!;
+      c[d]!++;
+    }
     yield { t0: k * epochNs, t1: (k + 1) * epochNs, pages, counts: c };
   }
 }

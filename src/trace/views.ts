@@ -5,7 +5,8 @@
  * hot set (pages written in at least a given share of epochs).
  */
 import { Kernel } from '../kernel/index.js';
-import type { Epoch, Trace, TraceHeader } from './model.js';
+import type { Epoch, TraceHeader } from './model.js';
+import { epochSource, type AnyTrace } from './source.js';
 import { isAddressMap, type AddressMap } from './record/address-map.js';
 import type { CostSummary } from './record/session.js';
 
@@ -117,105 +118,118 @@ export interface SummaryOptions {
 /**
  * Sliding-window distinct count for one window length. A window starting at
  * epoch k's start covers the epochs whose midpoint lies inside it (always at
- * least epoch k): epochs are the trace's time resolution.
+ * least epoch k): epochs are the trace's time resolution. Windows are
+ * contiguous runs of epochs, so a write of page p in epoch j adds p to the
+ * windows starting in [max(f(j), q + 1), j] — f(j) the first window still
+ * reaching epoch j, q the epoch of p's previous write — and to no other new
+ * one: a difference array over window starts (+1 there, −1 after j) gives
+ * every window's distinct count exactly, with work O(1) per page written and
+ * memory per epoch, not per page and window.
  */
 class WtWindow {
-  private readonly counts: Uint16Array;
-  private distinct = 0;
-  private k = 0; // absolute index of the first epoch in the window
-  private sum = 0;
-  private starts = 0;
-  readonly closed: { t0: number; pages: number }[] = [];
+  private ptr = 0; // f: the first window start still reaching the current epoch
+  diff = new Float64Array(1024);
 
-  constructor(readonly windowNs: number, nPages: number) {
-    this.counts = new Uint16Array(nPages);
+  constructor(readonly windowNs: number) {}
+
+  /** Epoch j (midpoint mid) arrives: the first window start that reaches it. */
+  first(j: number, mid: number, t0s: Float64Array): number {
+    while (this.ptr < j && mid >= t0s[this.ptr]! + this.windowNs) this.ptr++;
+    return this.ptr;
   }
 
-  private add(pages: Uint32Array): void {
-    const c = this.counts;
-    for (let i = 0; i < pages.length; i++) {
-      const p = pages[i]!;
-      if (c[p] === 0) this.distinct++;
-      if (c[p] === 0xffff) throw new Error('a W(t) window holds more than 65535 epochs; use a shorter window');
-      c[p]!++;
+  /** Add epoch j's n pages, whose previous writes are at epochs prev[i] − 1 (0: none). */
+  add(j: number, f: number, prev: Uint32Array, n: number): void {
+    if (this.diff.length < j + 2) {
+      const d = new Float64Array(Math.max(j + 2, this.diff.length * 2));
+      d.set(this.diff);
+      this.diff = d;
     }
-  }
-
-  private remove(pages: Uint32Array): void {
-    const c = this.counts;
-    for (let i = 0; i < pages.length; i++) {
-      const p = pages[i]!;
-      c[p]!--;
-      if (c[p] === 0) this.distinct--;
+    const d = this.diff;
+    let atF = 0;
+    for (let i = 0; i < n; i++) {
+      const s = prev[i]!;
+      if (s > f) d[s]!++;
+      else atF++;
     }
+    d[f]! += atF;
+    d[j + 1]! -= n;
   }
 
-  /** Epoch j arrives; `queue(i)` gives epoch i for i in [first, j]. */
-  push(j: number, e: Epoch, queue: (i: number) => Epoch): void {
-    const mid = (e.t0 + e.t1) / 2;
-    while (this.k < j && mid >= queue(this.k).t0 + this.windowNs) this.closeFirst(queue);
-    this.add(e.pages);
-  }
-
-  private closeFirst(queue: (i: number) => Epoch): void {
-    const first = queue(this.k);
-    this.closed.push({ t0: first.t0, pages: this.distinct });
-    this.remove(first.pages);
-    this.k++;
-  }
-
-  /** Close the remaining windows; average those that fit before tEnd. */
-  finish(total: number, tEnd: number, queue: (i: number) => Epoch): WtPoint {
-    while (this.k < total) this.closeFirst(queue);
-    for (const w of this.closed) {
-      if (w.t0 + this.windowNs <= tEnd) { this.sum += w.pages; this.starts++; }
+  /** Average the windows (epochs [0, total) as starts) that fit before tEnd. */
+  finish(total: number, tEnd: number, t0s: Float64Array): WtPoint {
+    let run = 0;
+    let sum = 0;
+    let starts = 0;
+    const d = this.diff;
+    for (let k = 0; k < total; k++) {
+      run += d[k]!;
+      if (t0s[k]! + this.windowNs <= tEnd) { sum += run; starts++; }
     }
-    return { windowMs: this.windowNs / 1e6, pages: this.starts > 0 ? this.sum / this.starts : null, starts: this.starts };
-  }
-
-  get firstNeeded(): number {
-    return this.k;
+    return { windowMs: this.windowNs / 1e6, pages: starts > 0 ? sum / starts : null, starts };
   }
 }
 
-/** Summarise a trace's epochs in one pass (kernel bitmaps for the distinct set). */
+/**
+ * Summarise a trace's epochs in one pass. Memory: two 32-bit counters per
+ * page and a few numbers per epoch; an epoch's pages are not kept after it
+ * is counted (the iterator may reuse its buffers).
+ */
 export async function summarizeTrace(
-  header: TraceHeader, epochs: AsyncIterable<Epoch>, kernel: Kernel, opts: SummaryOptions = {},
+  header: TraceHeader, epochs: AsyncIterable<Epoch> | Iterable<Epoch>, _kernel: Kernel, opts: SummaryOptions = {},
 ): Promise<TraceSummary> {
   const hotThreshold = opts.hotThreshold ?? 0.5;
   const isNs = header.timeUnit === 'ns';
-  const windows = isNs ? (opts.windowsMs ?? DEFAULT_WT_WINDOWS_MS).map((ms) => new WtWindow(ms * 1e6, header.nPages)) : [];
-  const written = kernel.bitmap(header.nPages);
+  const windows = isNs ? (opts.windowsMs ?? DEFAULT_WT_WINDOWS_MS).map((ms) => new WtWindow(ms * 1e6)) : [];
   const perPage = new Uint32Array(header.nPages);
+  const lastPlus1 = new Uint32Array(windows.length > 0 ? header.nPages : 0); // epoch of the page's last write + 1 (0: none yet)
+  let prev = new Uint32Array(1024);
+  let t0s = new Float64Array(1024);
+  const firsts = new Float64Array(windows.length);
   const sizes: number[] = [];
-  // Epochs still needed by some window, by absolute index.
-  const queue: Epoch[] = [];
-  let queueBase = 0;
-  const at = (i: number) => queue[i - queueBase]!;
-  let first: Epoch | null = null;
-  let last: Epoch | null = null;
+  let distinctPages = 0;
+  let firstT0: number | null = null;
+  let lastT1 = 0;
   let j = 0;
   for await (const e of epochs) {
-    first ??= e;
-    last = e;
-    sizes.push(e.pages.length);
-    kernel.setPages(written, e.pages);
-    for (let i = 0; i < e.pages.length; i++) perPage[e.pages[i]!]!++;
-    queue.push(e);
-    for (const w of windows) w.push(j, e, at);
-    const need = windows.length ? Math.min(...windows.map((w) => w.firstNeeded)) : j + 1;
-    while (queueBase < need) { queue.shift(); queueBase++; }
+    firstT0 ??= e.t0;
+    lastT1 = e.t1;
+    const pages = e.pages;
+    const n = pages.length;
+    sizes.push(n);
+    if (windows.length > 0) {
+      if (t0s.length <= j) { const t = new Float64Array(t0s.length * 2); t.set(t0s); t0s = t; }
+      t0s[j] = e.t0;
+      const mid = (e.t0 + e.t1) / 2;
+      for (let w = 0; w < windows.length; w++) firsts[w] = windows[w]!.first(j, mid, t0s);
+      if (prev.length < n) prev = new Uint32Array(Math.max(n, prev.length * 2));
+      const j1 = j + 1;
+      for (let i = 0; i < n; i++) {
+        const p = pages[i]!;
+        const c = perPage[p]!;
+        if (c === 0) distinctPages++;
+        perPage[p] = c + 1;
+        prev[i] = lastPlus1[p]!;
+        lastPlus1[p] = j1;
+      }
+      for (let w = 0; w < windows.length; w++) windows[w]!.add(j, firsts[w]!, prev, n);
+    } else {
+      for (let i = 0; i < n; i++) {
+        const p = pages[i]!;
+        const c = perPage[p]!;
+        if (c === 0) distinctPages++;
+        perPage[p] = c + 1;
+      }
+    }
     j++;
   }
-  const tEnd = last?.t1 ?? 0;
-  const wt = windows.map((w) => w.finish(j, tEnd, at));
+  const tEnd = lastT1;
+  const wt = windows.map((w) => w.finish(j, tEnd, t0s));
   const threshold = hotThreshold * j;
   let hot = 0;
   if (j > 0) for (let p = 0; p < perPage.length; p++) if (perPage[p]! >= threshold && perPage[p]! > 0) hot++;
   const sorted = [...sizes].sort((a, b) => a - b);
   const median = sorted.length === 0 ? 0 : sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
-  const distinctPages = kernel.popcount(written);
-  kernel.dispose(written);
   const tz = header.meta.timeZeroNs;
   const map = header.meta.addressMap;
   const cost = (header.meta.recorderCost as { summary?: unknown } | undefined)?.summary;
@@ -224,7 +238,7 @@ export async function summarizeTrace(
     nPages: header.nPages,
     timeUnit: header.timeUnit,
     epochs: j,
-    durationMs: isNs && first && last ? (last.t1 - first.t0) / 1e6 : null,
+    durationMs: isNs && firstT0 !== null ? (lastT1 - firstT0) / 1e6 : null,
     nominalEpochMs: isNs ? header.epochLen / 1e6 : null,
     pagesPerEpoch: {
       min: sorted[0] ?? 0,
@@ -248,13 +262,14 @@ export async function summarizeTrace(
  * time, over all its epochs (Σ |W_k| / Σ (t1 − t0)); 0 for a trace without
  * time (ns). Host profiles scale the sender's CPU cost with it.
  */
-export function meanWriteRate(trace: Trace): number {
+export function meanWriteRate(trace: AnyTrace): number {
   if (trace.header.timeUnit !== 'ns') return 0;
+  const src = epochSource(trace);
   let pages = 0;
   let ns = 0;
-  for (const e of trace.epochs) {
-    pages += e.pages.length;
-    ns += e.t1 - e.t0;
+  for (let k = 0; k < src.length; k++) {
+    pages += src.size(k);
+    ns += src.t1(k) - src.t0(k);
   }
   return ns > 0 ? (pages * 1e9) / ns : 0;
 }

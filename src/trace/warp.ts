@@ -9,6 +9,7 @@
  * at rate 1.
  */
 import type { Trace } from './model.js';
+import { isSourced, mapTimes, type AnyTrace } from './source.js';
 
 /** From `fromMs` after t = 0 on, the guest progressed at `rate` per recorded unit of time. */
 export interface RateSegment {
@@ -63,4 +64,15 @@ export function parseRecordedThrottle(text: string): RateSegment[] {
 /** The inverse of parseRecordedThrottle, for printing equivalent commands. */
 export function formatRecordedThrottle(segments: readonly RateSegment[]): string {
   return segments.map((s) => `${+s.fromMs.toFixed(3)}:${+((1 - s.rate) * 100).toFixed(3)}`).join(',');
+}
+
+/** warpTrace for a trace in memory or streamed (a streamed one gets its epoch times mapped on access). */
+export function warpAnyTrace(trace: AnyTrace, segments: readonly RateSegment[]): AnyTrace {
+  if (!isSourced(trace)) return warpTrace(trace, segments);
+  if (segments.length === 0) return trace;
+  const f = warpFunction(trace.header.meta.timeZeroNs ?? 0, segments);
+  return {
+    header: { ...trace.header, meta: { ...trace.header.meta, warpedToGuestTime: segments.map((s) => ({ ...s })) } },
+    source: mapTimes(trace.source, (t) => Math.round(f(t))),
+  };
 }

@@ -1,0 +1,78 @@
+/**
+ * Epoch sources: random access to a trace's epochs without holding them all
+ * (DESIGN §7). The replay walks a source; an in-memory Trace is one (its
+ * epochs array), a streamed .dpt file another (src/trace/dpt-file.ts: an index
+ * of a few tens of bytes per epoch, each epoch's pages decoded on demand).
+ * Browser-safe.
+ */
+import type { Epoch, Trace, TraceHeader } from './model.js';
+
+/** Random access to the epochs of a trace. */
+export interface EpochSource {
+  /** Number of epochs. */
+  readonly length: number;
+  /** Start of epoch k (trace axis). */
+  t0(k: number): number;
+  /** End (exclusive) of epoch k. */
+  t1(k: number): number;
+  /** |W_k|: pages written in epoch k (no decoding). */
+  size(k: number): number;
+  /**
+   * W_k, sorted. The array may be a reused buffer: it stays valid until
+   * pages() has been called for two other epochs; the caller keeps no reference.
+   */
+  pages(k: number): Uint32Array;
+}
+
+/** A trace whose epochs come from a source instead of an array. */
+export interface SourcedTrace {
+  header: TraceHeader;
+  source: EpochSource;
+}
+
+/** A trace in memory or streamed. */
+export type AnyTrace = Trace | SourcedTrace;
+
+/** Whether a trace is a streamed (sourced) one. */
+export function isSourced(t: AnyTrace): t is SourcedTrace {
+  return (t as SourcedTrace).source !== undefined;
+}
+
+/** The epochs of an in-memory trace as a source (the arrays themselves, no copy). */
+export function arraySource(epochs: readonly Epoch[]): EpochSource {
+  return {
+    length: epochs.length,
+    t0: (k) => epochs[k]!.t0,
+    t1: (k) => epochs[k]!.t1,
+    size: (k) => epochs[k]!.pages.length,
+    pages: (k) => epochs[k]!.pages,
+  };
+}
+
+const sources = new WeakMap<readonly Epoch[], EpochSource>();
+
+/** The source of any trace (cached per epochs array). */
+export function epochSource(t: AnyTrace): EpochSource {
+  if (isSourced(t)) return t.source;
+  let s = sources.get(t.epochs);
+  if (!s) sources.set(t.epochs, (s = arraySource(t.epochs)));
+  return s;
+}
+
+/** A source with every epoch boundary mapped through f (the pages unchanged). */
+export function mapTimes(src: EpochSource, f: (t: number) => number): EpochSource {
+  return {
+    length: src.length,
+    t0: (k) => f(src.t0(k)),
+    t1: (k) => f(src.t1(k)),
+    size: (k) => src.size(k),
+    pages: (k) => src.pages(k),
+  };
+}
+
+/** Σ |W_k| over the source's epochs. */
+export function totalWrites(src: EpochSource): number {
+  let n = 0;
+  for (let k = 0; k < src.length; k++) n += src.size(k);
+  return n;
+}

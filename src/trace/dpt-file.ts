@@ -343,7 +343,6 @@ export class DptFile implements EpochSource, SourcedTrace {
     ensure(Math.min(5 * n, remaining));
     const buf = getBuf();
     let lo = getLo();
-    const startLo = lo;
     const base = fileAt() - lo;
     const end = lo + Math.min(5 * n, remaining);
     for (let i = 0; i < n; i++) {
@@ -365,7 +364,6 @@ export class DptFile implements EpochSource, SourcedTrace {
       }
       if (v === 0 || v > 0xffffffff) throw new TraceError(file, { byte: base + at }, `epoch ${k}: a write count between 1 and 2^32 − 1, found ${v}`);
     }
-    void startLo;
     setLo(lo);
   }
 

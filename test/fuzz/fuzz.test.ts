@@ -7,7 +7,7 @@ import { campaign, targets } from '../../scripts/fuzz-core.mjs';
 
 type Target = { name: string };
 const ts = (await targets()) as Target[] & { cleanup(): void; TraceError: unknown };
-// At most 3 s a target and 50 s in all (17 targets: ~2.9 s each).
+// At most 3 s a target and 50 s in all (15 targets: 45 s).
 const BUDGET_MS = Number(process.env.DIRTYLAB_FUZZ_MS ?? Math.min(3000, Math.floor(50_000 / ts.length)));
 
 describe('fuzz: mutated inputs end in a clean refusal, never a crash or a hang', () => {

@@ -1,7 +1,7 @@
 // Issue 15 item 12: every failure the fuzz campaign found, as a small fixture
 // (test/fixtures/fuzz/, README there) and the clean exit-2 message it now gets.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { mkdtempSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main.js';
@@ -47,6 +47,16 @@ describe('fuzz finds: clean refusals (exit 2), no crash, no endless run', () => 
     expect(r.err).toMatch(/qemu-trace-stamps-far-apart\.log: line 3: expected time stamps spanning at most 1048576 epochs of 100 ms/);
     expect(r.err).not.toMatch(/Invalid array length/);
     expect(r.ms).toBeLessThan(5000);
+  });
+
+  it('validate: a result.json JSON.parse rejects gives one printable line, not V8\'s excerpt with its newlines', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dirtylab-found-run-'));
+    copyFileSync(fx('result-bad-token.json'), join(dir, 'result.json'));
+    writeFileSync(join(dir, 'trace.jsonl.gz'), '');
+    const r = await run('validate', dir);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/result\.json: expected a JSON object \(Unexpected token 'x': not valid JSON\)\n$/);
+    expect(r.err.trimEnd().split('\n')).toHaveLength(1);
   });
 
   it('the limit: 2^20 epochs pass, one more is refused (a longer --epoch-ms takes a longer span)', async () => {

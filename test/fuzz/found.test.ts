@@ -49,6 +49,13 @@ describe('fuzz finds: clean refusals (exit 2), no crash, no endless run', () => 
     expect(r.ms).toBeLessThan(5000);
   });
 
+  it('qemu-trace: write stamps 10^6 s apart (the campaign\'s hang: 10^7 epochs, 69 s CPU, 4.5 GB) are refused at once', async () => {
+    const r = await run('import', 'qemu-trace', fx('qemu-trace-stamps-1e6-s-apart.log'), '--ram-size', '128MiB', '-o', out());
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/qemu-trace-stamps-1e6-s-apart\.log: line 3: expected time stamps spanning at most 1048576 epochs of 100 ms \(104858 s; a longer --epoch-ms for a longer span\), found 1\.00000e\+6 s/);
+    expect(r.ms).toBeLessThan(5000);
+  });
+
   it('validate: a result.json JSON.parse rejects gives one printable line, not V8\'s excerpt with its newlines', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'dirtylab-found-run-'));
     copyFileSync(fx('result-bad-token.json'), join(dir, 'result.json'));

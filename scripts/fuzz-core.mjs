@@ -7,7 +7,7 @@
 // RangeError naming the flag (exit 1); anything else is a crash (exit 3). A
 // case slower than `slowMs` counts as a hang. Whatever a reader accepts is
 // written back as .dpt and .dpt.jsonl and must read back identically.
-import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -39,10 +39,54 @@ function splice(b, at, del, ins) {
   return out;
 }
 
+const enc = new TextEncoder();
+const isDigit = (c) => c >= 0x30 && c <= 0x39;
+// The big insertions are built once: a case pays for copying them, not for making them.
+const cache = new Map();
+const cached = (key, make) => cache.get(key) ?? (cache.set(key, make()), cache.get(key));
+
+/**
+ * Text mutations work on bytes, near a random position: the next number (a
+ * digit run, its sign, fraction and exponent) or the next value after ':', '['
+ * or ','. No decode / re-encode of the whole input per mutation (invalid UTF-8
+ * from an earlier flip is kept as it is, not replaced by U+FFFD).
+ */
+function nextNumber(b, from) {
+  for (let k = 0; k < b.length; k++) {
+    const i = (from + k) % b.length;
+    if (!isDigit(b[i])) continue;
+    let s = i;
+    while (s > 0 && isDigit(b[s - 1])) s--;
+    if (s > 0 && b[s - 1] === 0x2d) s--;
+    let e = i;
+    while (e < b.length && isDigit(b[e])) e++;
+    if (b[e] === 0x2e && isDigit(b[e + 1])) { e++; while (e < b.length && isDigit(b[e])) e++; }
+    if (b[e] === 0x65) {
+      let f = e + 1;
+      if (b[f] === 0x2b || b[f] === 0x2d) f++;
+      if (isDigit(b[f])) { e = f; while (e < b.length && isDigit(b[e])) e++; }
+    }
+    return [s, e];
+  }
+  return null;
+}
+
+const VALUE_START = new Set([...'-0123456789[nt"'].map((c) => c.charCodeAt(0)));
+function nextValueSlot(b, from) {
+  for (let k = 0; k < b.length; k++) {
+    const i = (from + k) % b.length;
+    const c = b[i];
+    if (c !== 0x3a && c !== 0x5b && c !== 0x2c) continue;
+    let j = i + 1;
+    while (j < b.length && (b[j] === 0x20 || b[j] === 0x09)) j++;
+    if (j < b.length && VALUE_START.has(b[j])) return i + 1;
+  }
+  return -1;
+}
+
 /** One mutation of bytes (binary or text); returns new bytes and the mutator's name. */
 export function mutate(seed, r, text) {
   let b = seed;
-  const enc = new TextEncoder();
   const kinds = ['flip', 'boundary', 'truncate', 'duplicate', 'huge', 'nest', 'longline', 'delete'];
   const kind = r.pick(kinds);
   const at = b.length === 0 ? 0 : r.int(b.length);
@@ -55,12 +99,10 @@ export function mutate(seed, r, text) {
     case 'boundary':
     case 'huge': {
       if (text) {
-        const s = new TextDecoder().decode(b);
-        const nums = [...s.matchAll(/-?\d+(\.\d+)?(e[+-]?\d+)?/g)];
-        if (nums.length === 0) break;
-        const m = r.pick(nums);
         const v = kind === 'huge' ? r.pick(['4294967295', '1000000000', '2147483648', '134217729', '9007199254740991']) : r.pick(TEXT_VALUES);
-        b = enc.encode(s.slice(0, m.index) + v + s.slice(m.index + m[0].length));
+        const m = b.length ? nextNumber(b, at) : null;
+        if (!m) break;
+        b = splice(b, m[0], m[1] - m[0], cached(`v${v}`, () => enc.encode(v)));
       } else {
         const width = r.pick([1, 2, 4, 8]);
         const v = kind === 'huge' ? r.pick([0xffffffff, 1e9, 0x80000000, 2 ** 27 + 1]) : r.pick(BIN_VALUES);
@@ -88,22 +130,21 @@ export function mutate(seed, r, text) {
     }
     case 'nest': {
       const n = r.pick([100, 5000, 50000]);
-      const open = r.int(2) ? '['.repeat(n) : '{"a":'.repeat(n);
-      const close = open[0] === '[' ? ']'.repeat(n) : '}'.repeat(n);
+      const arr = r.int(2) === 1;
       if (text) {
-        const s = new TextDecoder().decode(b);
-        const m = [...s.matchAll(/[:\[,]\s*(-?\d+|\[|null|true|"[^"]*")/g)];
-        if (m.length === 0) break;
-        const x = r.pick(m);
-        const i = x.index + 1;
-        b = enc.encode(s.slice(0, i) + open + close + ',' + s.slice(i));
-      } else b = splice(b, at, 0, enc.encode(open + close));
+        const i = b.length ? nextValueSlot(b, at) : -1;
+        if (i < 0) break;
+        b = splice(b, i, 0, cached(`n${arr}${n},`, () => enc.encode(arr ? `${'['.repeat(n)}${']'.repeat(n)},` : `${'{"a":'.repeat(n)}${'}'.repeat(n)},`)));
+      } else b = splice(b, at, 0, cached(`n${arr}${n}`, () => enc.encode(arr ? `${'['.repeat(n)}${']'.repeat(n)}` : `${'{"a":'.repeat(n)}${'}'.repeat(n)}`)));
       break;
     }
     case 'longline': {
-      const n = r.pick([1 << 16, 1 << 20, 3 << 20]);
-      const fill = r.int(2) ? '1,'.repeat(n / 2) : 'a'.repeat(n);
-      b = splice(b, at, 0, enc.encode(fill));
+      // 64 KiB most of the time; 1 MiB (the importers' line limit) and 3 MiB
+      // (past it) less often: a long line costs the reader time ∝ its length.
+      const u = r.next();
+      const n = u < 0.6 ? 1 << 16 : u < 0.9 ? 1 << 20 : 3 << 20;
+      const digits = r.int(2) === 1;
+      b = splice(b, at, 0, cached(`l${digits}${n}`, () => enc.encode(digits ? '1,'.repeat(n / 2) : 'a'.repeat(n))));
       break;
     }
   }
@@ -145,7 +186,7 @@ export async function targets() {
   const lib = {
     open: await dist('trace/open.js'), bytes: await dist('trace/bytes.js'), dpt: await dist('trace/dpt.js'),
     jsonl: await dist('trace/jsonl.js'), model: await dist('trace/model.js'), imp: await dist('trace/import/index.js'),
-    run: await dist('validate/run.js'), kernel: await dist('kernel/index.js'),
+    run: await dist('validate/run.js'), kernel: await dist('kernel/index.js'), fit: await dist('trace/fit.js'), impCommon: await dist('trace/import/common.js'),
   };
   const kernel = await lib.kernel.Kernel.load();
   const fx = (p) => new Uint8Array(readFileSync(join(root, 'test/fixtures', p)));
@@ -160,15 +201,24 @@ export async function targets() {
     trace('dpt-gz', [new Uint8Array(gzipSync(golden))], false),
     trace('dpt-jsonl', [goldenJsonl], true),
     trace('recorder-jsonl', [recorder], true),
+    // The recorder's own files are gzipped (trace.jsonl.gz, what validate reads): mutate the compressed bytes.
+    trace('recorder-jsonl-gz', [new Uint8Array(gzipSync(recorder))], false),
   ];
   const importerOpts = {
     'kvm-dirty-ring': { slots: '0:160,1:65281@0x100000' },
     'qemu-trace': { 'ram-size': 131076 * 1024 },
-    'calc-dirty-rate': { 'ram-size': 131076 * 1024 },
+    // The rate importers synthesize a trace (fitTrace); 1 s epochs instead of 100 ms make it 100
+    // epochs instead of 400 (the input is read the same way).
+    'calc-dirty-rate': { 'ram-size': 131076 * 1024, 'epoch-ms': 1000 },
+    'query-migrate': { 'epoch-ms': 1000 },
   };
   const importerSeed = {
     lackey: 'import/tiny.lackey.gz', 'kvm-dirty-ring': 'import/kvm-dirty-ring.perf.txt.gz', 'qemu-trace': 'import/qemu-trace-tcg.log.gz',
     'calc-dirty-rate': 'import/calc-dirty-rate.jsonl', 'query-migrate': 'import/query-migrate.jsonl.gz',
+  };
+  const keepLines = (bytes, keep) => {
+    const s = new TextDecoder().decode(bytes).trimEnd().split('\n');
+    return new TextEncoder().encode(s.filter((_, i) => keep(i, s.length)).join('\n') + '\n');
   };
   for (const imp of lib.imp.IMPORTERS) {
     const ctx = { options: importerOpts[imp.id] ?? {}, kernel, version: 'fuzz' };
@@ -187,12 +237,16 @@ export async function targets() {
       continue;
     }
     const seedPath = importerSeed[imp.id];
+    if (!seedPath) throw new Error(`fuzz: no seed for importer ${imp.id}`);
     let seed = fx(seedPath);
     const gz = seed[0] === 0x1f && seed[1] === 0x8b;
-    // Mutate the text inside (the gzip layer has its own target); keep the size small.
+    // Mutate the text inside (the gzip layer has its own targets); keep the size small:
+    // 16 KiB of whole lines (every record kind of these fixtures is in it); query-migrate: the
+    // first 3 and last 9 of its 89 replies (setup, active, the syncs with a dirty-pages-rate, completed).
     let text = gz ? new Uint8Array(gunzipSync(seed)) : seed;
-    if (text.length > 64 * 1024) {
-      const s = new TextDecoder().decode(text.subarray(0, 64 * 1024));
+    if (imp.id === 'query-migrate') text = keepLines(text, (i, n) => i < 3 || i >= n - 9);
+    if (text.length > 16 * 1024) {
+      const s = new TextDecoder().decode(text.subarray(0, 16 * 1024));
       text = new TextEncoder().encode(s.slice(0, s.lastIndexOf('\n') + 1));
     }
     out.push({
@@ -203,24 +257,58 @@ export async function targets() {
       },
     });
   }
-  // Run directories: result.json (text) and sent.jsonl.gz's content, on disk.
+  // Run directories (what validate reads): result.json, sent.jsonl.gz and
+  // qmp.jsonl.gz on disk (readRun takes a directory), in a tmpfs when there is
+  // one. One directory per target, made once: a case rewrites only the file
+  // it mutates. trace.jsonl.gz is read by readTrace (recorder-jsonl-gz above).
   const runDir = join(root, 'test/fixtures/qemu-runs/light-bw32-dt300');
-  const tmp = mkdtempSync(join(tmpdir(), 'dirtylab-fuzz-'));
+  const pcDir = join(root, 'test/fixtures/qemu-runs/heavy-bw32-dt300-pc3');
+  const tmp = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'dirtylab-fuzz-'));
   const result = new Uint8Array(readFileSync(join(runDir, 'result.json')));
-  const sent = gunzipSync(readFileSync(join(runDir, 'sent.jsonl.gz'))).toString('utf8').split('\n').slice(0, 6).join('\n') + '\n';
-  let n = 0;
-  const runCase = async (resultBytes, sentBytes) => {
-    const d = join(tmp, `run${n++ % 4}`);
-    rmSync(d, { recursive: true, force: true });
+  // sent.jsonl.gz: the header and its rounds (4), round 1's 31 292 pages cut to its first 400.
+  const sentLines = gunzipSync(readFileSync(join(runDir, 'sent.jsonl.gz'))).toString('utf8').split('\n').slice(0, 6).filter((l) => l.trim() !== '').map((l, i) => {
+    if (i === 0) return l;
+    const o = JSON.parse(l);
+    if (o.pages.length > 400) { o.pages = o.pages.slice(0, 400); o.n = 400; }
+    return JSON.stringify(o);
+  });
+  const sent = new TextEncoder().encode(sentLines.join('\n') + '\n');
+  // qmp.jsonl.gz is read only for post-copy runs (bytes before the destination's
+  // LISTEN) and xbzrle runs whose result.json lacks the cache counters: a
+  // post-copy result.json with xbzrle added, and its replies around the switch
+  // (the last one given xbzrle-cache counters).
+  const pcResult = JSON.parse(readFileSync(join(pcDir, 'result.json'), 'utf8'));
+  pcResult.params.capabilities_enabled = [...pcResult.params.capabilities_enabled, 'xbzrle'];
+  pcResult.qemu_parameters = { ...pcResult.qemu_parameters, 'xbzrle-cache-size': 33554432 };
+  const qmpResult = new TextEncoder().encode(JSON.stringify(pcResult, null, 1));
+  const qmpAll = gunzipSync(readFileSync(join(pcDir, 'qmp.jsonl.gz'))).toString('utf8').trim().split('\n');
+  const qmpKeep = qmpAll.filter((l, i) => { const t = JSON.parse(l).t_ms; return i < 2 || (t >= 3000 && t <= 3500); });
+  const lastQ = JSON.parse(qmpKeep[qmpKeep.length - 1]);
+  lastQ['xbzrle-cache'] = { 'cache-size': 33554432, bytes: 1234567, pages: 2345, 'cache-miss': 345, 'cache-miss-rate': 0.1, 'encoding-rate': 2.5, overflow: 3 };
+  qmpKeep[qmpKeep.length - 1] = JSON.stringify(lastQ);
+  const qmp = new TextEncoder().encode(qmpKeep.join('\n') + '\n');
+  const gz1 = (b) => gzipSync(b, { level: 1 });
+  const makeRunDir = (name, files) => {
+    const d = join(tmp, name);
     mkdirSync(d);
-    for (const f of ['qmp.jsonl.gz', 'trace.jsonl.gz']) writeFileSync(join(d, f), readFileSync(join(runDir, f)));
-    writeFileSync(join(d, 'result.json'), resultBytes);
-    writeFileSync(join(d, 'sent.jsonl.gz'), gzipSync(sentBytes));
+    writeFileSync(join(d, 'trace.jsonl.gz'), readFileSync(join(runDir, 'trace.jsonl.gz')));
+    for (const [f, b] of Object.entries(files)) writeFileSync(join(d, f), b);
+    return d;
+  };
+  const runCase = async (d) => {
     lib.run.readRun(d);
     await lib.run.readSentRounds(join(d, 'sent.jsonl.gz'));
   };
-  out.push({ name: 'rundir-result', text: true, seeds: [result], run: (b) => runCase(b, sent) });
-  out.push({ name: 'rundir-sent', text: true, seeds: [new TextEncoder().encode(sent)], run: (b) => runCase(result, b) });
+  const dResult = makeRunDir('result', { 'sent.jsonl.gz': gz1(sent), 'qmp.jsonl.gz': readFileSync(join(runDir, 'qmp.jsonl.gz')) });
+  const dSent = makeRunDir('sent', { 'result.json': result, 'qmp.jsonl.gz': readFileSync(join(runDir, 'qmp.jsonl.gz')) });
+  const dQmp = makeRunDir('qmp', { 'result.json': qmpResult, 'sent.jsonl.gz': gz1(sent) });
+  out.push({ name: 'rundir-result', text: true, seeds: [result], run: (b) => { writeFileSync(join(dResult, 'result.json'), b); return runCase(dResult); } });
+  out.push({ name: 'rundir-sent', text: true, seeds: [sent], run: (b) => { writeFileSync(join(dSent, 'sent.jsonl.gz'), gz1(b)); return runCase(dSent); } });
+  out.push({ name: 'rundir-qmp', text: true, seeds: [qmp], run: (b) => { writeFileSync(join(dQmp, 'qmp.jsonl.gz'), gz1(b)); return runCase(dQmp); } });
+  // fit --curve: a curve file, JSON or CSV, read as the CLI reads it (contentText, parseCurveText).
+  const curveJson = new TextEncoder().encode('{"nPages": 65536, "pageSize": 4096, "source": "fuzz", "points": [{"windowMs": 100, "pages": 120}, {"windowMs": 400, "pages": 380}, {"windowMs": 1600, "pages": 900}, [6400, 1800]]}\n');
+  const curveCsv = new TextEncoder().encode('window_ms,pages\n# measured\n100,120\n400,380\n1600,900\n6400,1800\n');
+  out.push({ name: 'fit-curve', text: true, seeds: [curveJson, curveCsv], run: async (b, si = 0) => { lib.fit.parseCurveText(await lib.impCommon.contentText(lib.bytes.bytesInput(si ? 'c.csv' : 'c.json', b)), si ? 'c.csv' : 'c.json'); } });
   out.cleanup = () => rmSync(tmp, { recursive: true, force: true });
   out.TraceError = lib.model.TraceError;
   return out;
@@ -236,7 +324,7 @@ export function isRefusal(e, TraceError) {
  * Run `cases` mutated inputs against one target (or stop at `budgetMs`).
  * Returns counts, crashes (with the input), hangs, the distinct messages and peak RSS.
  */
-export async function campaign(target, { cases, seed = 1, budgetMs = Infinity, slowMs = 5000, TraceError, onCase } = {}) {
+export async function campaign(target, { cases, seed = 1, budgetMs = Infinity, slowMs = 5000, cpuHangs = false, TraceError, onCase } = {}) {
   const r = rng(seed);
   const messages = new Map();
   const crashes = [];
@@ -245,26 +333,42 @@ export async function campaign(target, { cases, seed = 1, budgetMs = Infinity, s
   let crashCount = 0;
   let done = 0;
   let peakRss = process.memoryUsage().rss;
+  const cpu0 = process.cpuUsage();
+  let slowest = 0;
+  let slowestCpu = 0;
+  let slowWall = 0;
+  let hangCount = 0;
   const t0 = Date.now();
   for (; done < cases && Date.now() - t0 < budgetMs; done++) {
     const si = r.int(target.seeds.length);
     let m = { bytes: target.seeds[si], kind: 'none' };
-    for (let i = 0, k = 1 + r.int(3); i < k; i++) m = mutate(m.bytes, r, target.text);
+    const chain = [];
+    for (let i = 0, k = 1 + r.int(3); i < k; i++) { m = mutate(m.bytes, r, target.text); chain.push(m.kind); }
+    m.kind = chain.join('+');
     const c0 = Date.now();
+    const u0 = process.cpuUsage();
     try {
       await target.run(m.bytes, si);
       accepted++;
     } catch (e) {
       if (isRefusal(e, TraceError)) {
-        const msg = String(e.message).replace(/\d+/g, 'N').replace(/"[^"]*"/g, '"…"').slice(0, 160);
+        const msg = String(e.message).replace(/\/(dev\/shm|tmp)\/dirtylab-fuzz-[^/]+\//g, '<tmp>/').replace(/\d+/g, 'N').replace(/"[^"]*"/g, '"…"').slice(0, 160);
         messages.set(msg, (messages.get(msg) ?? 0) + 1);
       } else if (++crashCount <= 20) crashes.push({ kind: m.kind, error: `${e?.name}: ${e?.message}`.slice(0, 300), input: Buffer.from(m.bytes.subarray(0, 4 << 20)).toString('base64') });
     }
+    // A hang is a case that used more than `slowMs` of CPU (or, with cpuHangs false, of
+    // wall time): on a shared machine at nice 19 wall time also counts the waiting.
     const ms = Date.now() - c0;
-    if (ms > slowMs && hangs.length < 20) hangs.push({ kind: m.kind, ms, input: Buffer.from(m.bytes.subarray(0, 4 << 20)).toString('base64') });
+    const u = process.cpuUsage(u0);
+    const cpuMs = (u.user + u.system) / 1000;
+    if (ms > slowest) slowest = ms;
+    if (cpuMs > slowestCpu) slowestCpu = cpuMs;
+    if (ms > slowMs) slowWall++;
+    if ((cpuHangs ? cpuMs : ms) > slowMs && hangCount++ < 20) hangs.push({ kind: m.kind, ms, cpuMs: Math.round(cpuMs), input: Buffer.from(m.bytes.subarray(0, 4 << 20)).toString('base64') });
     if ((done & 63) === 0) peakRss = Math.max(peakRss, process.memoryUsage().rss);
     onCase?.(done);
   }
   peakRss = Math.max(peakRss, process.memoryUsage().rss);
-  return { target: target.name, cases: done, accepted, refused: done - accepted - crashCount, crashCount, crashes, hangs, messages, peakRss, ms: Date.now() - t0 };
+  const cpu = process.cpuUsage(cpu0);
+  return { target: target.name, cases: done, accepted, refused: done - accepted - crashCount, crashCount, crashes, hangs, messages, peakRss, ms: Date.now() - t0, cpuMs: (cpu.user + cpu.system) / 1000, slowestMs: slowest, slowestCpuMs: Math.round(slowestCpu), slowWall, hangCount };
 }

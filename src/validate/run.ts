@@ -158,6 +158,15 @@ function checkResultShape(r: Record<string, any>, file: string): void {
   }
 }
 
+/**
+ * JSON.parse's complaint without the excerpt of the input V8 quotes in it
+ * (which can hold newlines and control bytes): an error message stays one
+ * printable line.
+ */
+export function jsonParseProblem(message: string): string {
+  return message.replace(/,\s*(?:\.\.\.)?"[\s\S]*"(?:\.\.\.)? is not valid JSON$/, ': not valid JSON').replace(/[\x00-\x1f\x7f]/g, '?').slice(0, 120);
+}
+
 /** The first line of a gzipped file, or a TraceError saying it is not valid gzip. */
 function gunzipChecked(path: string): Buffer {
   try {
@@ -181,7 +190,7 @@ export function readRun(dir: string): RunRecord {
   try {
     parsed = JSON.parse(text);
   } catch (e) {
-    throw new TraceError(resultPath, {}, `a JSON object (${(e as Error).message})`);
+    throw new TraceError(resultPath, {}, `a JSON object (${jsonParseProblem((e as Error).message)})`);
   }
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new TraceError(resultPath, {}, `a JSON object, found ${JSON.stringify(parsed)?.slice(0, 40)}`);
   r = parsed as Record<string, any>;

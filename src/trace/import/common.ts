@@ -67,6 +67,21 @@ export interface ImporterSpec {
 export const MAX_LINE_CHARS = 1 << 20;
 
 /**
+ * Most epochs an importer cuts time-stamped input into: 2^20 (1 048 576), 29
+ * hours at the default 100 ms. Two stamps far apart (a corrupt or mixed-up log)
+ * would otherwise make an unbounded run of empty epochs from a two-line input.
+ */
+export const MAX_IMPORT_EPOCHS = 2 ** 20;
+
+/** Refuse a time span that would make more than MAX_IMPORT_EPOCHS epochs of `epochNs`. */
+export function checkEpochSpan(file: string, line: number, spanNs: number, epochNs: number): void {
+  const n = Math.floor(spanNs / epochNs) + 1;
+  if (!(n <= MAX_IMPORT_EPOCHS)) {
+    throw new TraceError(file, { line: Math.max(1, line) }, `time stamps spanning at most ${MAX_IMPORT_EPOCHS} epochs of ${epochNs / 1e6} ms (${((MAX_IMPORT_EPOCHS * epochNs) / 1e9).toFixed(0)} s; a longer --epoch-ms for a longer span), found ${(spanNs / 1e9).toPrecision(6)} s`);
+  }
+}
+
+/**
  * The decompressed bytes of an input: gzip is detected from its magic bytes.
  * A corrupt or truncated gzip stream is a TraceError naming the compressed
  * byte offset reached (the file's length when it is truncated).

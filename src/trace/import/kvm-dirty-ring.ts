@@ -26,7 +26,7 @@
  */
 import type { TraceInput } from '../bytes.js';
 import { TraceError, type Epoch, type TraceHeader } from '../model.js';
-import { badLine, nsSince, parseSeconds, parseUint, sortUnique, textLineBatches, type DirInput, type ImportContext, type ImportResult, type ImporterSpec, preview } from './common.js';
+import { badLine, checkEpochSpan, nsSince, parseSeconds, parseUint, sortUnique, textLineBatches, type DirInput, type ImportContext, type ImportResult, type ImporterSpec, preview } from './common.js';
 
 /** Default epoch length of time-stamped input, ms. */
 export const KVM_RING_DEFAULT_EPOCH_MS = 100;
@@ -62,18 +62,21 @@ function parse(text: string, line: number, file: string, form: Form | null): Par
     if (v === null) badLine(file, line, `${what} as a number below 2^53, found ${s}`);
     return v!;
   };
+  // A stamp the pattern matched but parseSeconds refuses (a fraction of more than
+  // 9 digits, seconds past 2^53) is bad input, not a missing time.
+  const secs = (s: string): [number, number] => parseSeconds(s) ?? badLine(file, line, `a time stamp in seconds (at most 9 fraction digits, below 2^53 s), found ${s}`);
   let m = PUSH.exec(text);
-  if (m) return { kind: 'page', form: 'tracepoint', t: parseSeconds(m[1]!)!, slot: num(m[2]!, 'the slot'), offset: num(m[3]!, 'the offset') };
+  if (m) return { kind: 'page', form: 'tracepoint', t: secs(m[1]!), slot: num(m[2]!, 'the slot'), offset: num(m[3]!, 'the offset') };
   if (/kvm_dirty_ring_push/.test(text)) badLine(file, line, `a kvm_dirty_ring_push line with a time stamp and "slot N offset 0xN" fields, found ${preview(text, 80)}`);
   m = QEMU_PAGE.exec(text);
-  if (m) return { kind: 'page', form: 'qemu', t: parseSeconds(m[1]!)!, slot: num(m[2]!, 'the slot'), offset: num(m[3]!, 'the offset') };
+  if (m) return { kind: 'page', form: 'qemu', t: secs(m[1]!), slot: num(m[2]!, 'the slot'), offset: num(m[3]!, 'the offset') };
   if (/kvm_dirty_ring_page/.test(text)) badLine(file, line, `a kvm_dirty_ring_page line "PID@SECONDS:kvm_dirty_ring_page vcpu N fetch SLOT offset 0xN", found ${preview(text, 80)}`);
   m = PLAIN.exec(text);
   if (m) return { kind: 'page', form: 'plain', t: null, slot: num(m[1]!, 'the slot'), offset: num(m[2]!, 'the gfn offset') };
   m = QEMU_EVENT.exec(text);
-  if (m) return { kind: 'event', form: 'qemu', t: parseSeconds(m[1]!)!, name: m[2]! };
+  if (m) return { kind: 'event', form: 'qemu', t: secs(m[1]!), name: m[2]! };
   m = TP_EVENT.exec(text);
-  if (m) return { kind: 'event', form: 'tracepoint', t: parseSeconds(m[1]!)!, name: m[3]! };
+  if (m) return { kind: 'event', form: 'tracepoint', t: secs(m[1]!), name: m[3]! };
   const want = form === 'plain' ? 'two numbers per line, "SLOT GFN"' : form ? FORM_NAMES[form].replace(/ lines.*/, ' lines') : 'kvm:kvm_dirty_ring_push lines (perf script, trace-cmd report), QEMU kvm_dirty_ring_page trace lines, or "SLOT GFN" lines';
   return badLine(file, line, `${want}, found ${preview(text, 80)}`);
 }
@@ -163,6 +166,7 @@ async function run(src: TraceInput | DirInput, ctx: ImportContext): Promise<Impo
   if (nPages >= 2 ** 32) throw new TraceError(file, {}, `a page space below 2^32 pages, found ${nPages} over the slots`);
   const base = new Map(spans.map((s) => [s.slot, s.first]));
   const timed = form !== 'plain';
+  if (timed) checkEpochSpan(file, lastLine, lastNs, epochNs);
   const nEpochs = timed ? Math.floor(lastNs / epochNs) + 1 : windows;
 
   const layoutSource = given ? 'given (--slots)' : 'learned from the data: ascending slot numbers, each as large as its highest offset + 1 (give --slots for the real sizes)';

@@ -31,7 +31,7 @@
  */
 import type { TraceInput } from '../bytes.js';
 import { TraceError, type Epoch, type TraceHeader } from '../model.js';
-import { badLine, nsSince, pageShift, parseSeconds, sortUnique, textLineBatches, type DirInput, type ImportContext, type ImportResult, type ImporterSpec, preview } from './common.js';
+import { badLine, checkEpochSpan, nsSince, pageShift, parseSeconds, sortUnique, textLineBatches, type DirInput, type ImportContext, type ImportResult, type ImporterSpec, preview } from './common.js';
 
 /** How far time stamps of QEMU's threads may step back before the log counts as corrupt, ns. */
 export const QEMU_TRACE_REORDER_NS = 1e6;
@@ -155,6 +155,7 @@ async function run(src: TraceInput | DirInput, ctx: ImportContext): Promise<Impo
   else {
     const start = syncs.length > 0 ? syncs[0]!.ns : firstWriteNs!;
     const end = syncs.length > 1 ? syncs[syncs.length - 1]!.ns : lastWriteNs + 1;
+    checkEpochSpan(file, lastLine, end - start, stepNs);
     const n = Math.max(1, Math.ceil((end - start) / stepNs));
     bounds = Array.from({ length: n + 1 }, (_, i) => start + i * stepNs);
   }

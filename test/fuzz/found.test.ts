@@ -1,0 +1,74 @@
+// Issue 15 item 12: every failure the fuzz campaign found, as a small fixture
+// (test/fixtures/fuzz/, README there) and the clean exit-2 message it now gets.
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { main } from '../../src/cli/main.js';
+
+const root = new URL('../..', import.meta.url).pathname;
+const fx = (name: string) => join(root, 'test/fixtures/fuzz', name);
+const out = () => join(mkdtempSync(join(tmpdir(), 'dirtylab-found-')), 'out.dpt');
+
+/** Run the CLI in-process: exit code, stderr and how long it took. */
+async function run(...args: string[]): Promise<{ code: number; err: string; ms: number }> {
+  let err = '';
+  const w = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => { err += String(s); return true; });
+  const o = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+  const t0 = Date.now();
+  try {
+    const code = await main(['node', 'dirtylab', ...args]);
+    return { code, err, ms: Date.now() - t0 };
+  } finally {
+    w.mockRestore();
+    o.mockRestore();
+  }
+}
+afterEach(() => vi.restoreAllMocks());
+
+describe('fuzz finds: clean refusals (exit 2), no crash, no endless run', () => {
+  it('kvm-dirty-ring: a time stamp of 10 fraction digits is refused, not a TypeError in pass 2', async () => {
+    const r = await run('import', 'kvm-dirty-ring', fx('kvm-stamp-10-digit-fraction.perf.txt'), '-o', out());
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/kvm-stamp-10-digit-fraction\.perf\.txt: line 2: expected a time stamp in seconds \(at most 9 fraction digits, below 2\^53 s\), found 5123\.1000000000/);
+    expect(r.err).not.toMatch(/TypeError|null/);
+  });
+
+  it('kvm-dirty-ring: stamps 2^53 s apart are refused up front, not cut into 10^22 empty epochs', async () => {
+    const r = await run('import', 'kvm-dirty-ring', fx('kvm-stamps-far-apart.perf.txt'), '-o', out());
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/kvm-stamps-far-apart\.perf\.txt: line 2: expected time stamps spanning at most 1048576 epochs of 100 ms \(104858 s; a longer --epoch-ms for a longer span\)/);
+    expect(r.ms).toBeLessThan(5000);
+  });
+
+  it('qemu-trace: write stamps 7·10^9 s apart are refused, not "Invalid array length"', async () => {
+    const r = await run('import', 'qemu-trace', fx('qemu-trace-stamps-far-apart.log'), '--ram-size', '128MiB', '-o', out());
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/qemu-trace-stamps-far-apart\.log: line 3: expected time stamps spanning at most 1048576 epochs of 100 ms/);
+    expect(r.err).not.toMatch(/Invalid array length/);
+    expect(r.ms).toBeLessThan(5000);
+  });
+
+  it('qemu-trace: write stamps 10^6 s apart (the campaign\'s hang: 10^7 epochs, 69 s CPU, 4.5 GB) are refused at once', async () => {
+    const r = await run('import', 'qemu-trace', fx('qemu-trace-stamps-1e6-s-apart.log'), '--ram-size', '128MiB', '-o', out());
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/qemu-trace-stamps-1e6-s-apart\.log: line 3: expected time stamps spanning at most 1048576 epochs of 100 ms \(104858 s; a longer --epoch-ms for a longer span\), found 1\.00000e\+6 s/);
+    expect(r.ms).toBeLessThan(5000);
+  });
+
+  it('validate: a result.json JSON.parse rejects gives one printable line, not V8\'s excerpt with its newlines', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dirtylab-found-run-'));
+    copyFileSync(fx('result-bad-token.json'), join(dir, 'result.json'));
+    writeFileSync(join(dir, 'trace.jsonl.gz'), '');
+    const r = await run('validate', dir);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/result\.json: expected a JSON object \(Unexpected token 'x': not valid JSON\)\n$/);
+    expect(r.err.trimEnd().split('\n')).toHaveLength(1);
+  });
+
+  it('the limit: 2^20 epochs pass, one more is refused (a longer --epoch-ms takes a longer span)', async () => {
+    const { checkEpochSpan, MAX_IMPORT_EPOCHS } = await import('../../src/trace/import/common.js');
+    expect(() => checkEpochSpan('f', 1, (MAX_IMPORT_EPOCHS - 1) * 1e8, 1e8)).not.toThrow();
+    expect(() => checkEpochSpan('f', 1, MAX_IMPORT_EPOCHS * 1e8, 1e8)).toThrow(/at most 1048576 epochs/);
+  });
+});

@@ -253,13 +253,15 @@ export async function writeTraceFile(path: string, header: TraceHeader, epochs: 
       // The epoch count is known: the header line goes first and everything
       // streams straight to the file (through gzip for .gz).
       const body = jsonlBlocks(jsonlHeaderLine(header) + '\n', header, epochs, check);
-      if (kind.gzip) await pipeline(body, createGzip(), createWriteStream(tmp));
-      else await pipeline(body, createWriteStream(tmp));
+      // Opened before the pipeline, so the file exists (and is removed) whenever it fails.
+      const file = (await open(tmp, 'w')).createWriteStream();
+      if (kind.gzip) await pipeline(body, createGzip(), file);
+      else await pipeline(body, file);
       count = check.epochs;
     } else {
       // Epoch lines go to the temporary file first; the header line (with the
       // epoch count, so truncation is detected) is put in front afterwards.
-      await pipeline(jsonlBlocks(null, header, epochs, check), createWriteStream(tmpRaw));
+      await pipeline(jsonlBlocks(null, header, epochs, check), (await open(tmpRaw, 'w')).createWriteStream());
       count = check.epochs;
       const headerLine = jsonlHeaderLine({ ...header, nEpochs: count }) + '\n';
       async function* body(): AsyncGenerator<Uint8Array> {

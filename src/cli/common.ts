@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, Option } from 'commander';
 import { type TraceFormat } from '../trace/model.js';
-import { checkOutputDir, fileInput } from '../trace/node.js';
+import { fileInput, writeFilesAtomic } from '../trace/node.js';
 import { TRACE_FORMATS } from '../trace/open.js';
 import { readTrace } from '../trace/open.js';
 import { defaultCalibrationName, defaultLinkBandwidth } from '../sim/simulate.js';
@@ -14,12 +14,10 @@ import { UnitError, formatBandwidth, parseBandwidth } from '../sim/units.js';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import '../sim/profiles.js';
-import { mkdirSync, renameSync, writeFileSync as writeFile } from 'node:fs';
 import cliProgress from 'cli-progress';
 import * as vegaLib from 'vega';
 import * as vlLib from 'vega-lite';
 import { type CompareTrace } from '../stats/compare.js';
-import { join as joinPath } from 'node:path';
 import { availableParallelism } from 'node:os';
 
 /** A usage error found after parsing (exit 1). */
@@ -89,17 +87,9 @@ export async function fileSha256(path: string): Promise<string> {
 }
 
 
-/** Write files into DIR atomically (each to a temporary name, then renamed). */
+/** Write files into DIR atomically (all or nothing; see writeFilesAtomic). */
 export function writeOut(dir: string, files: Record<string, string>): void {
-  checkOutputDir(dir);
-  mkdirSync(dir, { recursive: true });
-  const tmp: [string, string][] = [];
-  for (const [name, text] of Object.entries(files)) {
-    const t = joinPath(dir, `.${name}.${process.pid}.tmp`);
-    writeFile(t, text);
-    tmp.push([t, joinPath(dir, name)]);
-  }
-  for (const [t, f] of tmp) renameSync(t, f);
+  writeFilesAtomic(dir, files);
 }
 
 

@@ -6,13 +6,13 @@
  * (exit 1); a bad input is exit 2 with the file and line or byte; the output
  * is written to a temporary name and renamed, never left half-written.
  */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { Kernel } from '../kernel/index.js';
 import { IMPORTERS, getImporter } from '../trace/import/index.js';
 import type { ImportOption, ImportOptionKind } from '../trace/import/common.js';
-import { dirInput, fileInput, outputKind, tempPathFor, writeTraceFile } from '../trace/node.js';
+import { dirInput, fileInput, outputKind, sweepStaleTemps, tempPathFor, trackTemp, writeTraceFile } from '../trace/node.js';
 import { parseDurationMs, parseSize, UnitError } from '../sim/units.js';
 
 /** camelCase of a kebab-case flag, as commander stores it. */
@@ -84,9 +84,16 @@ function parseValue(opt: ImportOption, raw: string, usage: (m: string) => Error)
 /** Write a small text file atomically (a temporary name, then rename). */
 function writeTextAtomic(path: string, text: string): void {
   mkdirSync(dirname(path) || '.', { recursive: true });
+  sweepStaleTemps(path);
   const tmp = tempPathFor(path);
-  writeFileSync(tmp, text);
-  renameSync(tmp, path);
+  const untrack = trackTemp(tmp);
+  try {
+    writeFileSync(tmp, text);
+    renameSync(tmp, path);
+  } finally {
+    rmSync(tmp, { force: true });
+    untrack();
+  }
 }
 
 /**

@@ -5,9 +5,7 @@
  * fetched). Everything is a pure function of the runs and the summary, so the
  * same seed gives byte-identical files and merged shards equal one machine.
  */
-import { checkOutputDir } from '../trace/node.js';
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { writeFilesAtomic } from '../trace/node.js';
 import type { Kernel } from '../kernel/index.js';
 import type { CompareRuns, CompareTrace, RunRow } from '../stats/compare.js';
 import { fmtBw, OBJECTIVE_METRIC, type Cell, type CompareSummary } from '../stats/summary.js';
@@ -299,27 +297,8 @@ specs.forEach((s, i) => vegaEmbed('#chart' + i, { ...s, title: s.title && s.titl
 `;
 }
 
-/** Write files into dir atomically: all to a temporary directory first, then each renamed into place. */
-export function writeFilesAtomic(dir: string, files: Record<string, string | Uint8Array>): void {
-  checkOutputDir(dir);
-  mkdirSync(dir, { recursive: true });
-  const tmp = join(dir, `.dirtylab-tmp-${process.pid}`);
-  rmSync(tmp, { recursive: true, force: true });
-  try {
-    for (const [name, data] of Object.entries(files)) {
-      const p = join(tmp, name);
-      mkdirSync(join(p, '..'), { recursive: true });
-      writeFileSync(p, data);
-    }
-    for (const name of Object.keys(files)) {
-      const target = join(dir, name);
-      mkdirSync(join(target, '..'), { recursive: true });
-      renameSync(join(tmp, name), target);
-    }
-  } finally {
-    if (existsSync(tmp)) rmSync(tmp, { recursive: true, force: true });
-  }
-}
+/** Write files into dir atomically (src/trace/node.ts): all or nothing, no temporary file left behind. */
+export { writeFilesAtomic };
 
 /** runs.jsonl: one run per line with its grid coordinates and the grid's definition. */
 export function runsJsonl(r: CompareRuns): string {

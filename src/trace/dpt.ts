@@ -312,21 +312,42 @@ export async function* readDptEpochs(r: ByteReader, header: TraceHeader, file: s
   }
 }
 
+/** The write counts of an epoch: n LEB128 values, decoded from the buffered bytes in bulk. */
 async function readCounts(r: ByteReader, file: string, n: number, k: number): Promise<Uint32Array> {
   const counts = new Uint32Array(n);
-  for (let i = 0; i < n; i++) {
-    const at = r.offset;
-    let v = 0;
-    let scale = 1;
-    for (let j = 0; ; j++) {
-      if (j >= 5) throw new TraceError(file, { byte: at }, `epoch ${k}: a write count of at most 5 LEB128 bytes`);
-      const byte = (await need(r, 1, file, `epoch ${k}'s write count ${i} of ${n}`))[0]!;
-      v += (byte & 0x7f) * scale;
-      if ((byte & 0x80) === 0) break;
-      scale *= 128;
+  let i = 0;
+  while (i < n) {
+    const want = Math.min(5 * (n - i), 1 << 16);
+    await r.fill(want);
+    const buf = r.peek(Math.min(r.available, want));
+    let pos = 0;
+    while (i < n) {
+      const at = pos;
+      let v = 0;
+      let scale = 1;
+      let j = 0;
+      let complete = false;
+      while (pos < buf.length) {
+        if (j >= 5) throw new TraceError(file, { byte: r.offset + at }, `epoch ${k}: a write count of at most 5 LEB128 bytes`);
+        const byte = buf[pos++]!;
+        j++;
+        v += (byte & 0x7f) * scale;
+        if ((byte & 0x80) === 0) { complete = true; break; }
+        scale *= 128;
+      }
+      if (!complete) {
+        if (j >= 5) throw new TraceError(file, { byte: r.offset + at }, `epoch ${k}: a write count of at most 5 LEB128 bytes`);
+        pos = at;
+        break;
+      }
+      if (v === 0 || v > 0xffffffff) throw new TraceError(file, { byte: r.offset + at }, `epoch ${k}: a write count between 1 and 2^32 − 1, found ${v}`);
+      counts[i++] = v;
     }
-    if (v === 0 || v > 0xffffffff) throw new TraceError(file, { byte: at }, `epoch ${k}: a write count between 1 and 2^32 − 1, found ${v}`);
-    counts[i] = v;
+    if (pos === 0) {
+      // Not one whole value in what is left of the input: the file ends inside a count.
+      throw new TraceError(file, { byte: r.offset + buf.length }, `epoch ${k}'s write count ${i} of ${n}, found end of file (truncated file)`);
+    }
+    r.take(pos);
   }
   return counts;
 }

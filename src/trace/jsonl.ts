@@ -40,6 +40,21 @@ export function toRuns(pages: Uint32Array): [number, number][] {
   return runs;
 }
 
+/** Characters of `[[first,count],…]` for a sorted page set as runs (its header-line form). */
+export function runsChars(pages: Uint32Array): number {
+  let n = 2;
+  let i = 0;
+  let runs = 0;
+  while (i < pages.length) {
+    let j = i + 1;
+    while (j < pages.length && pages[j] === pages[j - 1]! + 1) j++;
+    n += 3 + digits(pages[i]!) + digits(j - i);
+    runs++;
+    i = j;
+  }
+  return n + Math.max(0, runs - 1);
+}
+
 /** Encode the header line (without newline). */
 export function jsonlHeaderLine(h: TraceHeader): string {
   const line: JsonlHeaderLine = {
@@ -58,13 +73,69 @@ export function jsonlHeaderLine(h: TraceHeader): string {
   return JSON.stringify(line);
 }
 
+/** Pages (or counts) per piece of an epoch line: pieces stay a few hundred KiB. */
+const PIECE = 32768;
+
+/** Characters of the decimal form of a non-negative integer. */
+function digits(v: number): number {
+  let n = 1;
+  while (v >= 10) { v = Math.floor(v / 10); n++; }
+  return n;
+}
+
+/** Characters of `[a,b,…]` for a list of non-negative integers. */
+function listChars(a: Uint32Array): number {
+  let n = 2 + Math.max(0, a.length - 1);
+  for (let i = 0; i < a.length; i++) {
+    const v = a[i]!;
+    n += v < 10 ? 1 : v < 100 ? 2 : v < 1000 ? 3 : v < 10000 ? 4 : v < 100000 ? 5 : v < 1000000 ? 6 : digits(v);
+  }
+  return n;
+}
+
+/** `[a,b,…]` as pieces of at most PIECE numbers each. */
+function* listPieces(a: Uint32Array): Generator<string> {
+  if (a.length === 0) { yield '[]'; return; }
+  for (let i = 0; i < a.length; i += PIECE) {
+    const body = a.subarray(i, Math.min(a.length, i + PIECE)).join(',');
+    yield (i === 0 ? '[' : ',') + body + (i + PIECE >= a.length ? ']' : '');
+  }
+}
+
+/** The `{"t0":…,"t1":…,"pages":` prefix of an epoch line. */
+function epochPrefix(e: Epoch, h: TraceHeader): string {
+  return h.hasTimes ? `{"t0":${e.t0},"t1":${e.t1},"pages":` : '{"pages":';
+}
+
+/**
+ * Characters (= UTF-8 bytes: the line is ASCII) of one epoch line without its
+ * newline, computed without building it: the writer refuses a line longer
+ * than the reader's limit (MAX_LINE) before writing any of it.
+ */
+export function jsonlEpochLineLength(e: Epoch, h: TraceHeader): number {
+  let n = epochPrefix(e, h).length + listChars(e.pages) + 1;
+  if (h.hasCounts) n += ',"counts":'.length + listChars(e.counts ?? new Uint32Array(0));
+  return n;
+}
+
+/**
+ * One epoch line (without newline) as a sequence of pieces, so a writer's
+ * memory is bounded by a piece, not by the line (an epoch of 10^6 pages is a
+ * line of several MB).
+ */
+export function* jsonlEpochPieces(e: Epoch, h: TraceHeader): Generator<string> {
+  yield epochPrefix(e, h);
+  yield* listPieces(e.pages);
+  if (h.hasCounts) {
+    yield ',"counts":';
+    yield* listPieces(e.counts ?? new Uint32Array(0));
+  }
+  yield '}';
+}
+
 /** Encode one epoch line (without newline). */
 export function jsonlEpochLine(e: Epoch, h: TraceHeader): string {
-  const o: Record<string, unknown> = {};
-  if (h.hasTimes) { o.t0 = e.t0; o.t1 = e.t1; }
-  o.pages = Array.from(e.pages);
-  if (h.hasCounts) o.counts = Array.from(e.counts ?? []);
-  return JSON.stringify(o);
+  return Array.from(jsonlEpochPieces(e, h)).join('');
 }
 
 function isUint(v: unknown, max = Number.MAX_SAFE_INTEGER): v is number {
@@ -91,6 +162,8 @@ export function parseJsonlHeader(obj: Record<string, unknown>, file: string, lin
   if (obj.nEpochs !== undefined && obj.nEpochs !== null && !isUint(obj.nEpochs)) bad('"nEpochs" to be a non-negative integer or null');
   const meta = obj.meta ?? {};
   if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) bad('"meta" to be an object');
+  const tz = (meta as Record<string, unknown>).timeZeroNs;
+  if (tz !== undefined && (typeof tz !== 'number' || !Number.isFinite(tz))) bad(`"meta.timeZeroNs" to be a finite number, found ${JSON.stringify(tz)}`);
   let zeroAtStart: Uint32Array | null = null;
   if (obj.zeroAtStart !== undefined && obj.zeroAtStart !== null) {
     zeroAtStart = runsToPages(obj.zeroAtStart, obj.nPages as number, (why) => bad(`"zeroAtStart" to be sorted, non-overlapping [first, count] runs within nPages${why ? ` (${why})` : ''}`));

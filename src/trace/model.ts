@@ -82,8 +82,8 @@ export class TraceError extends Error {
 }
 
 /** Parse one line as a JSON object, or throw a TraceError naming the file, the line and `what`. */
-export function jsonObjectLine(text: string, file: string, line: number, what = 'a JSON object per line'): Record<string, unknown> {
-  const o = parseJsonChecked(text, file, { line }, what);
+export function jsonObjectLine(text: string, file: string, line: number, what = 'a JSON object per line', maxDepth = MAX_JSON_DEPTH): Record<string, unknown> {
+  const o = parseJsonChecked(text, file, { line }, what, maxDepth);
   if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new TraceError(file, { line }, what);
   return o as Record<string, unknown>;
 }
@@ -142,9 +142,9 @@ export function jsonDepth(text: string, limit = MAX_JSON_DEPTH): number {
 }
 
 /** JSON.parse after a depth check; throws a TraceError (where, `what`) for bad or too-deep JSON. */
-export function parseJsonChecked(text: string, file: string, where: Where, what: string): unknown {
+export function parseJsonChecked(text: string, file: string, where: Where, what: string, maxDepth = MAX_JSON_DEPTH): unknown {
   if (text.length > MAX_LINE) throw new TraceError(file, where, `${what} of at most ${MAX_LINE} characters (64 MiB), found ${text.length}`);
-  if (jsonDepth(text) > MAX_JSON_DEPTH) throw new TraceError(file, where, `${what} nested at most ${MAX_JSON_DEPTH} levels deep, found deeper nesting`);
+  if (jsonDepth(text, maxDepth) > maxDepth) throw new TraceError(file, where, `${what} nested at most ${maxDepth} levels deep, found deeper nesting`);
   try {
     return JSON.parse(text);
   } catch {

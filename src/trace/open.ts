@@ -7,7 +7,7 @@
 import { ByteReader, LineTooLong, gunzip, isGzip, lines as rawLines, type TraceInput } from './bytes.js';
 import { looksLikeDpt, readDptEpochs, readDptHeader } from './dpt.js';
 import { parseJsonlHeader, readJsonlEpochs } from './jsonl.js';
-import { TraceError, jsonObjectLine, type Epoch, type Trace, type TraceFormat, type TraceHeader } from './model.js';
+import { MAX_JSON_DEPTH, TraceError, jsonDepth, jsonObjectLine, type Epoch, type Trace, type TraceFormat, type TraceHeader } from './model.js';
 import { openRecorder } from './recorder.js';
 
 /** The formats `--format` accepts. */
@@ -98,12 +98,17 @@ export async function openTrace(input: TraceInput, opts: OpenOptions = {}): Prom
   const it = lines(reader.rest(), file)[Symbol.asyncIterator]();
   const first = await it.next();
   if (first.done) throw new TraceError(file, { line: 1 }, 'a JSON header line, found an empty file');
-  const obj = jsonObjectLine(first.value.text, file, 1, 'a JSON object as the header line');
+  // A .dpt.jsonl header line holds "meta" one level down: one more level lets
+  // its metadata nest as deep as a .dpt's (MAX_JSON_DEPTH), so either converts
+  // to the other. A recorder header becomes the metadata itself: checked below.
+  const text = first.value.text;
+  const obj = jsonObjectLine(text, file, 1, 'a JSON object as the header line', MAX_JSON_DEPTH + 1);
   if (format !== 'dpt-jsonl' && format !== 'recorder-jsonl') {
     if (obj.format === 'dpt-jsonl') format = 'dpt-jsonl';
     else if ('page_size' in obj) format = 'recorder-jsonl';
     else throw new TraceError(file, { line: 1 }, 'a header line with "format": "dpt-jsonl" or a recorder header with "page_size" and "pages"');
   }
+  if (format === 'recorder-jsonl' && jsonDepth(text) > MAX_JSON_DEPTH) throw new TraceError(file, { line: 1 }, `a JSON object as the header line nested at most ${MAX_JSON_DEPTH} levels deep, found deeper nesting`);
   if (format === 'dpt-jsonl') {
     const header = parseJsonlHeader(obj, file, 1);
     const rest = { [Symbol.asyncIterator]: () => it };

@@ -102,6 +102,7 @@ export async function openTrace(input: TraceInput, opts: OpenOptions = {}): Prom
   // its metadata nest as deep as a .dpt's (MAX_JSON_DEPTH), so either converts
   // to the other. A recorder header becomes the metadata itself: checked below.
   const text = first.value.text;
+  if (jsonDepth(text, MAX_JSON_DEPTH + 1) > MAX_JSON_DEPTH + 1) throw new TraceError(file, { line: 1 }, `a JSON object as the header line, its metadata nested at most ${MAX_JSON_DEPTH} levels deep, found deeper nesting`);
   const obj = jsonObjectLine(text, file, 1, 'a JSON object as the header line', MAX_JSON_DEPTH + 1);
   if (format !== 'dpt-jsonl' && format !== 'recorder-jsonl') {
     if (obj.format === 'dpt-jsonl') format = 'dpt-jsonl';

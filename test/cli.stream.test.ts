@@ -1,4 +1,4 @@
-// Streaming (DESIGN §7, issue 15 item 11): `inspect` and `simulate` of a large
+// Streaming (issue 15 item 11): `inspect` and `simulate` of a large
 // .dpt run as child processes with peak RSS far below what the trace takes in
 // memory; the streamed simulate equals the in-memory one (the same trace as
 // .dpt.jsonl, which is read whole).

@@ -6,7 +6,7 @@
  * epoch repeats). After it the file is an EpochSource: pages(k) reads epoch
  * k's payload with one positioned read (fs.readSync) and decodes it into a
  * reused buffer (a two-epoch cache), so a replay holds one or two epochs, not
- * the trace (DESIGN §7).
+ * the trace.
  *
  * The scan reads 8 MiB chunks and decodes LEB128 in tight loops into
  * preallocated Uint32Arrays; write counts are checked, not kept.
@@ -356,7 +356,7 @@ export class DptFile implements EpochSource, SourcedTrace {
       let scale = 1;
       for (let j = 0; ; j++) {
         if (j >= 5) throw new TraceError(file, { byte: base + at }, `epoch ${k}: a write count of at most 5 LEB128 bytes`);
-        if (lo >= end) throw new TraceError(file, { byte: base + lo }, `epoch ${k}'s write count ${i} of ${n} (1 bytes), found end of file after 0 (truncated file)`);
+        if (lo >= end) throw new TraceError(file, { byte: base + lo }, `epoch ${k}'s write count ${i} of ${n}, found end of file (truncated file)`);
         const byte = buf[lo++]!;
         v += (byte & 0x7f) * scale;
         if ((byte & 0x80) === 0) break;

@@ -1,6 +1,6 @@
 /**
  * Epoch sources: random access to a trace's epochs without holding them all
- * (DESIGN §7). The replay walks a source; an in-memory Trace is one (its
+ * (memory: a few bitmaps and one epoch). The replay walks a source; an in-memory Trace is one (its
  * epochs array), a streamed .dpt file another (src/trace/dpt-file.ts: an index
  * of a few tens of bytes per epoch, each epoch's pages decoded on demand).
  * Browser-safe.

@@ -9,6 +9,9 @@ export default defineConfig({
   test: {
     testTimeout: 60_000,
     hookTimeout: 120_000,
+    // Two test files at a time even on 2 cores (vitest's default is cores − 1 = 1): most CLI
+    // tests wait on child processes, Chromium or the disk part of the time.
+    maxWorkers: 2,
     projects: [
       {
         extends: true,

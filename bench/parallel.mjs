@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // bench/parallel: one comparison of ~1,000 runs — the `npm start` comparison (the medium and heavy
-// real traces in data/, every method, 32 MiB/s, qemu-7.2-tcg) with 12 start offsets: 2 traces × 14
-// methods × 3 write-time models × 12 = 1,008 runs — in this thread (workers: 1) and over a pool of 2
+// real traces in data/, every method, 32 MiB/s, qemu-7.2-tcg) with 12 start offsets: 2 traces × 16
+// methods × 3 write-time models × 12 = 1,152 runs — in this thread (workers: 1) and over a pool of 2
 // worker threads, timed wall-clock from compare() call to result (the pool's start-up and the
 // trace transfer included). Prints both wall times, the speed-up ratio (target ≥ 1.8× on a 2-core
 // machine), the process CPU time of each, and the load average around each run, since a busy machine

@@ -4,26 +4,13 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../src/cli/main.js';
+import { runInProcess } from './in-process.js';
 
 const root = new URL('../..', import.meta.url).pathname;
 const fx = (name: string) => join(root, 'test/fixtures/fuzz', name);
 const out = () => join(mkdtempSync(join(tmpdir(), 'dirtylab-found-')), 'out.dpt');
 
-/** Run the CLI in-process: exit code, stderr and how long it took. */
-async function run(...args: string[]): Promise<{ code: number; err: string; ms: number }> {
-  let err = '';
-  const w = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => { err += String(s); return true; });
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
-  const t0 = Date.now();
-  try {
-    const code = await main(['node', 'dirtylab', ...args]);
-    return { code, err, ms: Date.now() - t0 };
-  } finally {
-    w.mockRestore();
-    o.mockRestore();
-  }
-}
+const run = runInProcess;
 afterEach(() => vi.restoreAllMocks());
 
 describe('fuzz finds: clean refusals (exit 2), no crash, no endless run', () => {

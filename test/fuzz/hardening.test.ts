@@ -4,27 +4,14 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { mkdtempSync, readFileSync, copyFileSync, symlinkSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../src/cli/main.js';
+import { runInProcess } from './in-process.js';
 import { readRun } from '../../src/validate/run.js';
 import { TraceError } from '../../src/trace/model.js';
 
 const root = new URL('../..', import.meta.url).pathname;
 const bad = (name: string) => join(root, 'test/fixtures/bad', name);
 
-/** Run the CLI in-process: exit code and what went to stderr. */
-async function run(...args: string[]): Promise<{ code: number; err: string; ms: number }> {
-  let err = '';
-  const w = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => { err += String(s); return true; });
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
-  const t0 = Date.now();
-  try {
-    const code = await main(['node', 'dirtylab', ...args]);
-    return { code, err, ms: Date.now() - t0 };
-  } finally {
-    w.mockRestore();
-    o.mockRestore();
-  }
-}
+const run = runInProcess;
 afterEach(() => vi.restoreAllMocks());
 
 describe('1: no hang, absurd inputs refused up front', () => {

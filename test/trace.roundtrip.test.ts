@@ -134,6 +134,25 @@ describe('files: .dpt, .dpt.gz, .dpt.jsonl', () => {
     }
   });
 
+  it('generate: dense epochs (counted per page) and sparse ones (sorted) both give sorted distinct pages whose counts sum to the writes drawn', () => {
+    // 1,000 pages: 200 writes an epoch take the per-page count (200 × 8 ≥ 1,000), 50 take the sort.
+    for (const perEpoch of [200, 50, 1500]) {
+      const epochs = [...generateEpochs({ kind: 'uniform', pages: 1000, epochs: 30, epochMs: 100, rate: perEpoch * 10, seed: 9 })];
+      const seen = new Set<number>();
+      for (const e of epochs) {
+        expect(e.counts!.reduce((s, c) => s + c, 0)).toBe(perEpoch);
+        for (let i = 0; i < e.pages.length; i++) {
+          expect(e.counts![i]).toBeGreaterThan(0);
+          if (i > 0) expect(e.pages[i]).toBeGreaterThan(e.pages[i - 1]!);
+          seen.add(e.pages[i]!);
+        }
+      }
+      // Uniform draws reach most pages over 30 epochs; the per-page tally is zeroed between epochs.
+      expect(seen.size).toBeGreaterThan(perEpoch === 50 ? 700 : 990);
+      expect(epochs[1]!.pages).not.toEqual(epochs[0]!.pages);
+    }
+  });
+
   it('a gzipped .dpt is detected by its magic bytes', async () => {
     const bytes = await dptBytes(header(), [ep(0, 5, [1, 2, 3])]);
     const t = await openTrace(bytesInput('x', new Uint8Array(gzipSync(bytes))));

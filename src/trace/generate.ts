@@ -109,9 +109,11 @@ export function* generateEpochs(o: GenerateOptions): Generator<Epoch> {
   const map = scatter(n);
   const perEpoch = (f.rate * f.epochMs) / 1000;
   const epochNs = Math.round(f.epochMs * 1e6);
-  // The epoch's writes, sorted, then run-length counted: the distinct pages
-  // and their write counts, in memory proportional to one epoch's writes.
+  // The epoch's writes, sorted, then run-length counted (or, when they are at
+  // least an eighth of the pages, counted per page): the distinct pages and
+  // their write counts, in memory proportional to one epoch's writes.
   let drawn = new Uint32Array(1024);
+  let tally = new Uint32Array(0); // dense epochs: writes per page, zeroed again after each epoch
   let cursor = 0;
   for (let k = 0; k < f.epochs; k++) {
     const writes = Math.floor(perEpoch) + (rng() < perEpoch - Math.floor(perEpoch) ? 1 : 0);
@@ -137,15 +139,30 @@ export function* generateEpochs(o: GenerateOptions): Generator<Epoch> {
       }
       drawn[w] = p;
     }
-    const all = drawn.subarray(0, writes).sort();
-    let distinct = 0;
-    for (let i = 0; i < writes; i++) if (i === 0 || all[i] !== all[i - 1]) distinct++;
-    const pages = new Uint32Array(distinct);
-    const c = new Uint32Array(distinct);
-    let d = -1;
-    for (let i = 0; i < writes; i++) {
-      if (i === 0 || all[i] !== all[i - 1]) pages[++d] = all[i]!;
-      c[d]!++;
+    let pages: Uint32Array;
+    let c: Uint32Array;
+    if (writes * 8 >= n) {
+      // Dense epoch: count writes per page (O(writes + n), no sort); same result as sorting.
+      if (tally.length < n) tally = new Uint32Array(n);
+      let distinct = 0;
+      for (let i = 0; i < writes; i++) if (tally[drawn[i]!]!++ === 0) distinct++;
+      pages = new Uint32Array(distinct);
+      c = new Uint32Array(distinct);
+      for (let p = 0, d = 0; d < distinct; p++) {
+        const m = tally[p]!;
+        if (m !== 0) { pages[d] = p; c[d++] = m; tally[p] = 0; }
+      }
+    } else {
+      const all = drawn.subarray(0, writes).sort();
+      let distinct = 0;
+      for (let i = 0; i < writes; i++) if (i === 0 || all[i] !== all[i - 1]) distinct++;
+      pages = new Uint32Array(distinct);
+      c = new Uint32Array(distinct);
+      let d = -1;
+      for (let i = 0; i < writes; i++) {
+        if (i === 0 || all[i] !== all[i - 1]) pages[++d] = all[i]!;
+        c[d]!++;
+      }
     }
     yield { t0: k * epochNs, t1: (k + 1) * epochNs, pages, counts: c };
   }

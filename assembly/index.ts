@@ -427,3 +427,107 @@ export function decodeDeltaVarint(bm: usize, nBits: u32, src: usize, len: u32): 
   }
   return <i32>n;
 }
+
+// ---- .dpt payloads and write tallies (inspect's one pass) ----------------------
+
+export const DECODE_TRAILING: i32 = -5;
+export const DECODE_COUNT: i32 = -6;
+
+/**
+ * Decode exactly n values of a .dpt sorted-list payload (unsigned LEB128 of
+ * at most 5 bytes: the first page, then gaps ≥ 1) of `len` bytes at src into
+ * the u32 buffer `out`. Returns n, or a DECODE_* code — DECODE_TRUNCATED when
+ * the block ends before n values, DECODE_TRAILING when bytes are left after
+ * them — with lastErrorOffset() naming the byte. Accepts exactly what
+ * src/trace/dpt.ts decodeSet accepts (the caller asks it for the message).
+ */
+export function decodeList(out: usize, nBits: u32, src: usize, len: u32, n: u32): i32 {
+  let pos: u32 = 0;
+  let page: u64 = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    const start = pos;
+    if (pos >= len) { errorOffset = start; return DECODE_TRUNCATED; }
+    let v: u64 = <u64>load<u8>(src + pos);
+    pos++;
+    if (v >= 0x80) {
+      v &= 0x7f;
+      let shift: u64 = 7;
+      while (true) {
+        if (shift > 28) { errorOffset = start; return DECODE_OVERLONG; }
+        if (pos >= len) { errorOffset = start; return DECODE_TRUNCATED; }
+        const byte = <u64>load<u8>(src + pos);
+        pos++;
+        v |= (byte & 0x7f) << shift;
+        if ((byte & 0x80) == 0) break;
+        shift += 7;
+      }
+    }
+    if (i > 0 && v == 0) { errorOffset = start; return DECODE_NOT_INCREASING; }
+    page = i == 0 ? v : page + v;
+    if (page >= <u64>nBits) { errorOffset = start; return DECODE_OUT_OF_RANGE; }
+    store<u32>(out + ((<usize>i) << 2), <u32>page);
+  }
+  if (pos != len) { errorOffset = pos; return DECODE_TRAILING; }
+  return <i32>n;
+}
+
+/**
+ * Check n .dpt write counts (unsigned LEB128 of at most 5 bytes, each
+ * 1 … 2^32 − 1) in the `len` bytes at src. Returns the bytes they take, or
+ * DECODE_TRUNCATED / DECODE_OVERLONG / DECODE_COUNT (a value of 0 or ≥ 2^32)
+ * with lastErrorOffset().
+ */
+export function checkCounts(src: usize, len: u32, n: u32): i32 {
+  let pos: u32 = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    const start = pos;
+    if (pos >= len) { errorOffset = start; return DECODE_TRUNCATED; }
+    let b = <u32>load<u8>(src + pos);
+    pos++;
+    if (b - 1 < 0x7f) continue; // one byte, 1 … 127
+    let v: u64 = <u64>(b & 0x7f);
+    let shift: u64 = 7;
+    while (b >= 0x80) {
+      if (shift > 28) { errorOffset = start; return DECODE_OVERLONG; }
+      if (pos >= len) { errorOffset = start; return DECODE_TRUNCATED; }
+      b = <u32>load<u8>(src + pos);
+      pos++;
+      v |= (<u64>(b & 0x7f)) << shift;
+      shift += 7;
+    }
+    if (v == 0 || v > 0xffffffff) { errorOffset = start; return DECODE_COUNT; }
+  }
+  return <i32>pos;
+}
+
+/**
+ * Tally one epoch's n pages (u32 buffer `pages`, each < nBits) into per-page
+ * counters: counts[p] += 1, and last[p] := j1 (the epoch's ordinal + 1) after
+ * reading its old value s (0: never written). With hist ≠ 0 the old values
+ * are histogrammed: hist[s − fmin] += 1 for s > fmin, else hist[0] += 1;
+ * with hist = 0 they are written to prevOut[i]. Returns how many pages were
+ * written for the first time, or −1 − i when entry i is ≥ nBits (entries
+ * before it are tallied).
+ */
+export function tallyPages(pages: usize, n: u32, nBits: u32, counts: usize, last: usize, j1: u32, hist: usize, fmin: u32, prevOut: usize): i32 {
+  let fresh: u32 = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    const p = load<u32>(pages + ((<usize>i) << 2));
+    if (p >= nBits) return -1 - <i32>i;
+    const pc = counts + ((<usize>p) << 2);
+    const c = load<u32>(pc);
+    fresh += <u32>(c == 0);
+    store<u32>(pc, c + 1);
+    const pl = last + ((<usize>p) << 2);
+    const s = load<u32>(pl);
+    store<u32>(pl, j1);
+    if (hist != 0) {
+      const b: u32 = s > fmin ? s - fmin : 0;
+      const h = hist + ((<usize>b) << 2);
+      store<u32>(h, load<u32>(h) + 1);
+    } else {
+      store<u32>(prevOut + ((<usize>i) << 2), s);
+    }
+  }
+  return <i32>fresh;
+}

@@ -234,6 +234,112 @@ describe('kernel vs reference twin', () => {
   });
 });
 
+describe('kernel: .dpt payloads and write tallies (inspect)', () => {
+  /** LEB128 bytes of v (any size). */
+  const leb = (v: number, out: number[]): void => {
+    do { let b = v & 0x7f; v = Math.floor(v / 128); if (v > 0) b |= 0x80; out.push(b); } while (v > 0);
+  };
+  /** Copy bytes into kernel memory; its byte offset. */
+  const put = (bytes: Uint8Array): number => {
+    const ptr = k.alloc(bytes.length + 8);
+    k.u8.set(bytes, ptr);
+    return ptr;
+  };
+
+  it('decodeList agrees with its twin on valid and corrupt payloads (and on what n it is told)', () => {
+    const rng = mulberry32(11);
+    for (let c = 0; c < CASES; c++) {
+      const nBits = randomSize(rng);
+      const bits = randomBits(rng, nBits);
+      const pages: number[] = [];
+      for (let p = 0; p < nBits; p++) if (ref.getBit(bits, p)) pages.push(p);
+      const bytes: number[] = [];
+      pages.forEach((p, i) => leb(i === 0 ? p : p - pages[i - 1]!, bytes));
+      let n = pages.length;
+      const r = rng();
+      if (r < 0.08 && bytes.length > 0) bytes[randInt(rng, bytes.length)] = randInt(rng, 256);
+      else if (r < 0.14 && bytes.length > 0) bytes.pop();
+      else if (r < 0.2) bytes.push(randInt(rng, 3));
+      else if (r < 0.24) bytes.push(0xff, 0xff, 0xff, 0xff, 0xff, 0x01);
+      else if (r < 0.3) n = Math.max(0, n + (rng() < 0.5 ? -1 : 1));
+      else if (r < 0.33) leb(2 ** 32 + randInt(rng, 1000), bytes);
+      const payload = Uint8Array.from(bytes);
+      const src = put(payload);
+      const out = k.buffer(Math.max(1, n));
+      const refOut = new Uint32Array(Math.max(1, n));
+      const want = ref.decodeList(refOut, nBits, payload, payload.length, n);
+      const got = k.decodeList(out, nBits, src, payload.length, n);
+      expect(got, `case ${c}`).toBe(want);
+      if (want < 0) expect(k.raw.lastErrorOffset()).toBe(ref.lastErrorOffset());
+      else {
+        expect(Array.from(k.entriesOf(out, n))).toEqual(Array.from(refOut.subarray(0, n)));
+        if (r >= 0.33) expect(Array.from(refOut.subarray(0, n))).toEqual(pages);
+      }
+      k.dispose(out);
+      k.release(src, payload.length + 8);
+    }
+  });
+
+  it('checkCounts agrees with its twin: 1 … 2^32 − 1 in at most 5 bytes, nothing else', () => {
+    const rng = mulberry32(12);
+    const edge = [1, 127, 128, 16383, 16384, 2 ** 28 - 1, 2 ** 28, 2 ** 32 - 1];
+    for (let c = 0; c < CASES; c++) {
+      const n = randInt(rng, 60);
+      const bytes: number[] = [];
+      for (let i = 0; i < n; i++) leb(rng() < 0.3 ? edge[randInt(rng, edge.length)]! : 1 + randInt(rng, rng() < 0.5 ? 127 : 100000), bytes);
+      const r = rng();
+      if (r < 0.1) leb(0, bytes);
+      else if (r < 0.2) leb(2 ** 32 + randInt(rng, 5), bytes);
+      else if (r < 0.25) bytes.push(0x80, 0x80, 0x80, 0x80, 0x80, 0x01);
+      else if (r < 0.3 && bytes.length > 0) bytes[randInt(rng, bytes.length)] = randInt(rng, 256);
+      else if (r < 0.35 && bytes.length > 0) bytes.pop();
+      const m = n + (r < 0.35 ? 1 : 0);
+      const payload = Uint8Array.from(bytes);
+      const src = put(payload);
+      const want = ref.checkCounts(payload, payload.length, m);
+      expect(k.checkCounts(src, payload.length, m), `case ${c}`).toBe(want);
+      if (want < 0) expect(k.raw.lastErrorOffset()).toBe(ref.lastErrorOffset());
+      if (r >= 0.35) expect(want).toBe(payload.length);
+      k.release(src, payload.length + 8);
+    }
+  });
+
+  it('tallyPages agrees with its twin over a sequence of epochs (histogram and list modes, out-of-range pages)', () => {
+    const rng = mulberry32(13);
+    for (let c = 0; c < 200; c++) {
+      const nBits = randomSize(rng);
+      const counts = k.buffer(nBits);
+      const last = k.buffer(nBits);
+      const rc = new Uint32Array(nBits);
+      const rl = new Uint32Array(nBits);
+      for (let j = 0; j < 1 + randInt(rng, 12); j++) {
+        const bits = randomBits(rng, nBits);
+        const list: number[] = [];
+        for (let p = 0; p < nBits; p++) if (ref.getBit(bits, p)) list.push(p);
+        if (rng() < 0.05) list.push(nBits + randInt(rng, 5));
+        const n = list.length;
+        const pages = k.buffer(Math.max(1, n));
+        k.entriesOf(pages, n).set(list);
+        const fmin = randInt(rng, j + 1);
+        const useHist = rng() < 0.5;
+        const hist = useHist ? k.buffer(j - fmin + 2) : null;
+        const prev = useHist ? null : k.buffer(Math.max(1, n));
+        const rh = useHist ? new Uint32Array(j - fmin + 2) : null;
+        const rp = useHist ? null : new Uint32Array(Math.max(1, n));
+        const want = ref.tallyPages(Uint32Array.from(list), n, nBits, rc, rl, j + 1, rh, fmin, rp);
+        expect(k.tallyPages(pages, n, nBits, counts, last, j + 1, hist, fmin, prev), `case ${c} epoch ${j}`).toBe(want);
+        if (useHist) expect(Array.from(k.entriesOf(hist!))).toEqual(Array.from(rh!));
+        else if (want >= 0) expect(Array.from(k.entriesOf(prev!, n))).toEqual(Array.from(rp!.subarray(0, n)));
+        for (const b of [pages, hist, prev]) if (b) k.dispose(b);
+      }
+      expect(Array.from(k.entriesOf(counts))).toEqual(Array.from(rc));
+      expect(Array.from(k.entriesOf(last))).toEqual(Array.from(rl));
+      k.dispose(counts);
+      k.dispose(last);
+    }
+  });
+});
+
 describe('kernel memory', () => {
   it('grows on demand, keeps data across growth, and reuses released bitmaps', async () => {
     const kk = await Kernel.load();

@@ -53,14 +53,14 @@ export function registerInspect(program: Command, out: Out): void {
       // An uncompressed .dpt is read by the fast synchronous scanner; other formats by the streaming readers.
       let t: { header: TraceHeader; format: TraceFormat; gzipped: boolean; epochs: AsyncIterable<Epoch> | Iterable<Epoch> };
       let file: DptFile | null = null;
+      const kernel = await Kernel.load();
       if ((o.format === undefined || o.format === 'dpt') && isPlainDptFile(trace)) {
         const f = (file = await DptFile.open(trace));
-        // The summary keeps no epoch after counting it: the scanner's reused buffers are handed over as they are.
-        t = { header: f.header, format: 'dpt', gzipped: false, epochs: f.scanEpochs() };
+        // The summary keeps no epoch after counting it: the scanner's reused buffers (in the same kernel) are handed over as they are.
+        t = { header: f.header, format: 'dpt', gzipped: false, epochs: f.scanEpochs(kernel) };
       } else {
         t = await openTrace(fileInput(trace), { format: o.format });
       }
-      const kernel = await Kernel.load();
       let s;
       try {
         s = await summarizeTrace(t.header, t.epochs, kernel, { hotThreshold: o.hotThreshold });

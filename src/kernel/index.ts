@@ -28,6 +28,9 @@ export interface KernelExports {
   clearList(bm: number, nBits: number, list: number, n: number): number;
   setList2(a: number, b: number, nBits: number, list: number, n: number): number;
   decodeDeltaVarint(bm: number, nBits: number, src: number, len: number): number;
+  decodeList(out: number, nBits: number, src: number, len: number, n: number): number;
+  checkCounts(src: number, len: number, n: number): number;
+  tallyPages(pages: number, n: number, nBits: number, counts: number, last: number, j1: number, hist: number, fmin: number, prevOut: number): number;
   lastErrorOffset(): number;
 }
 
@@ -368,6 +371,38 @@ export class Kernel {
     return r;
   }
 
+  /**
+   * Decode exactly n values of a .dpt sorted-list payload (len bytes at byte
+   * offset src in this kernel's memory) into `out`. Returns n, or a negative
+   * DECODE_ERRORS code with lastErrorOffset() (src/trace/dpt.ts decodeSet
+   * accepts the same payloads and words the error).
+   */
+  decodeList(out: U32Buffer, nBits: number, src: number, len: number, n: number): number {
+    if (n > out.length) throw new RangeError(`decodeList: ${n} pages do not fit a buffer of ${out.length}`);
+    return this.raw.decodeList(out.ptr, nBits, src, len, n);
+  }
+
+  /** Check n .dpt write counts in the len bytes at byte offset src: the bytes they take, or a negative DECODE_ERRORS code. */
+  checkCounts(src: number, len: number, n: number): number {
+    return this.raw.checkCounts(src, len, n);
+  }
+
+  /**
+   * Tally n pages (entries of `pages`, each < nBits): counts[p] += 1 and
+   * last[p] := j1, the old last[p] going to hist (index s − fmin for s > fmin,
+   * else 0) or, without hist, to prevOut[i]. Returns the pages written for
+   * the first time, or −1 − i for an entry i ≥ nBits.
+   */
+  tallyPages(
+    pages: U32Buffer, n: number, nBits: number, counts: U32Buffer, last: U32Buffer, j1: number,
+    hist: U32Buffer | null, fmin: number, prevOut: U32Buffer | null,
+  ): number {
+    if (n > pages.length || nBits > counts.length || nBits > last.length) throw new RangeError('tallyPages: a buffer is too short');
+    if (prevOut === null && hist === null) throw new RangeError('tallyPages: give hist or prevOut');
+    if (prevOut !== null && n > prevOut.length) throw new RangeError('tallyPages: prevOut is too short');
+    return this.raw.tallyPages(pages.ptr, n, nBits, counts.ptr, last.ptr, j1 >>> 0, hist?.ptr ?? 0, fmin >>> 0, prevOut?.ptr ?? 0);
+  }
+
   private scratchBuf: U32Buffer | undefined;
   private scratch(n: number): U32Buffer {
     if (!this.scratchBuf || this.scratchBuf.length < n) {
@@ -388,6 +423,8 @@ export const DECODE_ERRORS: Record<number, string> = {
   [-2]: 'a page index below n_pages',
   [-3]: 'strictly increasing pages (a gap of 0 means a duplicate)',
   [-4]: 'a LEB128 value of at most 5 bytes',
+  [-5]: 'the block to end after its n_dirty pages',
+  [-6]: 'a write count between 1 and 2^32 − 1',
 };
 
 /** A malformed delta-varint payload: code (DECODE_*) and byte offset in it. */

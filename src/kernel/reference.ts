@@ -180,3 +180,81 @@ export function decodeDeltaVarint(bm: Uint8Array, nBits: number, src: Uint8Array
   }
   return n;
 }
+
+/** Error codes of decodeList and checkCounts beyond decodeDeltaVarint's, equal to the kernel's. */
+export const DECODE_TRAILING = -5;
+export const DECODE_COUNT = -6;
+
+/** Read an unsigned LEB128 value of at most 5 bytes at pos: [value, next] or an error code. */
+function leb5(src: Uint8Array, pos: number, len: number): [number, number] | number {
+  let v = 0;
+  let scale = 1;
+  for (let i = 0; ; i++) {
+    if (i >= 5) return DECODE_OVERLONG;
+    if (pos >= len) return DECODE_TRUNCATED;
+    const byte = src[pos++]!;
+    v += (byte & 0x7f) * scale;
+    if ((byte & 0x80) === 0) return [v, pos];
+    scale *= 128;
+  }
+}
+
+/**
+ * Decode exactly n values of a .dpt sorted-list payload into out. Returns n,
+ * or a DECODE_* code (TRUNCATED: fewer than n values; TRAILING: bytes left).
+ */
+export function decodeList(out: Uint32Array, nBits: number, src: Uint8Array, len: number, n: number): number {
+  let pos = 0;
+  let page = 0;
+  for (let i = 0; i < n; i++) {
+    const start = pos;
+    const r = leb5(src, pos, len);
+    if (typeof r === 'number') { errorOffset = start; return r; }
+    const [v, next] = r;
+    pos = next;
+    if (i > 0 && v === 0) { errorOffset = start; return DECODE_NOT_INCREASING; }
+    page = i === 0 ? v : page + v;
+    if (page >= nBits) { errorOffset = start; return DECODE_OUT_OF_RANGE; }
+    out[i] = page;
+  }
+  if (pos !== len) { errorOffset = pos; return DECODE_TRAILING; }
+  return n;
+}
+
+/** Check n write counts (LEB128 ≤ 5 bytes, 1 … 2^32 − 1) in src[0, len): bytes taken or a DECODE_* code. */
+export function checkCounts(src: Uint8Array, len: number, n: number): number {
+  let pos = 0;
+  for (let i = 0; i < n; i++) {
+    const start = pos;
+    const r = leb5(src, pos, len);
+    if (typeof r === 'number') { errorOffset = start; return r; }
+    const [v, next] = r;
+    pos = next;
+    if (v === 0 || v > 0xffffffff) { errorOffset = start; return DECODE_COUNT; }
+  }
+  return pos;
+}
+
+/**
+ * Tally an epoch's pages: counts[p] += 1; last[p] := j1 after reading its old
+ * value s, which goes to hist[s > fmin ? s − fmin : 0] (hist given) or
+ * prevOut[i]. Returns the pages written for the first time, or −1 − i for
+ * an entry ≥ nBits.
+ */
+export function tallyPages(
+  pages: Uint32Array, n: number, nBits: number, counts: Uint32Array, last: Uint32Array, j1: number,
+  hist: Uint32Array | null, fmin: number, prevOut: Uint32Array | null,
+): number {
+  let fresh = 0;
+  for (let i = 0; i < n; i++) {
+    const p = pages[i]!;
+    if (p >= nBits) return -1 - i;
+    if (counts[p] === 0) fresh++;
+    counts[p]!++;
+    const s = last[p]!;
+    last[p] = j1;
+    if (hist) hist[s > fmin ? s - fmin : 0]!++;
+    else prevOut![i] = s;
+  }
+  return fresh;
+}

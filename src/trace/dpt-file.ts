@@ -12,8 +12,9 @@
  * preallocated Uint32Arrays; write counts are checked, not kept.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import type { Kernel, U32Buffer } from '../kernel/index.js';
 import { ByteReader } from './bytes.js';
-import { ENC_SAME, checkSetFields, decodeSet, looksLikeDpt, readDptHeader } from './dpt.js';
+import { ENC_BITMAP, ENC_LIST, ENC_SAME, checkSetFields, decodeSet, looksLikeDpt, readDptHeader } from './dpt.js';
 import { TraceError, type TraceHeader } from './model.js';
 import type { EpochSource, SourcedTrace } from './source.js';
 
@@ -64,6 +65,8 @@ export interface ScannedEpoch {
   t0: number;
   t1: number;
   pages: Uint32Array;
+  /** With scanEpochs(kernel): the byte offset of `pages` in the kernel's memory, −1 when they are a JS array. */
+  kernelPtr?: number;
 }
 
 /** A growable typed array of numbers. */
@@ -216,8 +219,13 @@ export class DptFile implements EpochSource, SourcedTrace {
   /**
    * scan() as a generator: yields each epoch as it is checked (pages valid
    * until the next one is yielded). Runs once; a second run yields nothing.
+   * With a kernel, list and bitmap payloads are decoded and write counts
+   * checked by it (decodeList, collect, checkCounts), the pages landing in its
+   * memory (kernelPtr; the view is valid until its memory grows); anything it
+   * refuses is decoded again by the JS reader, which words the error, so
+   * errors are the same with or without it.
    */
-  *scanEpochs(): Generator<ScannedEpoch> {
+  *scanEpochs(kernel?: Kernel): Generator<ScannedEpoch> {
     if (this.scanned) return;
     const h = this.header;
     const file = this.path;
@@ -264,6 +272,24 @@ export class DptFile implements EpochSource, SourcedTrace {
     let cur = 0;
     let prev: Uint32Array | null = null;
     let prevSrc = 0;
+    // The kernel's two page buffers, the byte area payloads are copied to, and where the previous epoch's pages lie.
+    const kbufs: (U32Buffer | null)[] = [null, null];
+    let kbytes: { ptr: number; cap: number } | null = null;
+    let prevPtr = -1;
+    let prevN = 0;
+    /** Copy buf[from, from + m) into the kernel (zero-padded to whole 64-bit words); its byte offset. */
+    const toKernel = (kn: Kernel, from: number, m: number): number => {
+      const need = Math.ceil(m / 8) * 8 + 8;
+      if (!kbytes || kbytes.cap < need) {
+        if (kbytes) kn.release(kbytes.ptr, kbytes.cap);
+        const cap = Math.max(need, 1 << 16, (kbytes?.cap ?? 0) * 2);
+        kbytes = { ptr: kn.alloc(cap), cap };
+      }
+      const u8 = kn.u8;
+      u8.set(buf.subarray(from, from + m), kbytes.ptr);
+      u8.fill(0, kbytes.ptr + m, kbytes.ptr + need);
+      return kbytes.ptr;
+    };
     let prevT1 = 0;
     let k = 0;
     const fixed = (h.hasTimes ? 16 : 0) + 9;
@@ -305,9 +331,30 @@ export class DptFile implements EpochSource, SourcedTrace {
       if (avail < len) truncated(payloadAt, `${what}'s payload`, len, hi - lo);
       let pages: Uint32Array;
       let src: number;
+      let ptr = -1;
       if (enc === ENC_SAME) {
-        pages = decodeSet(buf, lo, payloadAt, file, blockAt + o, n, enc, len, h.nPages, prev, what, null);
+        // A view into the kernel is made again: its memory may have grown since.
+        const p = kernel && prevPtr >= 0 ? kernel.u32.subarray(prevPtr >>> 2, (prevPtr >>> 2) + prevN) : prev;
+        pages = decodeSet(buf, lo, payloadAt, file, blockAt + o, n, enc, len, h.nPages, p, what, null);
         src = prevSrc;
+        ptr = prevPtr;
+      } else if (kernel && (enc === ENC_LIST || (enc === ENC_BITMAP && len * 8 < 2 ** 32))) {
+        cur ^= 1;
+        let out = kbufs[cur];
+        if (!out || out.length < n + 1) {
+          if (out) kernel.dispose(out);
+          out = kbufs[cur] = kernel.buffer(Math.max(n + 1, 1024, (out?.length ?? 0) * 2));
+        }
+        const at = toKernel(kernel, lo, len);
+        const got = enc === ENC_LIST ? kernel.decodeList(out, h.nPages, at, len, n) : kernel.raw.collect(at, 0, len * 8, out.ptr, n + 1);
+        pages = kernel.entriesOf(out, n);
+        if (got !== n || (enc === ENC_BITMAP && n > 0 && pages[n - 1]! >= h.nPages)) {
+          // The kernel refused the payload: the JS reader words the error.
+          decodeSet(buf, lo, payloadAt, file, blockAt + o, n, enc, len, h.nPages, prev, what, new Uint32Array(n + 1));
+          throw new Error(`internal error: the kernel refused ${what} of ${file}, the reader did not`);
+        }
+        src = k;
+        ptr = out.ptr;
       } else {
         cur ^= 1;
         if (bufs[cur]!.length < n) bufs[cur] = new Uint32Array(Math.max(n, bufs[cur]!.length * 2));
@@ -315,7 +362,17 @@ export class DptFile implements EpochSource, SourcedTrace {
         src = k;
       }
       lo += len;
-      if (h.hasCounts) this.checkCounts(ensure, () => buf, () => lo, (v) => { lo = v; }, () => base + lo, n, k);
+      if (h.hasCounts) {
+        if (kernel && n < 2 ** 28) {
+          const m = ensure(Math.min(5 * n, size - (base + lo)));
+          const r = kernel.checkCounts(toKernel(kernel, lo, m), m, n);
+          if (r < 0) {
+            this.checkCounts(ensure, () => buf, () => lo, (v) => { lo = v; }, () => base + lo, n, k);
+            throw new Error(`internal error: the kernel refused epoch ${k}'s write counts in ${file}, the reader did not`);
+          }
+          lo += r;
+        } else this.checkCounts(ensure, () => buf, () => lo, (v) => { lo = v; }, () => base + lo, n, k);
+      }
       this.t0s.set(k, t0);
       this.t1s.set(k, t1);
       this.offs.set(k, payloadAt);
@@ -323,8 +380,12 @@ export class DptFile implements EpochSource, SourcedTrace {
       this.ns.set(k, n);
       this.encs.set(k, enc);
       this.srcs.set(k, src);
-      yield { k, t0, t1, pages };
+      // The view is made again: checking the counts may have grown the kernel's memory.
+      if (kernel && ptr >= 0) pages = kernel.u32.subarray(ptr >>> 2, (ptr >>> 2) + n);
+      yield kernel ? { k, t0, t1, pages, kernelPtr: ptr } : { k, t0, t1, pages };
       prev = pages;
+      prevPtr = ptr;
+      prevN = n;
       prevSrc = src;
       prevT1 = t1;
       k++;

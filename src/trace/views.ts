@@ -4,7 +4,7 @@
  * pages written in a window of length t, averaged over window starts) and the
  * hot set (pages written in at least a given share of epochs).
  */
-import { Kernel } from '../kernel/index.js';
+import { Kernel, KernelMemoryError, type U32Buffer } from '../kernel/index.js';
 import type { Epoch, TraceHeader } from './model.js';
 import { epochSource, type AnyTrace } from './source.js';
 import { isAddressMap, type AddressMap } from './record/address-map.js';
@@ -140,11 +140,7 @@ class WtWindow {
 
   /** Add epoch j's n pages, whose previous writes are at epochs prev[i] − 1 (0: none). */
   add(j: number, f: number, prev: Uint32Array, n: number): void {
-    if (this.diff.length < j + 2) {
-      const d = new Float64Array(Math.max(j + 2, this.diff.length * 2));
-      d.set(this.diff);
-      this.diff = d;
-    }
+    this.grow(j);
     const d = this.diff;
     let atF = 0;
     for (let i = 0; i < n; i++) {
@@ -154,6 +150,33 @@ class WtWindow {
     }
     d[f]! += atF;
     d[j + 1]! -= n;
+  }
+
+  /**
+   * add() from a histogram of the previous-write values instead of the list:
+   * hist[0] counts the values ≤ fmin (≤ f: all at f), hist[b] the value fmin + b.
+   */
+  addHist(j: number, f: number, fmin: number, hist: Uint32Array, span: number, n: number): void {
+    this.grow(j);
+    const d = this.diff;
+    let atF = hist[0]!;
+    for (let b = 1; b <= span; b++) {
+      const c = hist[b]!;
+      if (c === 0) continue;
+      const s = fmin + b;
+      if (s > f) d[s]! += c;
+      else atF += c;
+    }
+    d[f]! += atF;
+    d[j + 1]! -= n;
+  }
+
+  private grow(j: number): void {
+    if (this.diff.length < j + 2) {
+      const d = new Float64Array(Math.max(j + 2, this.diff.length * 2));
+      d.set(this.diff);
+      this.diff = d;
+    }
   }
 
   /** Average the windows (epochs [0, total) as starts) that fit before tEnd. */
@@ -171,90 +194,205 @@ class WtWindow {
 }
 
 /**
+ * Per-page write counters in a kernel's memory (counts[p], and last[p] = the
+ * ordinal + 1 of the epoch that last wrote p) with the kernel's tallyPages
+ * doing the per-page work of summarizeTrace: 4 bytes of wasm memory per
+ * counter, two counters per page.
+ */
+class KernelTally {
+  private pagesBuf: U32Buffer | null = null;
+  private hist: U32Buffer | null = null;
+  private prevBuf: U32Buffer | null = null;
+
+  private constructor(private readonly k: Kernel, private readonly counts: U32Buffer, private readonly last: U32Buffer, private readonly nPages: number) {}
+
+  /** The counters for nPages pages, or null when they do not fit the kernel's 4 GiB (the caller counts in JS). */
+  static create(k: Kernel, nPages: number): KernelTally | null {
+    let counts: U32Buffer | null = null;
+    try {
+      counts = k.buffer(nPages);
+      return new KernelTally(k, counts, k.buffer(nPages), nPages);
+    } catch (e) {
+      if (counts) k.dispose(counts);
+      if (e instanceof KernelMemoryError) return null;
+      throw e;
+    }
+  }
+
+  private ensure(b: U32Buffer | null, n: number): U32Buffer {
+    if (b && b.length >= n) return b;
+    if (b) this.k.dispose(b);
+    return this.k.buffer(Math.max(n, 1024, (b?.length ?? 0) * 2));
+  }
+
+  /**
+   * Tally epoch j's n pages — at kernel byte offset kptr (≥ 0), else copied
+   * from `pages`. With span ≥ 0 the previous-write values are histogrammed
+   * from fmin (histView), else listed (prevView). Returns the pages written
+   * for the first time.
+   */
+  epoch(what: string, kptr: number, pages: Uint32Array, n: number, j: number, span: number, fmin: number): number {
+    let src: U32Buffer;
+    if (kptr >= 0) src = { ptr: kptr, length: n };
+    else {
+      src = this.pagesBuf = this.ensure(this.pagesBuf, n);
+      this.k.entriesOf(src, n).set(pages);
+    }
+    let r: number;
+    if (span >= 0) {
+      this.hist = this.ensure(this.hist, span + 2);
+      r = this.k.tallyPages(src, n, this.nPages, this.counts, this.last, j + 1, this.hist, fmin, null);
+    } else {
+      this.prevBuf = this.ensure(this.prevBuf, n);
+      r = this.k.tallyPages(src, n, this.nPages, this.counts, this.last, j + 1, null, 0, this.prevBuf);
+    }
+    if (r < 0) throw new RangeError(`${what}: page ${this.k.entriesOf(src, n)[-1 - r]} is not below n_pages = ${this.nPages}`);
+    return r;
+  }
+
+  /** hist[0 … span] after epoch(…, span ≥ 0); clearHist() zeroes it for the next epoch. */
+  histView(span: number): Uint32Array {
+    return this.k.entriesOf(this.hist!, span + 1);
+  }
+
+  clearHist(span: number): void {
+    this.k.entriesOf(this.hist!, span + 2).fill(0);
+  }
+
+  /** The previous-write values after epoch(…, span < 0). */
+  prevView(n: number): Uint32Array {
+    return this.k.entriesOf(this.prevBuf!, n);
+  }
+
+  /** Writes per page (a view into the kernel's memory: read it before dispose). */
+  countsView(): Uint32Array {
+    return this.k.entriesOf(this.counts, this.nPages);
+  }
+
+  /** Give every buffer back to the kernel. */
+  dispose(): void {
+    for (const b of [this.counts, this.last, this.pagesBuf, this.hist, this.prevBuf]) if (b) this.k.dispose(b);
+  }
+}
+
+/** An epoch whose pages may already lie in the summary kernel's memory (DptFile.scanEpochs(kernel)). */
+interface MaybeKernelEpoch extends Epoch {
+  kernelPtr?: number;
+}
+
+/**
  * Summarise a trace's epochs in one pass. Memory: two 32-bit counters per
  * page and a few numbers per epoch; an epoch's pages are not kept after it
- * is counted (the iterator may reuse its buffers).
+ * is counted (the iterator may reuse its buffers). With a kernel the
+ * per-page work runs in it (tallyPages), the counters in its memory; without
+ * one (null), or when the counters do not fit its 4 GiB, in JS — the same
+ * result either way.
  */
 export async function summarizeTrace(
-  header: TraceHeader, epochs: AsyncIterable<Epoch> | Iterable<Epoch>, _kernel: Kernel, opts: SummaryOptions = {},
+  header: TraceHeader, epochs: AsyncIterable<Epoch> | Iterable<Epoch>, kernel: Kernel | null, opts: SummaryOptions = {},
 ): Promise<TraceSummary> {
   const hotThreshold = opts.hotThreshold ?? 0.5;
   const isNs = header.timeUnit === 'ns';
   const windows = isNs ? (opts.windowsMs ?? DEFAULT_WT_WINDOWS_MS).map((ms) => new WtWindow(ms * 1e6)) : [];
-  const perPage = new Uint32Array(header.nPages);
-  const lastPlus1 = new Uint32Array(windows.length > 0 ? header.nPages : 0); // epoch of the page's last write + 1 (0: none yet)
-  let prev = new Uint32Array(1024);
-  let t0s = new Float64Array(1024);
-  const firsts = new Float64Array(windows.length);
-  const sizes: number[] = [];
-  let distinctPages = 0;
-  let firstT0: number | null = null;
-  let lastT1 = 0;
-  let j = 0;
-  for await (const e of epochs) {
-    firstT0 ??= e.t0;
-    lastT1 = e.t1;
-    const pages = e.pages;
-    const n = pages.length;
-    sizes.push(n);
-    if (windows.length > 0) {
-      if (t0s.length <= j) { const t = new Float64Array(t0s.length * 2); t.set(t0s); t0s = t; }
-      t0s[j] = e.t0;
-      const mid = (e.t0 + e.t1) / 2;
-      for (let w = 0; w < windows.length; w++) firsts[w] = windows[w]!.first(j, mid, t0s);
-      if (prev.length < n) prev = new Uint32Array(Math.max(n, prev.length * 2));
-      const j1 = j + 1;
-      for (let i = 0; i < n; i++) {
-        const p = pages[i]!;
-        const c = perPage[p]!;
-        if (c === 0) distinctPages++;
-        perPage[p] = c + 1;
-        prev[i] = lastPlus1[p]!;
-        lastPlus1[p] = j1;
+  const tally = kernel ? KernelTally.create(kernel, header.nPages) : null;
+  try {
+    const perPageJs = new Uint32Array(tally ? 0 : header.nPages);
+    const lastPlus1 = new Uint32Array(windows.length > 0 && !tally ? header.nPages : 0); // epoch of the page's last write + 1 (0: none yet)
+    let prev = new Uint32Array(1024);
+    let t0s = new Float64Array(1024);
+    const firsts = new Float64Array(windows.length);
+    const sizes: number[] = [];
+    let distinctPages = 0;
+    let firstT0: number | null = null;
+    let lastT1 = 0;
+    let j = 0;
+    for await (const e of epochs) {
+      firstT0 ??= e.t0;
+      lastT1 = e.t1;
+      const pages = e.pages;
+      const n = pages.length; // read before the kernel may grow (a kernel view's length then reads 0)
+      sizes.push(n);
+      if (windows.length > 0) {
+        if (t0s.length <= j) { const t = new Float64Array(t0s.length * 2); t.set(t0s); t0s = t; }
+        t0s[j] = e.t0;
+        const mid = (e.t0 + e.t1) / 2;
+        for (let w = 0; w < windows.length; w++) firsts[w] = windows[w]!.first(j, mid, t0s);
       }
-      for (let w = 0; w < windows.length; w++) windows[w]!.add(j, firsts[w]!, prev, n);
-    } else {
-      for (let i = 0; i < n; i++) {
-        const p = pages[i]!;
-        const c = perPage[p]!;
-        if (c === 0) distinctPages++;
-        perPage[p] = c + 1;
+      if (tally) {
+        let fmin = j;
+        for (let w = 0; w < windows.length; w++) fmin = Math.min(fmin, firsts[w]!);
+        // A histogram of previous writes costs O(span) per epoch: used unless the windows span far more epochs than pages.
+        const span = j - fmin;
+        const useHist = span <= 2 * n + 64;
+        distinctPages += tally.epoch(`epoch ${j}`, (e as MaybeKernelEpoch).kernelPtr ?? -1, pages, n, j, useHist ? span : -1, fmin);
+        if (useHist) {
+          if (windows.length > 0) {
+            const h = tally.histView(span);
+            for (let w = 0; w < windows.length; w++) windows[w]!.addHist(j, firsts[w]!, fmin, h, span, n);
+          }
+          tally.clearHist(span);
+        } else {
+          const pv = tally.prevView(n);
+          for (let w = 0; w < windows.length; w++) windows[w]!.add(j, firsts[w]!, pv, n);
+        }
+      } else if (windows.length > 0) {
+        if (prev.length < n) prev = new Uint32Array(Math.max(n, prev.length * 2));
+        const j1 = j + 1;
+        for (let i = 0; i < n; i++) {
+          const p = pages[i]!;
+          const c = perPageJs[p]!;
+          if (c === 0) distinctPages++;
+          perPageJs[p] = c + 1;
+          prev[i] = lastPlus1[p]!;
+          lastPlus1[p] = j1;
+        }
+        for (let w = 0; w < windows.length; w++) windows[w]!.add(j, firsts[w]!, prev, n);
+      } else {
+        for (let i = 0; i < n; i++) {
+          const p = pages[i]!;
+          const c = perPageJs[p]!;
+          if (c === 0) distinctPages++;
+          perPageJs[p] = c + 1;
+        }
       }
+      j++;
     }
-    j++;
+    const perPage = tally ? tally.countsView() : perPageJs;
+    const tEnd = lastT1;
+    const wt = windows.map((w) => w.finish(j, tEnd, t0s));
+    const threshold = hotThreshold * j;
+    let hot = 0;
+    if (j > 0) for (let p = 0; p < perPage.length; p++) if (perPage[p]! >= threshold && perPage[p]! > 0) hot++;
+    const sorted = [...sizes].sort((a, b) => a - b);
+    const median = sorted.length === 0 ? 0 : sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
+    const tz = header.meta.timeZeroNs;
+    const map = header.meta.addressMap;
+    const cost = (header.meta.recorderCost as { summary?: unknown } | undefined)?.summary;
+    return {
+      pageSize: header.pageSize,
+      nPages: header.nPages,
+      timeUnit: header.timeUnit,
+      epochs: j,
+      durationMs: isNs && firstT0 !== null ? (lastT1 - firstT0) / 1e6 : null,
+      nominalEpochMs: isNs ? header.epochLen / 1e6 : null,
+      pagesPerEpoch: {
+        min: sorted[0] ?? 0,
+        median,
+        max: sorted[sorted.length - 1] ?? 0,
+        mean: sizes.length ? sizes.reduce((s, x) => s + x, 0) / sizes.length : 0,
+      },
+      distinctPages,
+      wt,
+      hotThreshold,
+      hotSetPages: hot,
+      zeroAtStartPages: header.zeroAtStart ? header.zeroAtStart.length : null,
+      timeZeroMs: isNs && typeof tz === 'number' ? tz / 1e6 : null,
+      ...(isAddressMap(map) ? { mappings: mappingHeat(map, perPage) } : {}),
+      ...(isCostSummary(cost) ? { recorderCost: cost } : {}),
+    };
+  } finally {
+    tally?.dispose();
   }
-  const tEnd = lastT1;
-  const wt = windows.map((w) => w.finish(j, tEnd, t0s));
-  const threshold = hotThreshold * j;
-  let hot = 0;
-  if (j > 0) for (let p = 0; p < perPage.length; p++) if (perPage[p]! >= threshold && perPage[p]! > 0) hot++;
-  const sorted = [...sizes].sort((a, b) => a - b);
-  const median = sorted.length === 0 ? 0 : sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
-  const tz = header.meta.timeZeroNs;
-  const map = header.meta.addressMap;
-  const cost = (header.meta.recorderCost as { summary?: unknown } | undefined)?.summary;
-  return {
-    pageSize: header.pageSize,
-    nPages: header.nPages,
-    timeUnit: header.timeUnit,
-    epochs: j,
-    durationMs: isNs && firstT0 !== null ? (lastT1 - firstT0) / 1e6 : null,
-    nominalEpochMs: isNs ? header.epochLen / 1e6 : null,
-    pagesPerEpoch: {
-      min: sorted[0] ?? 0,
-      median,
-      max: sorted[sorted.length - 1] ?? 0,
-      mean: sizes.length ? sizes.reduce((s, x) => s + x, 0) / sizes.length : 0,
-    },
-    distinctPages,
-    wt,
-    hotThreshold,
-    hotSetPages: hot,
-    zeroAtStartPages: header.zeroAtStart ? header.zeroAtStart.length : null,
-    timeZeroMs: isNs && typeof tz === 'number' ? tz / 1e6 : null,
-    ...(isAddressMap(map) ? { mappings: mappingHeat(map, perPage) } : {}),
-    ...(isCostSummary(cost) ? { recorderCost: cost } : {}),
-  };
 }
 
 /**

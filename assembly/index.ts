@@ -504,10 +504,11 @@ export function checkCounts(src: usize, len: u32, n: u32): i32 {
  * Tally one epoch's n pages (u32 buffer `pages`, each < nBits) into per-page
  * counters: counts[p] += 1, and last[p] := j1 (the epoch's ordinal + 1) after
  * reading its old value s (0: never written). With hist ≠ 0 the old values
- * are histogrammed: hist[s − fmin] += 1 for s > fmin, else hist[0] += 1;
- * with hist = 0 they are written to prevOut[i]. Returns how many pages were
- * written for the first time, or −1 − i when entry i is ≥ nBits (entries
- * before it are tallied).
+ * are histogrammed in four interleaved lanes (so that runs of pages with the
+ * same s do not wait on one counter): hist[4·b + (i & 3)] += 1 with
+ * b = s − fmin for s > fmin, else 0; with hist = 0 they are written to
+ * prevOut[i]. Returns how many pages were written for the first time, or
+ * −1 − i when entry i is ≥ nBits (entries before it are tallied).
  */
 export function tallyPages(pages: usize, n: u32, nBits: u32, counts: usize, last: usize, j1: u32, hist: usize, fmin: u32, prevOut: usize): i32 {
   let fresh: u32 = 0;
@@ -523,7 +524,7 @@ export function tallyPages(pages: usize, n: u32, nBits: u32, counts: usize, last
     store<u32>(pl, j1);
     if (hist != 0) {
       const b: u32 = s > fmin ? s - fmin : 0;
-      const h = hist + ((<usize>b) << 2);
+      const h = hist + ((<usize>((b << 2) | (i & 3))) << 2);
       store<u32>(h, load<u32>(h) + 1);
     } else {
       store<u32>(prevOut + ((<usize>i) << 2), s);

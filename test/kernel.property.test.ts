@@ -322,9 +322,9 @@ describe('kernel: .dpt payloads and write tallies (inspect)', () => {
         k.entriesOf(pages, n).set(list);
         const fmin = randInt(rng, j + 1);
         const useHist = rng() < 0.5;
-        const hist = useHist ? k.buffer(j - fmin + 2) : null;
+        const hist = useHist ? k.buffer(4 * (j - fmin + 2)) : null;
         const prev = useHist ? null : k.buffer(Math.max(1, n));
-        const rh = useHist ? new Uint32Array(j - fmin + 2) : null;
+        const rh = useHist ? new Uint32Array(4 * (j - fmin + 2)) : null;
         const rp = useHist ? null : new Uint32Array(Math.max(1, n));
         const want = ref.tallyPages(Uint32Array.from(list), n, nBits, rc, rl, j + 1, rh, fmin, rp);
         expect(k.tallyPages(pages, n, nBits, counts, last, j + 1, hist, fmin, prev), `case ${c} epoch ${j}`).toBe(want);

@@ -27,6 +27,9 @@ function onDisk(bytes: Uint8Array, name = `t${serial++}.dpt`): string {
   return p;
 }
 
+let kernelP: Promise<Kernel> | undefined;
+const sharedKernel = (): Promise<Kernel> => (kernelP ??= Kernel.load());
+
 /** The error (or null) each path gives for the same bytes. */
 async function outcomes(bytes: Uint8Array): Promise<[string | null, string | null]> {
   const path = onDisk(bytes);
@@ -36,6 +39,10 @@ async function outcomes(bytes: Uint8Array): Promise<[string | null, string | nul
   let str: string | null = null;
   try { await readTrace(bytesInput(path, bytes)); } catch (e) { if (!(e instanceof TraceError)) throw e; mem = e.message; }
   try { (await openDptFile(path)).close(); } catch (e) { if (!(e instanceof TraceError)) throw e; str = e.message; }
+  // The scan that decodes in the kernel (inspect, simulate) refuses the same bytes with the same message.
+  let ker: string | null = null;
+  try { (await openDptFile(path, undefined, await sharedKernel())).close(); } catch (e) { if (!(e instanceof TraceError)) throw e; ker = e.message; }
+  expect(ker, 'the kernel-decoding scan').toBe(str);
   return [mem, str];
 }
 
@@ -89,6 +96,20 @@ describe('streamed .dpt reader', () => {
       } finally {
         f.close();
       }
+      // Decoding in the kernel: the same pages, the kernel's copy where kernelPtr says.
+      const kernel = await sharedKernel();
+      const g = await DptFile.open(path);
+      try {
+        let k = 0;
+        for (const e of g.scanEpochs(kernel)) {
+          expect(Array.from(e.pages), `seed ${seed} epoch ${k}`).toEqual(Array.from(mem.epochs[k]!.pages));
+          if (e.kernelPtr! >= 0) expect(Array.from(kernel.u32.subarray(e.kernelPtr! >>> 2, (e.kernelPtr! >>> 2) + e.pages.length))).toEqual(Array.from(e.pages));
+          k++;
+        }
+        expect(k).toBe(mem.epochs.length);
+      } finally {
+        g.close();
+      }
     }
   });
 
@@ -138,6 +159,35 @@ describe('streamed .dpt reader', () => {
     f2.close();
     expect(b).toEqual(a);
     expect(a.wt.filter((w) => w.pages !== null).length).toBeGreaterThan(2);
+    // inspect's way: decoded and tallied in the kernel; and the JS tally (no kernel).
+    const f3 = await DptFile.open(path);
+    const c = await summarizeTrace(f3.header, f3.scanEpochs(kernel), kernel);
+    f3.close();
+    expect(c).toEqual(a);
+    expect(await summarizeTrace(mem.header, mem.epochs, null)).toEqual(a);
+  });
+
+  it('the kernel tally and the JS tally agree on random traces, windows spanning few or many epochs', async () => {
+    const kernel = await sharedKernel();
+    for (let seed = 1; seed <= 40; seed++) {
+      const { h, epochs } = randomTrace(seed);
+      // 1 ms epochs: 0.5 ms windows (span 0) up to 10 s ones (every epoch: the list path when epochs are small).
+      for (const windowsMs of [[0.5, 2, 7], [100, 10_000], []]) {
+        const js = await summarizeTrace(h, epochs, null, { windowsMs, hotThreshold: 0.3 });
+        const ker = await summarizeTrace(h, epochs, kernel, { windowsMs, hotThreshold: 0.3 });
+        expect(ker, `seed ${seed} windows ${windowsMs}`).toEqual(js);
+      }
+    }
+    // Sparse epochs under a long window (span > 2n + 64 epochs): the previous writes go as a list.
+    const rng = mulberry32(5);
+    const sparse: Epoch[] = Array.from({ length: 400 }, (_, k) => ({
+      t0: k * 1e6, t1: (k + 1) * 1e6,
+      pages: Uint32Array.from(new Set(Array.from({ length: randInt(rng, 4) }, () => randInt(rng, 50)))).sort(),
+    }));
+    const hs = header({ nPages: 50, epochLen: 1e6 });
+    const js = await summarizeTrace(hs, sparse, null, { windowsMs: [1, 150, 10_000] });
+    expect(await summarizeTrace(hs, sparse, kernel, { windowsMs: [1, 150, 10_000] })).toEqual(js);
+    expect(js.wt[1]!.pages).toBeGreaterThan(20);
   });
 });
 

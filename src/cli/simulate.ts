@@ -5,6 +5,7 @@ import { Command, Option } from 'commander';
 import { type TraceFormat } from '../trace/model.js';
 import { fileInput } from '../trace/node.js';
 import { readTrace } from '../trace/open.js';
+import { Kernel } from '../kernel/index.js';
 import { isPlainDptFile, openDptFile } from '../trace/dpt-file.js';
 import type { AnyTrace } from '../trace/source.js';
 import { COMMON_PARAMS, ParamError, allParams, paramDefaultText } from '../sim/method.js';
@@ -97,7 +98,8 @@ export function registerSimulate(program: Command, out: Out): void {
       recordedThrottle?: RateSegment[]; instructionsPerSecond?: number;
     }) => {
       // An uncompressed .dpt is streamed from disk (an index, one epoch at a time); other formats are read whole.
-      const streamed = (o.format === undefined || o.format === 'dpt') && isPlainDptFile(trace) ? await openDptFile(trace) : null;
+      // The scan decodes in a kernel of its own (garbage once the scan ends).
+      const streamed = (o.format === undefined || o.format === 'dpt') && isPlainDptFile(trace) ? await openDptFile(trace, undefined, await Kernel.load()) : null;
       const { trace: t, note: timeBase } = replayTime<AnyTrace>(streamed ?? (await readTrace(fileInput(trace), { format: o.format })), trace, o.instructionsPerSecond);
       let r: SimResult;
       try {

@@ -389,8 +389,9 @@ export class Kernel {
 
   /**
    * Tally n pages (entries of `pages`, each < nBits): counts[p] += 1 and
-   * last[p] := j1, the old last[p] going to hist (index s − fmin for s > fmin,
-   * else 0) or, without hist, to prevOut[i]. Returns the pages written for
+   * last[p] := j1, the old last[p] = s going to hist (four interleaved lanes:
+   * entry 4·b + (i & 3), b = s − fmin for s > fmin, else 0) or, without
+   * hist, to prevOut[i]. Returns the pages written for
    * the first time, or −1 − i for an entry i ≥ nBits.
    */
   tallyPages(

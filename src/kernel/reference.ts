@@ -237,7 +237,7 @@ export function checkCounts(src: Uint8Array, len: number, n: number): number {
 
 /**
  * Tally an epoch's pages: counts[p] += 1; last[p] := j1 after reading its old
- * value s, which goes to hist[s > fmin ? s − fmin : 0] (hist given) or
+ * value s, which goes to hist[4·(s > fmin ? s − fmin : 0) + (i & 3)] (hist given) or
  * prevOut[i]. Returns the pages written for the first time, or −1 − i for
  * an entry ≥ nBits.
  */
@@ -253,7 +253,7 @@ export function tallyPages(
     counts[p]!++;
     const s = last[p]!;
     last[p] = j1;
-    if (hist) hist[s > fmin ? s - fmin : 0]!++;
+    if (hist) hist[4 * (s > fmin ? s - fmin : 0) + (i & 3)]!++;
     else prevOut![i] = s;
   }
   return fresh;

@@ -203,6 +203,7 @@ class KernelTally {
   private pagesBuf: U32Buffer | null = null;
   private hist: U32Buffer | null = null;
   private prevBuf: U32Buffer | null = null;
+  private sums = new Uint32Array(64);
 
   private constructor(private readonly k: Kernel, private readonly counts: U32Buffer, private readonly last: U32Buffer, private readonly nPages: number) {}
 
@@ -228,7 +229,7 @@ class KernelTally {
   /**
    * Tally epoch j's n pages — at kernel byte offset kptr (≥ 0), else copied
    * from `pages`. With span ≥ 0 the previous-write values are histogrammed
-   * from fmin (histView), else listed (prevView). Returns the pages written
+   * from fmin (histogram), else listed (prevView). Returns the pages written
    * for the first time.
    */
   epoch(what: string, kptr: number, pages: Uint32Array, n: number, j: number, span: number, fmin: number): number {
@@ -240,7 +241,7 @@ class KernelTally {
     }
     let r: number;
     if (span >= 0) {
-      this.hist = this.ensure(this.hist, span + 2);
+      this.hist = this.ensure(this.hist, 4 * (span + 2));
       r = this.k.tallyPages(src, n, this.nPages, this.counts, this.last, j + 1, this.hist, fmin, null);
     } else {
       this.prevBuf = this.ensure(this.prevBuf, n);
@@ -250,13 +251,14 @@ class KernelTally {
     return r;
   }
 
-  /** hist[0 … span] after epoch(…, span ≥ 0); clearHist() zeroes it for the next epoch. */
-  histView(span: number): Uint32Array {
-    return this.k.entriesOf(this.hist!, span + 1);
-  }
-
-  clearHist(span: number): void {
-    this.k.entriesOf(this.hist!, span + 2).fill(0);
+  /** The histogram h[0 … span] after epoch(…, span ≥ 0), its four lanes summed and zeroed for the next epoch. */
+  histogram(span: number): Uint32Array {
+    const lanes = this.k.entriesOf(this.hist!, 4 * (span + 2));
+    if (this.sums.length < span + 1) this.sums = new Uint32Array(Math.max(span + 1, this.sums.length * 2));
+    const h = this.sums;
+    for (let b = 0; b <= span; b++) h[b] = lanes[4 * b]! + lanes[4 * b + 1]! + lanes[4 * b + 2]! + lanes[4 * b + 3]!;
+    lanes.fill(0);
+    return h;
   }
 
   /** The previous-write values after epoch(…, span < 0). */
@@ -326,11 +328,8 @@ export async function summarizeTrace(
         const useHist = span <= 2 * n + 64;
         distinctPages += tally.epoch(`epoch ${j}`, (e as MaybeKernelEpoch).kernelPtr ?? -1, pages, n, j, useHist ? span : -1, fmin);
         if (useHist) {
-          if (windows.length > 0) {
-            const h = tally.histView(span);
-            for (let w = 0; w < windows.length; w++) windows[w]!.addHist(j, firsts[w]!, fmin, h, span, n);
-          }
-          tally.clearHist(span);
+          const h = tally.histogram(span);
+          for (let w = 0; w < windows.length; w++) windows[w]!.addHist(j, firsts[w]!, fmin, h, span, n);
         } else {
           const pv = tally.prevView(n);
           for (let w = 0; w < windows.length; w++) windows[w]!.add(j, firsts[w]!, pv, n);

@@ -1,18 +1,21 @@
 #!/usr/bin/env node
-// bench/stream: a multi-GiB .dpt through `inspect` and `simulate` (DESIGN §7, issue 15 item 11).
+// bench/stream: a multi-GiB .dpt through `inspect` and `simulate` (docs/dpt-format.md; issue 15 item 11).
 // Generates a seeded hotcold trace with the project's own `dirtylab generate` (streamed to disk)
-// until the file reaches --gib GiB, then, in the same run and on the same (page-cached) file:
+// until the file reaches --gib GiB, then, in the same run and on the same file:
 //   1. a plain sequential read (fs.readSync, 8 MiB chunks) — the reference throughput;
 //   2. `dirtylab inspect --json FILE` as a child process: wall time, throughput, peak RSS;
 //   3. `dirtylab simulate FILE -m qemu-precopy --json` as a child process: wall time, peak RSS.
+// Warm: the file is in the page cache for 1 and 2 (a plain read is then a memory copy). With
+// --cold (root only) 1 and 2 are measured again, each after dropping the page cache
+// (/proc/sys/vm/drop_caches), so both read from the disk (which a virtual machine's host may still cache).
 // Peak RSS is the child's own process.resourceUsage().maxRSS, reported at exit by bench/rss-child.mjs.
-// Prints a table and one JSON line; exits 1 if a peak RSS exceeds --rss-limit (default 1 GiB).
+// Prints a table and one JSON line; exits 1 if a peak RSS exceeds --rss-limit-mib (default 1 GiB).
 //
 //   npm run bench:stream                     (builds first; 4 GiB in /tmp/stream-bench)
-//   node bench/stream.mjs [--gib 4] [--dir /tmp/stream-bench] [--keep] [--rss-limit-mib 1024]
+//   node bench/stream.mjs [--gib 4] [--dir /tmp/stream-bench] [--keep] [--cold] [--rss-limit-mib 1024]
 //                         [--method qemu-precopy] [--max-time 60s] [--bandwidth 1GiB/s]
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readSync, rmSync, statSync, existsSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readSync, rmSync, statSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const args = process.argv.slice(2);
@@ -20,6 +23,7 @@ const opt = (name, dflt) => { const i = args.indexOf(name); return i >= 0 ? args
 const gib = Number(opt('--gib', '4'));
 const dir = opt('--dir', '/tmp/stream-bench');
 const keep = args.includes('--keep');
+const cold = args.includes('--cold');
 const rssLimitMiB = Number(opt('--rss-limit-mib', '1024'));
 const method = opt('--method', 'qemu-precopy');
 const maxTime = opt('--max-time', '60s');
@@ -71,7 +75,21 @@ if (!existsSync(file) || statSync(file).size < target) {
   genS = g.seconds;
 }
 const size = statSync(file).size;
-plainRead(file); // warm the page cache: every measurement below reads from memory
+/** Drop the page cache (root only): the next read comes from the disk. */
+function dropCaches() {
+  closeSync(openSync(file, 'r'));
+  spawnSync('sync');
+  writeFileSync('/proc/sys/vm/drop_caches', '3');
+}
+let coldPlain = null;
+let coldInspect = null;
+if (cold) {
+  dropCaches();
+  coldPlain = plainRead(file);
+  dropCaches();
+  coldInspect = run(['inspect', '--json', file]);
+}
+plainRead(file); // warm the page cache: the measurements below read from memory
 const plain = plainRead(file);
 const inspect = run(['inspect', '--json', file]);
 const summary = JSON.parse(inspect.stdout);
@@ -85,6 +103,10 @@ const rows = [
   ['trace', `${(size / 2 ** 30).toFixed(2)} GiB, ${summary.epochs} epochs, ${(pagesWritten / 1e6).toFixed(0)} M pages written (${(size / pagesWritten).toFixed(2)} B/page)${genS !== null ? `; generated in ${genS.toFixed(0)} s` : ''}`],
   ['plain read', `${plain.seconds.toFixed(2)} s, ${mb(size, plain.seconds).toFixed(0)} MB/s`],
   ['inspect', `${inspect.seconds.toFixed(2)} s, ${mb(size, inspect.seconds).toFixed(0)} MB/s (${(pagesWritten / inspect.seconds / 1e6).toFixed(0)} M pages/s), ratio ${(plain.seconds / inspect.seconds).toFixed(3)}× plain read; peak RSS ${inspect.rssMiB.toFixed(0)} MiB`],
+  ...(cold ? [
+    ['cold read', `${coldPlain.seconds.toFixed(2)} s, ${mb(size, coldPlain.seconds).toFixed(0)} MB/s (page cache dropped first)`],
+    ['cold insp.', `${coldInspect.seconds.toFixed(2)} s, ${mb(size, coldInspect.seconds).toFixed(0)} MB/s, ratio ${(coldPlain.seconds / coldInspect.seconds).toFixed(3)}× cold read; peak RSS ${coldInspect.rssMiB.toFixed(0)} MiB`],
+  ] : []),
   ['simulate', `${method} at ${bandwidth}, --max-time ${maxTime}: ${sim.seconds.toFixed(2)} s; peak RSS ${sim.rssMiB.toFixed(0)} MiB; ${result.completed ? 'completed' : 'not completed'} (${result.stopReason}), ${result.dirtySyncCount} syncs, ${result.pagesSent} pages sent`],
 ];
 console.log(`\nbench/stream (node ${process.version}; file in the page cache for every step)`);
@@ -92,9 +114,10 @@ for (const [k, v] of rows) console.log(`${k.padEnd(10)}  ${v}`);
 const out = {
   fileBytes: size, epochs: summary.epochs, pagesWritten, plainReadMBps: mb(size, plain.seconds), inspectMBps: mb(size, inspect.seconds),
   ratio: plain.seconds / inspect.seconds, inspectSeconds: inspect.seconds, inspectRssMiB: inspect.rssMiB, simulateSeconds: sim.seconds, simulateRssMiB: sim.rssMiB, generateSeconds: genS,
+  ...(cold ? { coldReadMBps: mb(size, coldPlain.seconds), coldInspectMBps: mb(size, coldInspect.seconds), coldRatio: coldPlain.seconds / coldInspect.seconds, coldInspectRssMiB: coldInspect.rssMiB } : {}),
 };
 console.log(JSON.stringify(out));
-const over = [['inspect', inspect.rssMiB], ['simulate', sim.rssMiB]].filter(([, r]) => r > rssLimitMiB);
+const over = [['inspect', inspect.rssMiB], ['simulate', sim.rssMiB], ...(cold ? [['inspect (cold)', coldInspect.rssMiB]] : [])].filter(([, r]) => r > rssLimitMiB);
 if (over.length) {
   console.error(`peak RSS over ${rssLimitMiB} MiB: ${over.map(([n, r]) => `${n} ${r.toFixed(0)} MiB`).join(', ')}`);
   process.exitCode = 1;

@@ -11,7 +11,7 @@
  * The scan reads 8 MiB chunks and decodes LEB128 in tight loops into
  * preallocated Uint32Arrays; write counts are checked, not kept.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, read as fsRead, readSync } from 'node:fs';
 import type { Kernel, U32Buffer } from '../kernel/index.js';
 import { ByteReader } from './bytes.js';
 import { ENC_BITMAP, ENC_LIST, ENC_SAME, checkSetFields, decodeSet, looksLikeDpt, readDptHeader } from './dpt.js';
@@ -19,6 +19,8 @@ import { TraceError, type TraceHeader } from './model.js';
 import type { EpochSource, SourcedTrace } from './source.js';
 
 const CHUNK = 8 << 20;
+/** How far ahead of the scan the file is read ahead (bytes). */
+const READ_AHEAD = 4 * CHUNK;
 
 /** Open a file for reading; the errors fileInput gives for a missing, directory or unreadable path. */
 function openFile(path: string): number {
@@ -248,11 +250,27 @@ export class DptFile implements EpochSource, SourcedTrace {
         lo = 0;
       }
       while (hi - lo < n) {
-        const got = readSync(fd, buf, hi, buf.length - hi, base + hi);
+        const at = base + hi;
+        const got = readSync(fd, buf, hi, buf.length - hi, at);
         if (got === 0) break;
         hi += got;
+        readAhead(at + got);
       }
       return Math.min(n, hi - lo);
+    };
+    // Read-ahead: while this thread decodes, a libuv thread reads the next chunks into a scratch
+    // buffer (the data is dropped; the page cache keeps it), so a file read from the disk is read
+    // while it is decoded, not before. At most READ_AHEAD bytes ahead of the scan. The reads are
+    // positioned (pread: no file offset moves), so one that completes after close() changes nothing.
+    let ahead = 0; // file offset up to which read-ahead was asked for
+    const readAhead = (from: number): void => {
+      const limit = Math.min(size, from + READ_AHEAD);
+      if (ahead < from) ahead = from;
+      while (ahead < limit) {
+        const len = Math.min(CHUNK, limit - ahead);
+        fsRead(fd, this.scratchAhead(), 0, len, ahead, () => {});
+        ahead += len;
+      }
     };
     const truncated = (at: number, what: string, n: number, avail: number): never => {
       throw new TraceError(file, { byte: at }, `${what} (${n} bytes), found end of file after ${avail} (truncated file)`);
@@ -426,6 +444,12 @@ export class DptFile implements EpochSource, SourcedTrace {
       if (v === 0 || v > 0xffffffff) throw new TraceError(file, { byte: base + at }, `epoch ${k}: a write count between 1 and 2^32 − 1, found ${v}`);
     }
     setLo(lo);
+  }
+
+  private aheadBuf: Uint8Array | null = null;
+  /** The read-ahead's scratch buffer (its contents are never read). */
+  private scratchAhead(): Uint8Array {
+    return (this.aheadBuf ??= new Uint8Array(CHUNK));
   }
 
   /** Release the file. */

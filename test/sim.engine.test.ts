@@ -85,13 +85,13 @@ describe('write instants (write-time=uniform)', () => {
     const t: Trace = { ...stair, header: { ...stair.header, nPages: 600 }, epochs: [{ t0: 0, t1: 100 * MS, pages: Uint32Array.from(pages) }] };
     const tl = new Timeline(t, { writeTime: 'uniform', onTraceEnd: 'idle', startNs: 0 });
     const got: number[] = [];
-    tl.advance(50 * MS, (p, n) => got.push(...Array.from(p.subarray(0, n))));
+    tl.advance(50 * MS, (p, from, to) => got.push(...Array.from(p.subarray(from, to))));
     const instant = (p: number) => (writeHash20(p, 0) / 2 ** 20) * 100 * MS;
     const expected = pages.filter((p) => instant(p) < 50 * MS).sort((a, b) => instant(a) - instant(b) || a - b);
     expect(got).toEqual(expected);
     expect(got.length).toBeGreaterThan(70); // about half of 200
     expect(got.length).toBeLessThan(130);
-    tl.advance(100 * MS, (p, n) => got.push(...Array.from(p.subarray(0, n))));
+    tl.advance(100 * MS, (p, from, to) => got.push(...Array.from(p.subarray(from, to))));
     expect([...got].sort((a, b) => a - b)).toEqual(pages);
   });
 
@@ -109,7 +109,7 @@ describe('write instants (write-time=uniform)', () => {
       const target = order[57]!;
       const tl = new Timeline(t, { writeTime: model, onTraceEnd: 'idle', startNs: 0 });
       const got: number[] = [];
-      const sink = (p: Uint32Array, n: number) => got.push(...Array.from(p.subarray(0, n)));
+      const sink = (p: Uint32Array, from: number, to: number) => got.push(...Array.from(p.subarray(from, to)));
       const at = tl.advance(200 * MS, sink, (p) => p === target);
       expect(got, model).toEqual(order.slice(0, 58));
       expect(at, model).toBe(model === 'uniform' ? instant(target) : model === 'start' ? 0 : 100 * MS);
@@ -128,8 +128,8 @@ describe('write instants (write-time=uniform)', () => {
       for (let k = 0; k < 4; k++) {
         const got: number[] = [];
         // Stop just before each epoch's end so every epoch is walked through its sorted order (no whole-epoch shortcut).
-        tl.advance(k * 100 * MS + 100 * MS - 1, (p, n) => got.push(...Array.from(p.subarray(0, n))));
-        tl.advance(k * 100 * MS + 100 * MS, (p, n) => got.push(...Array.from(p.subarray(0, n))));
+        tl.advance(k * 100 * MS + 100 * MS - 1, (p, from, to) => got.push(...Array.from(p.subarray(from, to))));
+        tl.advance(k * 100 * MS + 100 * MS, (p, from, to) => got.push(...Array.from(p.subarray(from, to))));
         laps.push(got);
       }
       return laps;

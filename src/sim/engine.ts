@@ -323,14 +323,19 @@ export class Engine {
   // ------------------------------------------------------------ clocks and writes
 
   /** Writes land in the dirty log and make their pages non-zero. */
-  private readonly sink = (pages: Uint32Array, n: number, writes = n): void => {
+  private readonly sink = (pages: Uint32Array, from: number, to: number, writes = to - from): void => {
     const buf = this.writeBuf;
     this.pagesWritten += writes;
     // After a post-copy switch the guest writes on the destination: the source's pages stay as they were.
     if (this.postcopy) return;
-    for (let i = 0; i < n; i += buf.length) {
-      const m = Math.min(buf.length, n - i);
-      this.k.writeList(buf, pages.subarray(i, i + m));
+    for (let i = from; i < to; i += buf.length) {
+      const m = Math.min(buf.length, to - i);
+      // A few pages are copied one by one: a subarray for each would be most of this run's garbage.
+      if (m <= 64) {
+        const u = this.k.u32;
+        const at = buf.ptr >>> 2;
+        for (let j = 0; j < m; j++) u[at + j] = pages[i + j]!;
+      } else this.k.writeList(buf, pages.subarray(i, i + m));
       this.k.raw.setList2(this.log.ptr, this.nonZero.ptr, this.nPages, buf.ptr, m);
     }
   };

@@ -42,11 +42,13 @@ export function writeInstant(page: number, ordinal: number, t0: number, t1: numb
 }
 
 /**
- * Receives writes: `pages[0..n)` (any order) all written before the current
- * guest time. `writes` (default n) counts the writes they stand for: whole
- * laps of a looping trace are handed over as the union of their pages once.
+ * Receives writes: `pages[from..to)` (any order) all written before the
+ * current guest time; the array is the trace's (or its kept order's), to be
+ * read during the call, never kept or changed. `writes` (default to − from)
+ * counts the writes they stand for: whole laps of a looping trace are handed
+ * over as the union of their pages once.
  */
-export type WriteSink = (pages: Uint32Array, n: number, writes?: number) => void;
+export type WriteSink = (pages: Uint32Array, from: number, to: number, writes?: number) => void;
 
 /** Options of a Timeline. */
 export interface TimelineOptions {
@@ -68,7 +70,6 @@ export class Timeline {
   private sorted: Uint32Array | null = null; // pages of the current epoch by write instant
   private radix = { h: new Uint32Array(0), idx: new Uint32Array(0), idx2: new Uint32Array(0), pages: new Uint32Array(0) };
   private next = 0; // first page of `sorted` not yet written
-  private scratch = new Uint32Array(1024);
   private union: Uint32Array | null = null; // every page the trace writes, sorted (for whole laps)
   private lapWrites = 0; // writes in one lap
   /** Times the trace wrapped around to its first epoch. */
@@ -152,7 +153,7 @@ export class Timeline {
       const last = model === 'start' ? t0 : t1; // every instant is ≤ this (uniform: < t1)
       const whole = model === 'uniform' ? tau >= t1 : tau > last;
       if (!stop && this.next === 0 && whole) {
-        if (size > 0) sink(this.src.pages(f), size);
+        if (size > 0) sink(this.src.pages(f), 0, size);
         this.nextEpoch();
         continue;
       }
@@ -241,7 +242,7 @@ export class Timeline {
       this.union = all;
       this.lapWrites = writes;
     }
-    if (this.union.length > 0) sink(this.union, this.union.length, laps * this.lapWrites);
+    if (this.union.length > 0) sink(this.union, 0, this.union.length, laps * this.lapWrites);
     this.offset += laps * this.period;
     this.k += laps * this.n;
     this.loops += laps;
@@ -253,13 +254,9 @@ export class Timeline {
     return to;
   }
 
-  /** Hand pages[from, to) to sink (through the scratch buffer: the sink may keep no reference). */
+  /** Hand pages[from, to) to sink. */
   private emit(pages: Uint32Array, from: number, to: number, sink: WriteSink): void {
-    const n = to - from;
-    if (n <= 0) return;
-    if (this.scratch.length < n) this.scratch = new Uint32Array(Math.max(n, this.scratch.length * 2));
-    this.scratch.set(pages.subarray(from, to));
-    sink(this.scratch, n);
+    if (to > from) sink(pages, from, to);
   }
 
   /**

@@ -616,6 +616,30 @@ export class Engine {
     return { pages, zero, bytes: (pages - zero) * this.pageCost + zeroBytes };
   }
 
+  /** cost() written into `out` (send's reused scratch: no object per chunk sent); cpuNs 0 without a pricer. */
+  private costInto(out: Sent, src: Bitmap, from: number, to: number, commit: boolean): Sent {
+    const pages = this.k.popcount(src, from, to);
+    const zero = pages === 0 ? 0 : this.k.popcountAndNot(src, this.nonZero, from, to);
+    out.pages = pages;
+    out.zero = zero;
+    out.cpuNs = 0;
+    if (!this.zeroPageElision) {
+      out.bytes = pages * this.pageCost;
+      return out;
+    }
+    const zeroBytes = zero * this.cfg.zeroPageBytes;
+    if (this.pricer && pages > 0) {
+      const p = this.pricer.price(src, from, to, pages - zero, commit);
+      out.bytes = zeroBytes + p.bytes;
+      out.cpuNs = p.cpuNs;
+      return out;
+    }
+    out.bytes = (pages - zero) * this.pageCost + zeroBytes;
+    return out;
+  }
+
+  private readonly sendScratch: Sent = { pages: 0, bytes: 0, zero: 0, cpuNs: 0 };
+
   /**
    * The end of the shortest run of set pages of src from `from` (not past
    * `end`) whose wire bytes exceed `budget` — QEMU sends until the budget is
@@ -660,7 +684,7 @@ export class Engine {
     let lo = from;
     while (lo < to) {
       const hi = this.chunkCleared ? Math.min(to, ((lo >>> shift) + 1) * 2 ** shift) : to;
-      const s = this.cost(src, lo, hi, true);
+      const s = this.costInto(this.sendScratch, src, lo, hi, true);
       if (s.pages > 0) {
         if (this.chunkCleared) {
           const c = Math.floor(lo / 2 ** shift);

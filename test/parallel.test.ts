@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compare, createPool, generatedHeader, generateEpochs, ParamError, WorkerCrashError } from '../src/index.js';
-import { packTrace, unpackTrace, copyPacked } from '../src/parallel/transfer.js';
+import { packTrace, unpackTrace, copyPacked, type PackedArrays } from '../src/parallel/transfer.js';
 import { dirtylab, root } from './run-cli.js';
 import { ep, header } from './helpers.js';
 
@@ -19,7 +19,7 @@ describe('packed traces', () => {
       epochs: [ep(0, 100, [1, 2, 3], [1, 5, 2]), ep(100, 250.5, []), ep(250.5, 400, [49], [7]), ep(400, 500, [0, 10])],
     };
     const p = packTrace(t);
-    const back = unpackTrace(copyPacked(p));
+    const back = unpackTrace(copyPacked(p) as PackedArrays);
     expect(back.header).toEqual(t.header);
     expect(back.epochs.length).toBe(4);
     back.epochs.forEach((e, k) => {
@@ -27,7 +27,7 @@ describe('packed traces', () => {
       expect([e.t0, e.t1, Array.from(e.pages)]).toEqual([o.t0, o.t1, Array.from(o.pages)]);
       expect(e.counts ? Array.from(e.counts) : undefined).toEqual(o.counts ? Array.from(o.counts) : undefined);
     });
-    expect(unpackTrace(packTrace({ ...t, header: header() })).header.zeroAtStart).toBeNull();
+    expect(unpackTrace(packTrace({ ...t, header: header() }) as PackedArrays).header.zeroAtStart).toBeNull();
   });
 });
 

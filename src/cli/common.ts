@@ -1,14 +1,16 @@
 /**
  * Helpers shared by the command files: errors, argument parsers, output helpers.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { InvalidArgumentError, Option } from 'commander';
 import { type TraceFormat } from '../trace/model.js';
 import { fileInput, writeFilesAtomic } from '../trace/node.js';
 import { TRACE_FORMATS } from '../trace/open.js';
 import { readTrace } from '../trace/open.js';
 import { defaultCalibrationName, defaultLinkBandwidth } from '../sim/simulate.js';
-import type { AnyTrace } from '../trace/source.js';
+import { isFileBacked, type AnyTrace } from '../trace/source.js';
+import { isPlainDptFile, openDptFile } from '../trace/dpt-file.js';
+import { Kernel } from '../kernel/index.js';
 import { calibrationNames } from '../sim/calibration.js';
 import { UnitError, formatBandwidth, parseBandwidth } from '../sim/units.js';
 import { createHash } from 'node:crypto';
@@ -171,11 +173,36 @@ export function versions(): Record<string, string> {
 }
 
 
+/** Uncompressed .dpt files of at least this many bytes are streamed from disk by the commands that compare (not read whole). */
+export const STREAM_FROM_BYTES = 64 * 2 ** 20;
+
+/**
+ * A trace to replay many times: an uncompressed .dpt of STREAM_FROM_BYTES or
+ * more is scanned once (decoding in the kernel) and streamed from disk, its
+ * pages read as runs reach them (a pool's workers open the file themselves
+ * with the scan's index); anything else is read into memory.
+ * DIRTYLAB_TEST_STREAM_FROM_BYTES sets the size (tests).
+ */
+export async function openForReplay(path: string, format?: TraceFormat): Promise<AnyTrace> {
+  const env = process.env.DIRTYLAB_TEST_STREAM_FROM_BYTES;
+  const from = env !== undefined && env !== '' ? Number(env) : STREAM_FROM_BYTES;
+  if ((format === undefined || format === 'dpt') && isPlainDptFile(path) && statSync(path).size >= from) {
+    return openDptFile(path, undefined, await Kernel.load());
+  }
+  return readTrace(fileInput(path), { format });
+}
+
+/** Close the files of the traces openForReplay streamed. */
+export function closeTraces(traces: { trace: AnyTrace }[]): void {
+  for (const t of traces) if (isFileBacked(t.trace)) t.trace.close();
+}
+
+/** Read the traces to compare (openForReplay each), named after their files (a repeated name gets a prime). */
 export async function loadTraces(paths: string[], format?: TraceFormat): Promise<CompareTrace[]> {
   const out: CompareTrace[] = [];
   const names = new Set<string>();
   for (const p of paths) {
-    const t = await readTrace(fileInput(p), { format });
+    const t = await openForReplay(p, format);
     let name = p.split('/').pop()!.replace(/\.(dpt|jsonl|gz)$/g, '').replace(/\.(dpt|jsonl)$/g, '').replace(/\.trace$/, '');
     while (names.has(name)) name += "'";
     names.add(name);

@@ -16,9 +16,16 @@ import { renderWorkloads } from '../report/workloads.js';
 import { summarize as summarizeRuns, OBJECTIVES, type Objective } from '../stats/summary.js';
 import { renderTerminal, reportFiles, runsJsonl, writeFilesAtomic } from '../report/report.js';
 import { join as joinPath } from 'node:path';
-import { UsageError, bandwidthArg, bandwidthListArg, MAX_TIME_HELP, packageVersion, intArg, workersOption, formatOption, unitArg, collectParam, listArg, progress, versions, loadTraces, shardArg, commandLine, profileLine, LINK_HELP, STEPS_HELP, CAL_HELP, type Out } from './common.js';
+import { UsageError, bandwidthArg, bandwidthListArg, MAX_TIME_HELP, packageVersion, intArg, workersOption, formatOption, unitArg, collectParam, listArg, progress, versions, loadTraces, closeTraces, shardArg, commandLine, profileLine, LINK_HELP, STEPS_HELP, CAL_HELP, type Out } from './common.js';
 import { namesArg } from './common.js';
 import { ipsOption, replayTimes } from './import.js';
+
+/** compare's parsed options. */
+interface CompareCliOptions {
+  methods?: string[]; baseline?: string; replicates?: number; bandwidth?: number[]; downtimeLimit?: number[]; param: Record<string, string>;
+  seed?: number; maxTime?: number; calibration?: string; linkBandwidth?: number; downtimeSteps?: DowntimeStep[]; objective: Objective; deployable?: boolean; workload: { name: string; paths: string[] }[]; writeTimeBand: boolean; out: string; shard?: { index: number; count: number };
+  json?: boolean; quiet?: boolean; workers: number; format?: TraceFormat; instructionsPerSecond?: number;
+}
 
 /** Summarise, print and write everything a comparison produces. */
 export async function finishComparison(r: CompareRuns, traces: CompareTrace[], o: { json?: boolean; out: string }, log: (s: string) => void): Promise<void> {
@@ -67,37 +74,43 @@ export function registerCompare(program: Command, out: Out): void {
     .addOption(workersOption())
     .option('--quiet', 'no progress bar')
     .addOption(formatOption()).addOption(ipsOption())
-    .action(async (paths: string[], o: {
-      methods?: string[]; baseline?: string; replicates?: number; bandwidth?: number[]; downtimeLimit?: number[]; param: Record<string, string>;
-      seed?: number; maxTime?: number; calibration?: string; linkBandwidth?: number; downtimeSteps?: DowntimeStep[]; objective: Objective; deployable?: boolean; workload: { name: string; paths: string[] }[]; writeTimeBand: boolean; out: string; shard?: { index: number; count: number };
-      json?: boolean; quiet?: boolean; workers: number; format?: TraceFormat; instructionsPerSecond?: number;
-    }) => {
-      const { traces, notes: timeBase } = replayTimes(await loadTraces(paths, o.format), o.instructionsPerSecond);
-      if (!o.json) timeBase.forEach((n) => out.log(n));
-      const bar = progress(o.quiet);
-      let r: CompareRuns;
+    .action(async (paths: string[], o: CompareCliOptions) => {
+      const loaded = await loadTraces(paths, o.format);
       try {
-        r = await compare({
-          traces, methods: o.methods, baseline: o.baseline, replicates: o.replicates, bandwidths: o.bandwidth, downtimeLimits: o.downtimeLimit,
-          params: o.param, seed: o.seed, maxTimeMs: o.maxTime, calibration: o.calibration, linkBandwidth: o.linkBandwidth, downtimeSteps: o.downtimeSteps, objective: o.objective, deployable: o.deployable ?? false,
-          workloads: o.workload.length ? workloadsOf(o.workload, paths, traces.map((t) => t.name)) : workloadsByName(traces.map((t) => t.name)),
-          writeTimeBand: o.writeTimeBand, shard: o.shard, workers: o.workers,
-          packageVersion: packageVersion(), command: commandLine(process.argv.slice(2)), onProgress: (d, t) => bar.update(d, t),
-        });
-      } catch (e) {
-        if (e instanceof ParamError) throw new UsageError(e.message);
-        throw e;
+        await compareLoaded(paths, loaded, o, out);
       } finally {
-        bar.stop();
+        closeTraces(loaded);
       }
-      r.spec.traces.forEach((t, i) => { (t as { path?: string }).path = paths[i]; });
-      if (o.shard) {
-        writeFilesAtomic(o.out, { 'runs.jsonl': runsJsonl(r) });
-        out.log(`shard ${o.shard.index}/${o.shard.count}: ${r.runs.length} of ${r.total} runs → ${joinPath(o.out, 'runs.jsonl')}`);
-        return;
-      }
-      await finishComparison(r, traces, o, out.log);
     });
+}
+
+/** `dirtylab compare` once the traces are read (or opened for streaming). */
+async function compareLoaded(paths: string[], loaded: CompareTrace[], o: CompareCliOptions, out: Out): Promise<void> {
+  const { traces, notes: timeBase } = replayTimes(loaded, o.instructionsPerSecond);
+  if (!o.json) timeBase.forEach((n) => out.log(n));
+  const bar = progress(o.quiet);
+  let r: CompareRuns;
+  try {
+    r = await compare({
+      traces, methods: o.methods, baseline: o.baseline, replicates: o.replicates, bandwidths: o.bandwidth, downtimeLimits: o.downtimeLimit,
+      params: o.param, seed: o.seed, maxTimeMs: o.maxTime, calibration: o.calibration, linkBandwidth: o.linkBandwidth, downtimeSteps: o.downtimeSteps, objective: o.objective, deployable: o.deployable ?? false,
+      workloads: o.workload.length ? workloadsOf(o.workload, paths, traces.map((t) => t.name)) : workloadsByName(traces.map((t) => t.name)),
+      writeTimeBand: o.writeTimeBand, shard: o.shard, workers: o.workers,
+      packageVersion: packageVersion(), command: commandLine(process.argv.slice(2)), onProgress: (d, t) => bar.update(d, t),
+    });
+  } catch (e) {
+    if (e instanceof ParamError) throw new UsageError(e.message);
+    throw e;
+  } finally {
+    bar.stop();
+  }
+  r.spec.traces.forEach((t, i) => { (t as { path?: string }).path = paths[i]; });
+  if (o.shard) {
+    writeFilesAtomic(o.out, { 'runs.jsonl': runsJsonl(r) });
+    out.log(`shard ${o.shard.index}/${o.shard.count}: ${r.runs.length} of ${r.total} runs → ${joinPath(o.out, 'runs.jsonl')}`);
+    return;
+  }
+  await finishComparison(r, traces, o, out.log);
 }
 
 /** Collect `--workload NAME=a.dpt,b.dpt`. */

@@ -8,7 +8,7 @@ import '../sim/profiles.js';
 import { readFileSync as readFile, existsSync as exists } from 'node:fs';
 import { gridCells, type CompareSpec, type RunRow } from '../stats/compare.js';
 import { join as joinPath } from 'node:path';
-import { UsageError, loadTraces, type Out } from './common.js';
+import { UsageError, loadTraces, closeTraces, type Out } from './common.js';
 import { sameFile } from '../trace/node.js';
 
 /** What differs between two comparison definitions, for merge's refusal. */
@@ -69,6 +69,10 @@ export function registerMerge(program: Command, out: Out): void {
       }
       if (seen.size !== total) throw new TraceError(dirs.join(', '), {}, `all ${total} runs of the grid, found ${seen.size} (a shard is missing)`);
       runs.sort((a, b) => a.index - b.index); // the canonical grid order, as one machine writes it
-      await finishComparison({ spec: s, runs, total }, traces, { json: o.json, out: o.out }, out.log);
+      try {
+        await finishComparison({ spec: s, runs, total }, traces, { json: o.json, out: o.out }, out.log);
+      } finally {
+        closeTraces(traces);
+      }
     });
 }

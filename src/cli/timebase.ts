@@ -30,10 +30,10 @@ export function replayTime<T extends AnyTrace = Trace>(trace: T, name: string, i
 }
 
 /** replayTime over several traces (compare): mapped traces and one line per mapped trace. */
-export function replayTimes<T extends { name: string; trace: Trace }>(traces: T[], ips: number | undefined): { traces: T[]; notes: string[] } {
+export function replayTimes<T extends { name: string; trace: AnyTrace }>(traces: T[], ips: number | undefined): { traces: T[]; notes: string[] } {
   const notes: string[] = [];
   const out = traces.map((t) => {
-    const r = replayTime(t.trace, t.name, ips);
+    const r = replayTime<AnyTrace>(t.trace, t.name, ips);
     if (r.note) notes.push(r.note);
     return { ...t, trace: r.trace };
   });

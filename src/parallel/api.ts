@@ -13,7 +13,7 @@ import '../sim/profiles.js';
 import { ParamError } from '../sim/method.js';
 import type { SimResult } from '../sim/result.js';
 import { simulate, type SimulateOptions } from '../sim/simulate.js';
-import type { Trace } from '../trace/model.js';
+import { isFileBacked, type AnyTrace, type FileBackedTrace } from '../trace/source.js';
 import { unpackTrace, type PackedTrace } from './transfer.js';
 
 /** The options of one run as they cross to a worker: plain data only. */
@@ -34,7 +34,7 @@ export type JobReply = { ok: true; result: SimResult } | { ok: false; error: Job
 export interface WorkerApi {
   /** Load the kernel and learn the caller's host profiles (built-in and registered ones). */
   init(calibrations: Calibration[]): Promise<void>;
-  /** Keep a trace under `id` (its buffer was moved here). */
+  /** Keep a trace under `id` (its buffer was moved here; a streamed .dpt is opened here). */
   load(id: number, packed: PackedTrace): void;
   /** Forget a trace. */
   drop(id: number): void;
@@ -49,10 +49,13 @@ export interface WorkerApi {
 /** Called as a queued run starts, with its key (the Node worker's crash hook for tests). */
 export type RunStartHook = (key: number) => void;
 
+/** Opens a streamed trace's file from its path and index (the Node worker's; browsers have none). */
+export type FileOpener = (path: string, index: unknown) => FileBackedTrace;
+
 /** The worker side: one kernel, the loaded traces, simulate(). */
-export function workerApi(onStart?: RunStartHook): WorkerApi {
+export function workerApi(onStart?: RunStartHook, openFile?: FileOpener): WorkerApi {
   let kernel: Kernel | null = null;
-  const traces = new Map<number, Trace>();
+  const traces = new Map<number, AnyTrace>();
   let queue: Promise<unknown> = Promise.resolve();
   return {
     async init(calibrations) {
@@ -60,9 +63,14 @@ export function workerApi(onStart?: RunStartHook): WorkerApi {
       kernel ??= await Kernel.load();
     },
     load(id, packed) {
-      traces.set(id, unpackTrace(packed));
+      if (packed.kind === 'file') {
+        if (!openFile) throw new Error(`${packed.path} is streamed from disk, which only a Node worker can do`);
+        traces.set(id, openFile(packed.path, packed.index));
+      } else traces.set(id, unpackTrace(packed));
     },
     drop(id) {
+      const t = traces.get(id);
+      if (t && isFileBacked(t)) t.close();
       traces.delete(id);
     },
     run(id, options, key) {

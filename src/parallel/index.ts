@@ -6,7 +6,7 @@
 import { Kernel } from '../kernel/index.js';
 import type { SimResult } from '../sim/result.js';
 import { simulate } from '../sim/simulate.js';
-import type { Trace } from '../trace/model.js';
+import type { AnyTrace } from '../trace/source.js';
 import { createPool, type Pool, type PoolJob } from './pool.js';
 
 export { createPool, coreCount, WorkerCrashError, type Pool, type PoolJob, type PoolOptions } from './pool.js';
@@ -24,7 +24,7 @@ export interface SimulateAllOptions {
 }
 
 /** Run every job; results in the order of `jobs`. */
-export async function simulateAll(traces: Trace[], jobs: PoolJob[], o: SimulateAllOptions = {}): Promise<SimResult[]> {
+export async function simulateAll(traces: AnyTrace[], jobs: PoolJob[], o: SimulateAllOptions = {}): Promise<SimResult[]> {
   if (o.pool) return o.pool.run(traces, jobs, o.onProgress);
   const workers = Math.min(o.workers ?? 1, jobs.length);
   if (workers > 1) {

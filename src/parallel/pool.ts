@@ -20,9 +20,9 @@
 import * as Comlink from 'comlink';
 import type { SimResult } from '../sim/result.js';
 import { calibrationNames, getCalibration, type Calibration } from '../sim/calibration.js';
-import type { Trace } from '../trace/model.js';
+import type { AnyTrace } from '../trace/source.js';
 import { fromJobError, type JobOptions, type JobReply, type WorkerApi } from './api.js';
-import { copyPacked, packTrace } from './transfer.js';
+import { copyPacked, packTrace, transferables } from './transfer.js';
 
 /** One simulation for the pool: trace `trace` (an index into run()'s traces) with these options. */
 export interface PoolJob {
@@ -51,7 +51,7 @@ export interface Pool {
   /** Workers in the pool. */
   readonly size: number;
   /** Run the jobs over the traces; results in the order of `jobs`. */
-  run(traces: Trace[], jobs: PoolJob[], onProgress?: (done: number, total: number) => void): Promise<SimResult[]>;
+  run(traces: AnyTrace[], jobs: PoolJob[], onProgress?: (done: number, total: number) => void): Promise<SimResult[]>;
   /** Release the proxies and terminate every worker (idempotent). */
   dispose(): Promise<void>;
 }
@@ -148,7 +148,7 @@ export async function createPool(o: PoolOptions = {}): Promise<Pool> {
         try {
           for (let t = 0; t < mine.length; t++) {
             const p = mine[t]!;
-            await race(s, s.api.load(ids[t]!, Comlink.transfer(p, [p.buffer])), null);
+            await race(s, s.api.load(ids[t]!, Comlink.transfer(p, transferables(p))), null);
           }
           // IN_FLIGHT lanes per worker: the worker queues the next run while one runs, so it never
           // waits for a round trip to this thread between runs.

@@ -11,9 +11,21 @@
  * rebuilt trace replays exactly like the original.
  */
 import type { Epoch, Trace, TraceHeader } from '../trace/model.js';
+import { epochsOf, isFileBacked, type AnyTrace } from '../trace/source.js';
 
-/** A trace packed for a worker: the header's plain fields and one buffer. */
-export interface PackedTrace {
+/** A trace packed for a worker: in one buffer, or (a streamed .dpt) the file's path and index. */
+export type PackedTrace = PackedArrays | PackedFile;
+
+/** A streamed trace the worker opens itself (Node): the path and the scan's index, no pages. */
+export interface PackedFile {
+  kind: 'file';
+  path: string;
+  index: unknown;
+}
+
+/** A trace packed into one buffer: the header's plain fields and the buffer. */
+export interface PackedArrays {
+  kind?: 'arrays';
   header: Omit<TraceHeader, 'zeroAtStart'>;
   /** Epochs, list entries (pages), count entries and zero-at-start pages (−1: none known). */
   epochs: number;
@@ -23,7 +35,7 @@ export interface PackedTrace {
   buffer: ArrayBuffer;
 }
 
-function offsets(p: Pick<PackedTrace, 'epochs' | 'pages' | 'counts' | 'zeroAtStart'>) {
+function offsets(p: Pick<PackedArrays, 'epochs' | 'pages' | 'counts' | 'zeroAtStart'>) {
   const e = p.epochs;
   const t0 = 0;
   const t1 = t0 + 8 * e;
@@ -36,10 +48,15 @@ function offsets(p: Pick<PackedTrace, 'epochs' | 'pages' | 'counts' | 'zeroAtSta
   return { t0, t1, pageOff, pages, countOff, counts, zero, flags, bytes: flags + e };
 }
 
-/** Pack a trace into one buffer (the trace itself is left untouched). */
-export function packTrace(trace: Trace): PackedTrace {
+/**
+ * Pack a trace for a worker (the trace itself is left untouched): a streamed
+ * .dpt as its path and index; any other trace into one buffer (a streamed one
+ * read whole).
+ */
+export function packTrace(trace: AnyTrace): PackedTrace {
+  if (isFileBacked(trace)) return { kind: 'file', path: trace.path, index: trace.exportIndex() };
   const { zeroAtStart, ...header } = trace.header;
-  const ep = trace.epochs;
+  const ep = epochsOf(trace);
   let pages = 0;
   let counts = 0;
   for (const e of ep) {
@@ -79,11 +96,17 @@ export function packTrace(trace: Trace): PackedTrace {
 
 /** A copy of a packed trace with its own buffer (one per worker: a transfer detaches the sender's). */
 export function copyPacked(p: PackedTrace): PackedTrace {
+  if (p.kind === 'file') return p; // plain data, cloned as it is posted
   return { ...p, header: structuredClone(p.header), buffer: p.buffer.slice(0) };
 }
 
+/** The buffers a packed trace moves to a worker (none for a file: it is opened there). */
+export function transferables(p: PackedTrace): ArrayBuffer[] {
+  return p.kind === 'file' ? [] : [p.buffer];
+}
+
 /** Rebuild the trace: epochs are views over the packed buffer. */
-export function unpackTrace(p: PackedTrace): Trace {
+export function unpackTrace(p: PackedArrays): Trace {
   const o = offsets(p);
   const b = p.buffer;
   const t0 = new Float64Array(b, o.t0, p.epochs);

@@ -9,6 +9,7 @@
 import { parentPort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import { DptFile, type DptIndex } from '../trace/dpt-file.js';
 import { workerApi, type WorkerApi } from './api.js';
 
 if (!parentPort) throw new Error('dirtylab/parallel/worker.js runs as a worker thread (the pool starts it)');
@@ -16,5 +17,5 @@ if (!parentPort) throw new Error('dirtylab/parallel/worker.js runs as a worker t
 const exitAt = process.env.DIRTYLAB_TEST_WORKER_EXIT;
 const api: WorkerApi = workerApi(exitAt === undefined ? undefined : (key) => {
   if (String(key) === exitAt) process.exit(70);
-});
+}, (path, index) => DptFile.fromIndex(path, index as DptIndex));
 Comlink.expose(api, nodeEndpoint(parentPort));

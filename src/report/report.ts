@@ -10,6 +10,7 @@ import type { Kernel } from '../kernel/index.js';
 import type { CompareRuns, CompareTrace, RunRow } from '../stats/compare.js';
 import { fmtBw, OBJECTIVE_METRIC, type Cell, type CompareSummary } from '../stats/summary.js';
 import { summarizeTrace } from '../trace/views.js';
+import { iterEpochs } from '../trace/source.js';
 import { distributionChart } from './charts/distributions.js';
 import { heatCells, heatmapChart } from './charts/heatmap.js';
 import { paretoChart } from './charts/pareto.js';
@@ -174,8 +175,7 @@ export async function chartSpecs(sum: CompareSummary, runs: RunRow[], traces: Co
   }
   const wt: WtChartPoint[] = [];
   for (const t of traces) {
-    async function* eps() { yield* t.trace.epochs; }
-    const s = await summarizeTrace(t.trace.header, eps(), kernel, { windowsMs: [100, 200, 400, 700, 1000, 2000, 4000, 7000, 10000] });
+    const s = await summarizeTrace(t.trace.header, iterEpochs(t.trace), kernel, { windowsMs: [100, 200, 400, 700, 1000, 2000, 4000, 7000, 10000] });
     for (const p of s.wt) if (p.pages !== null) wt.push({ trace: t.name, windowS: p.windowMs / 1000, pages: p.pages });
   }
   specs.wt = wtChart(wt);

@@ -23,14 +23,21 @@ import type { SimResult } from '../sim/result.js';
 import type { DowntimeStep } from '../sim/engine.js';
 import { fmtBw, type Objective } from './summary.js';
 import { DEFAULT_BANDWIDTH, DEFAULT_DOWNTIME_LIMIT_MS, resolveMethod } from '../sim/simulate.js';
-import type { Trace } from '../trace/model.js';
+import { epochSource, type AnyTrace } from '../trace/source.js';
 import { mulberry32 } from '../trace/random.js';
 
 /** A trace in a comparison. */
 export interface CompareTrace {
   name: string;
-  trace: Trace;
+  /** In memory, or streamed from a .dpt file (the pool's workers then open the file themselves). */
+  trace: AnyTrace;
   sha256: string | null;
+}
+
+/** A trace's span, first epoch's start to last epoch's end, ms (0 without epochs). */
+function traceDurationMs(t: AnyTrace): number {
+  const src = epochSource(t);
+  return src.length === 0 ? 0 : (src.t1(src.length - 1) - src.t0(0)) / 1e6;
 }
 
 /** Repeat recordings of one workload (trace names). */
@@ -152,9 +159,10 @@ export interface CompareRuns {
 }
 
 /** Stratified start offsets: N equally spaced guest instants over the recording, one seeded phase. */
-export function startOffsets(trace: Trace, n: number, seed: number): number[] {
-  const first = trace.epochs[0]!.t0;
-  const last = trace.epochs[trace.epochs.length - 1]!.t1;
+export function startOffsets(trace: AnyTrace, n: number, seed: number): number[] {
+  const src = epochSource(trace);
+  const first = src.t0(0);
+  const last = src.t1(src.length - 1);
   const span = last - first;
   const phase = mulberry32(seed)();
   return Array.from({ length: n }, (_, r) => Math.floor(first + ((r + phase) / n) * span));
@@ -191,8 +199,8 @@ export function compareSpec(o: CompareOptions): CompareSpec {
   paramsByMethod(methods, params);
   return {
     traces: o.traces.map((t) => ({
-      name: t.name, sha256: t.sha256, nPages: t.trace.header.nPages, epochs: t.trace.epochs.length,
-      durationMs: ((t.trace.epochs[t.trace.epochs.length - 1]?.t1 ?? 0) - (t.trace.epochs[0]?.t0 ?? 0)) / 1e6,
+      name: t.name, sha256: t.sha256, nPages: t.trace.header.nPages, epochs: epochSource(t.trace).length,
+      durationMs: traceDurationMs(t.trace),
     })),
     methods,
     baseline,

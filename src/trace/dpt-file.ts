@@ -71,6 +71,21 @@ export interface ScannedEpoch {
   kernelPtr?: number;
 }
 
+/** A scanned .dpt file's index as plain data (DptFile.exportIndex / fromIndex). */
+export interface DptIndex {
+  header: TraceHeader;
+  dataStart: number;
+  fileSize: number;
+  count: number;
+  t0s: Float64Array;
+  t1s: Float64Array;
+  offs: Float64Array;
+  lens: Uint32Array;
+  ns: Uint32Array;
+  encs: Uint8Array;
+  srcs: Uint32Array;
+}
+
 /** A growable typed array of numbers. */
 class Column<T extends Float64Array | Uint32Array | Uint8Array> {
   a: T;
@@ -127,6 +142,43 @@ export class DptFile implements EpochSource, SourcedTrace {
     this.ns = new Column((m) => new Uint32Array(m), n);
     this.encs = new Column((m) => new Uint8Array(m), n);
     this.srcs = new Column((m) => new Uint32Array(m), n);
+  }
+
+  /**
+   * The scan's result as plain data (typed arrays, ~41 bytes per epoch): a
+   * worker opens the same file with fromIndex() instead of scanning it again.
+   */
+  exportIndex(): DptIndex {
+    if (!this.scanned) throw new Error('DptFile.exportIndex before scan()');
+    const n = this.count;
+    return {
+      header: this.header, dataStart: this.dataStart, fileSize: this.fileSize, count: n,
+      t0s: this.t0s.a.slice(0, n), t1s: this.t1s.a.slice(0, n), offs: this.offs.a.slice(0, n),
+      lens: this.lens.a.slice(0, n), ns: this.ns.a.slice(0, n), encs: this.encs.a.slice(0, n), srcs: this.srcs.a.slice(0, n),
+    };
+  }
+
+  /**
+   * Open a file scanned elsewhere (exportIndex()), without scanning it again.
+   * Refuses a file whose size changed since.
+   */
+  static fromIndex(path: string, idx: DptIndex): DptFile {
+    const fd = openFile(path);
+    const f = new DptFile(path, fd, idx.header, idx.dataStart);
+    if (f.fileSize !== idx.fileSize) {
+      closeSync(fd);
+      throw new TraceError(path, {}, `the file as scanned (${idx.fileSize} bytes), found ${f.fileSize} bytes (it changed while it was read)`);
+    }
+    f.t0s.a = idx.t0s;
+    f.t1s.a = idx.t1s;
+    f.offs.a = idx.offs;
+    f.lens.a = idx.lens;
+    f.ns.a = idx.ns;
+    f.encs.a = idx.encs;
+    f.srcs.a = idx.srcs;
+    f.count = idx.count;
+    f.scanned = true;
+    return f;
   }
 
   /** Open a .dpt file and read its header (strictly, as the in-memory reader does). */

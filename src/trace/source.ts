@@ -33,6 +33,36 @@ export interface SourcedTrace {
 /** A trace in memory or streamed. */
 export type AnyTrace = Trace | SourcedTrace;
 
+/**
+ * A streamed trace read from a file that a worker can open by itself (Node):
+ * its path and its index as plain data (src/trace/dpt-file.ts DptFile).
+ */
+export interface FileBackedTrace extends SourcedTrace {
+  readonly path: string;
+  exportIndex(): unknown;
+  close(): void;
+}
+
+/** Whether a trace is read from a file a worker can open (a streamed .dpt). */
+export function isFileBacked(t: AnyTrace): t is FileBackedTrace {
+  const f = t as Partial<FileBackedTrace>;
+  return isSourced(t) && typeof f.path === 'string' && typeof f.exportIndex === 'function';
+}
+
+/** The epochs of any trace as an array (a streamed one is read whole: copies of its pages). */
+export function epochsOf(t: AnyTrace): Epoch[] {
+  if (!isSourced(t)) return t.epochs;
+  const src = t.source;
+  return Array.from({ length: src.length }, (_, k) => ({ t0: src.t0(k), t1: src.t1(k), pages: src.pages(k).slice() }));
+}
+
+/** The epochs of any trace, one after another (a streamed one's pages valid until the next). */
+export function* iterEpochs(t: AnyTrace): Generator<Epoch> {
+  if (!isSourced(t)) { yield* t.epochs; return; }
+  const src = t.source;
+  for (let k = 0; k < src.length; k++) yield { t0: src.t0(k), t1: src.t1(k), pages: src.pages(k) };
+}
+
 /** Whether a trace is a streamed (sourced) one. */
 export function isSourced(t: AnyTrace): t is SourcedTrace {
   return (t as SourcedTrace).source !== undefined;

@@ -3,36 +3,36 @@
  * time, binned to at most 160 × 160 cells (within the ~500 × 500 asked, and
  * small enough that the SVG and the inlined report stay a few MB).
  */
-import type { Trace } from '../../trace/model.js';
+import { epochSource, type AnyTrace } from '../../trace/source.js';
 import { chart, type Spec } from './common.js';
 
 /** One non-empty cell. */
 export interface HeatCell { t0: number; t1: number; p0: number; p1: number; writes: number }
 
 /** Bin a trace's writes into ≤ maxBins × maxBins cells (time from the trace's t = 0, s). */
-export function heatCells(trace: Trace, maxBins = 160): HeatCell[] {
+export function heatCells(trace: AnyTrace, maxBins = 160): HeatCell[] {
   const n = trace.header.nPages;
-  const E = trace.epochs.length;
+  const src = epochSource(trace);
+  const E = src.length;
   const tz = trace.header.meta.timeZeroNs ?? 0;
   const pageBins = Math.min(maxBins, n);
   const timeBins = Math.min(maxBins, E);
   const per = Math.ceil(n / pageBins);
   const perE = Math.ceil(E / timeBins);
-  const cells = new Map<number, number>();
-  trace.epochs.forEach((e, k) => {
-    const tb = Math.floor(k / perE);
-    for (const p of e.pages) {
-      const key = tb * pageBins + Math.floor(p / per);
-      cells.set(key, (cells.get(key) ?? 0) + 1);
-    }
-  });
+  // Cells in a dense array (at most maxBins² of them), key = time bin × pageBins + page bin.
+  const cells = new Float64Array(timeBins * pageBins);
+  for (let k = 0; k < E; k++) {
+    const row = Math.floor(k / perE) * pageBins;
+    const pages = src.pages(k);
+    for (let i = 0; i < pages.length; i++) cells[row + Math.floor(pages[i]! / per)]!++;
+  }
   const out: HeatCell[] = [];
-  for (const [key, writes] of [...cells].sort((a, b) => a[0] - b[0])) {
+  for (let key = 0; key < cells.length; key++) {
+    const writes = cells[key]!;
+    if (writes === 0) continue;
     const tb = Math.floor(key / pageBins);
     const pb = key % pageBins;
-    const first = trace.epochs[tb * perE]!;
-    const last = trace.epochs[Math.min(E, (tb + 1) * perE) - 1]!;
-    out.push({ t0: (first.t0 - tz) / 1e9, t1: (last.t1 - tz) / 1e9, p0: pb * per, p1: Math.min(n, (pb + 1) * per), writes });
+    out.push({ t0: (src.t0(tb * perE) - tz) / 1e9, t1: (src.t1(Math.min(E, (tb + 1) * perE) - 1) - tz) / 1e9, p0: pb * per, p1: Math.min(n, (pb + 1) * per), writes });
   }
   return out;
 }

@@ -4,7 +4,8 @@
 // until the file reaches --gib GiB, then, in the same run and on the same file:
 //   1. a plain sequential read (fs.readSync, 8 MiB chunks) — the reference throughput;
 //   2. `dirtylab inspect --json FILE` as a child process: wall time, throughput, peak RSS;
-//   3. `dirtylab simulate FILE -m qemu-precopy --json` as a child process: wall time, peak RSS.
+//   3. `dirtylab simulate FILE -m qemu-precopy --json` as a child process: wall time, peak RSS;
+//   4. `dirtylab compare FILE` (qemu-precopy and postcopy, 12 runs on 2 workers): wall time, peak RSS.
 // Warm: the file is in the page cache for 1 and 2 (a plain read is then a memory copy). With
 // --cold (root only) 1 and 2 are measured again, each after dropping the page cache
 // (/proc/sys/vm/drop_caches), so both read from the disk (which a virtual machine's host may still cache).
@@ -95,6 +96,10 @@ const inspect = run(['inspect', '--json', file]);
 const summary = JSON.parse(inspect.stdout);
 const sim = run(['simulate', file, '-m', method, '--bandwidth', bandwidth, '--max-time', maxTime, '--json']);
 const result = JSON.parse(sim.stdout);
+// compare streams it too: 2 methods × 2 start offsets × 3 write-time models on 2 workers.
+const cmpOut = join(dir, 'compare-out');
+const cmp = run(['compare', file, '--methods', `${method},postcopy`, '--replicates', '2', '--bandwidth', bandwidth, '--max-time', maxTime, '--workers', '2', '--out', cmpOut, '--quiet', '--json']);
+rmSync(cmpOut, { recursive: true, force: true });
 if (!keep) rmSync(file);
 
 const mb = (b, s) => b / 1e6 / s;
@@ -108,16 +113,17 @@ const rows = [
     ['cold insp.', `${coldInspect.seconds.toFixed(2)} s, ${mb(size, coldInspect.seconds).toFixed(0)} MB/s, ratio ${(coldPlain.seconds / coldInspect.seconds).toFixed(3)}× cold read; peak RSS ${coldInspect.rssMiB.toFixed(0)} MiB`],
   ] : []),
   ['simulate', `${method} at ${bandwidth}, --max-time ${maxTime}: ${sim.seconds.toFixed(2)} s; peak RSS ${sim.rssMiB.toFixed(0)} MiB; ${result.completed ? 'completed' : 'not completed'} (${result.stopReason}), ${result.dirtySyncCount} syncs, ${result.pagesSent} pages sent`],
+  ['compare', `${method} and postcopy × 2 start offsets × 3 write-time models, 2 workers: ${cmp.seconds.toFixed(2)} s (report included); peak RSS ${cmp.rssMiB.toFixed(0)} MiB`],
 ];
 console.log(`\nbench/stream (node ${process.version}; file in the page cache for every step)`);
 for (const [k, v] of rows) console.log(`${k.padEnd(10)}  ${v}`);
 const out = {
   fileBytes: size, epochs: summary.epochs, pagesWritten, plainReadMBps: mb(size, plain.seconds), inspectMBps: mb(size, inspect.seconds),
-  ratio: plain.seconds / inspect.seconds, inspectSeconds: inspect.seconds, inspectRssMiB: inspect.rssMiB, simulateSeconds: sim.seconds, simulateRssMiB: sim.rssMiB, generateSeconds: genS,
+  ratio: plain.seconds / inspect.seconds, inspectSeconds: inspect.seconds, inspectRssMiB: inspect.rssMiB, simulateSeconds: sim.seconds, simulateRssMiB: sim.rssMiB, compareSeconds: cmp.seconds, compareRssMiB: cmp.rssMiB, generateSeconds: genS,
   ...(cold ? { coldReadMBps: mb(size, coldPlain.seconds), coldInspectMBps: mb(size, coldInspect.seconds), coldRatio: coldPlain.seconds / coldInspect.seconds, coldInspectRssMiB: coldInspect.rssMiB } : {}),
 };
 console.log(JSON.stringify(out));
-const over = [['inspect', inspect.rssMiB], ['simulate', sim.rssMiB], ...(cold ? [['inspect (cold)', coldInspect.rssMiB]] : [])].filter(([, r]) => r > rssLimitMiB);
+const over = [['inspect', inspect.rssMiB], ['simulate', sim.rssMiB], ['compare', cmp.rssMiB], ...(cold ? [['inspect (cold)', coldInspect.rssMiB]] : [])].filter(([, r]) => r > rssLimitMiB);
 if (over.length) {
   console.error(`peak RSS over ${rssLimitMiB} MiB: ${over.map(([n, r]) => `${n} ${r.toFixed(0)} MiB`).join(', ')}`);
   process.exitCode = 1;

@@ -10,7 +10,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { dirtylab, root } from './run-cli.js';
 import { RUN_COLUMNS, SUMMARY_COLUMNS, snakeCase, toArrow } from '../src/report/tables.js';
-import { buildProgram, methodsHelp } from '../src/cli/main.js';
+import { buildProgram, loadCommands, methodsHelp } from '../src/cli/main.js';
 
 const ARROW_NAME = { float64: 'Float64', int32: 'Int32', bool: 'Bool', utf8: 'Utf8', dictionary: 'Dictionary<Int32, Utf8>' } as const;
 
@@ -198,6 +198,7 @@ describe('a closed stdout (| head)', () => {
 });
 
 describe('--help', () => {
+  beforeAll(() => loadCommands()); // every command's module, as `dirtylab --help` loads them
   const command = (name: string) => buildProgram().commands.find((c) => c.name() === name)!;
   const raw = (name: string) => command(name).helpInformation() + (name === 'simulate' ? methodsHelp() : '');
   const help = (name: string) => raw(name).replace(/\s+/g, ' ');
@@ -233,7 +234,8 @@ describe('--help', () => {
 });
 
 describe('bandwidth units', () => {
-  it('a bandwidth under 1 KiB/s is refused, whichever flag', () => {
+  it('a bandwidth under 1 KiB/s is refused, whichever flag', async () => {
+    await loadCommands();
     const r = dirtylab('simulate', trace, '-m', 'precopy', '--bandwidth', '32');
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/--bandwidth 32 is 32 B\/s, under 1 KiB\/s .*did you mean 32MiB\/s\?/);

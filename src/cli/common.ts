@@ -17,8 +17,6 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import '../sim/profiles.js';
 import cliProgress from 'cli-progress';
-import * as vegaLib from 'vega';
-import * as vlLib from 'vega-lite';
 import { type CompareTrace } from '../stats/compare.js';
 import { availableParallelism } from 'node:os';
 
@@ -167,8 +165,9 @@ export function workersOption(): Option {
 }
 
 
-/** Versions that produced a report. */
-export function versions(): Record<string, string> {
+/** Versions that produced a report (vega and vega-lite loaded only here: they are slow to load). */
+export async function versions(): Promise<Record<string, string>> {
+  const [vegaLib, vlLib] = await Promise.all([import('vega'), import('vega-lite')]);
   return { dirtylab: packageVersion(), node: process.version, vega: vegaLib.version, 'vega-lite': vlLib.version };
 }
 

@@ -33,7 +33,7 @@ export async function finishComparison(r: CompareRuns, traces: CompareTrace[], o
   const kernel = await Kernel.load();
   const names = [...new Set(traces.map((t) => defaultCalibrationName(t.trace, r.spec.calibration ?? undefined)))];
   const host = { profile: profileLine(traces, r.spec.calibration, r.spec.linkBandwidth), constants: Object.fromEntries(names.map((n) => [n, getCalibration(n)?.constants ?? {}])) };
-  const files = await reportFiles(r, sum, traces, kernel, versions(), host);
+  const files = await reportFiles(r, sum, traces, kernel, await versions(), host);
   writeFilesAtomic(o.out, files);
   if (o.json) log(JSON.stringify(sum, null, 2));
   else {

@@ -16,20 +16,37 @@ import { registerInspect } from './inspect.js';
 import { registerConvert } from './convert.js';
 import { registerGenerate } from './generate.js';
 import { registerSimulate } from './simulate.js';
-import { registerCompare } from './compare.js';
-import { registerMerge } from './merge.js';
-import { registerGrid } from './grid.js';
-import { registerValidate } from './validate.js';
 import { registerImport } from './import.js';
 import { registerRecord } from './record.js';
-import { registerAdvise } from './advise.js';
 
 export { UsageError, packageVersion } from './common.js';
 export { renderSummary } from './inspect.js';
 export { renderResult, methodsHelp } from './simulate.js';
-export { renderValidation } from './validate.js';
 
-/** Build the command tree (exported for tests and --help checks). */
+type Registrar = (program: Command, out: Out) => void;
+
+/**
+ * The commands whose modules load the statistics, report and chart libraries
+ * (arquero, vega, vega-lite, apache-arrow, …: ~0.8 s): loaded only when one
+ * of them runs, or for --help and errors, so that inspect, simulate, convert,
+ * generate, import and record start in a fraction of that.
+ */
+const HEAVY: Record<string, () => Promise<Registrar>> = {
+  compare: async () => (await import('./compare.js')).registerCompare,
+  merge: async () => (await import('./merge.js')).registerMerge,
+  grid: async () => (await import('./grid.js')).registerGrid,
+  validate: async () => (await import('./validate.js')).registerValidate,
+  advise: async () => (await import('./advise.js')).registerAdvise,
+};
+const LIGHT = new Set(['inspect', 'convert', 'generate', 'import', 'simulate', 'record']);
+const loaded = new Map<string, Registrar>();
+
+/** Load the heavy commands' modules: those named, or all (for buildProgram() to register them). */
+export async function loadCommands(names: string[] = Object.keys(HEAVY)): Promise<void> {
+  for (const n of names) if (HEAVY[n] && !loaded.has(n)) loaded.set(n, await HEAVY[n]());
+}
+
+/** Build the command tree: every light command and the heavy ones loaded (loadCommands() first for all; tests, --help checks). */
 export function buildProgram(out: Out = { log: (s) => process.stdout.write(s + '\n') }): Command {
   const program = new Command('dirtylab')
     .description('Replay recorded dirty-page traces through live-migration copy methods.')
@@ -39,7 +56,10 @@ export function buildProgram(out: Out = { log: (s) => process.stdout.write(s + '
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   for (const register of [registerInspect, registerConvert, registerGenerate]) register(program, out);
   registerImport(program, out, (m) => new UsageError(m), packageVersion());
-  for (const register of [registerSimulate, registerCompare, registerMerge, registerGrid, registerValidate, registerRecord, registerAdvise]) register(program, out);
+  registerSimulate(program, out);
+  for (const name of ['compare', 'merge', 'grid', 'validate']) loaded.get(name)?.(program, out);
+  registerRecord(program, out);
+  loaded.get('advise')?.(program, out);
   markRequired(program);
   return program;
 }
@@ -66,6 +86,10 @@ function quietOnClosedPipe(): void {
 /** Run the CLI; returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
   quietOnClosedPipe();
+  // The command is the first word that is not an option (there are no global options with values).
+  const cmd = argv.slice(2).find((a) => !a.startsWith('-'));
+  const versionOnly = cmd === undefined && argv.slice(2).some((a) => a === '-V' || a === '--version');
+  await loadCommands(versionOnly || (cmd !== undefined && LIGHT.has(cmd)) ? [] : cmd !== undefined && cmd in HEAVY ? [cmd] : undefined);
   const program = buildProgram();
   try {
     await program.parseAsync(argv);

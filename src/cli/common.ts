@@ -200,12 +200,18 @@ export function closeTraces(traces: { trace: AnyTrace }[]): void {
 export async function loadTraces(paths: string[], format?: TraceFormat): Promise<CompareTrace[]> {
   const out: CompareTrace[] = [];
   const names = new Set<string>();
-  for (const p of paths) {
-    const t = await openForReplay(p, format);
-    let name = p.split('/').pop()!.replace(/\.(dpt|jsonl|gz)$/g, '').replace(/\.(dpt|jsonl)$/g, '').replace(/\.trace$/, '');
-    while (names.has(name)) name += "'";
-    names.add(name);
-    out.push({ name, trace: t, sha256: await fileSha256(p), path: p } as CompareTrace & { path: string });
+  try {
+    for (const p of paths) {
+      const t = await openForReplay(p, format);
+      let name = p.split('/').pop()!.replace(/\.(dpt|jsonl|gz)$/g, '').replace(/\.(dpt|jsonl)$/g, '').replace(/\.trace$/, '');
+      while (names.has(name)) name += "'";
+      names.add(name);
+      out.push({ name, trace: t, sha256: null, path: p } as CompareTrace & { path: string });
+      out[out.length - 1]!.sha256 = await fileSha256(p);
+    }
+  } catch (e) {
+    closeTraces(out); // the files streamed so far
+    throw e;
   }
   return out;
 }

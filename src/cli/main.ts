@@ -43,7 +43,7 @@ const loaded = new Map<string, Registrar>();
 
 /** Load the heavy commands' modules: those named, or all (for buildProgram() to register them). */
 export async function loadCommands(names: string[] = Object.keys(HEAVY)): Promise<void> {
-  for (const n of names) if (HEAVY[n] && !loaded.has(n)) loaded.set(n, await HEAVY[n]());
+  for (const n of names) if (Object.hasOwn(HEAVY, n) && !loaded.has(n)) loaded.set(n, await HEAVY[n]!());
 }
 
 /** Build the command tree: every light command and the heavy ones loaded (loadCommands() first for all; tests, --help checks). */
@@ -89,7 +89,7 @@ export async function main(argv: string[]): Promise<number> {
   // The command is the first word that is not an option (there are no global options with values).
   const cmd = argv.slice(2).find((a) => !a.startsWith('-'));
   const versionOnly = cmd === undefined && argv.slice(2).some((a) => a === '-V' || a === '--version');
-  await loadCommands(versionOnly || (cmd !== undefined && LIGHT.has(cmd)) ? [] : cmd !== undefined && cmd in HEAVY ? [cmd] : undefined);
+  await loadCommands(versionOnly || (cmd !== undefined && LIGHT.has(cmd)) ? [] : cmd !== undefined && Object.hasOwn(HEAVY, cmd) ? [cmd] : undefined);
   const program = buildProgram();
   try {
     await program.parseAsync(argv);

@@ -57,19 +57,19 @@ export function registerMerge(program: Command, out: Out): void {
       if (spec === null) throw new TraceError(dirs[0]!, {}, 'at least one run in the shards');
       const s: CompareSpec = spec;
       const traces = await loadTraces(s.traces.map((t) => (t as { path?: string }).path ?? t.name));
-      traces.forEach((t, i) => {
-        if (t.sha256 !== s.traces[i]!.sha256) throw new TraceError((s.traces[i] as { path?: string }).path ?? t.name, {}, `the trace the shards ran (SHA-256 ${s.traces[i]!.sha256}), found ${t.sha256}`);
-        t.name = s.traces[i]!.name;
-      });
-      const total = gridCells(s, traces).length;
-      const seen = new Set<number>();
-      for (const r of runs) {
-        if (seen.has(r.index)) throw new TraceError(dirs.join(', '), {}, `each grid run once, found run ${r.index} twice`);
-        seen.add(r.index);
-      }
-      if (seen.size !== total) throw new TraceError(dirs.join(', '), {}, `all ${total} runs of the grid, found ${seen.size} (a shard is missing)`);
-      runs.sort((a, b) => a.index - b.index); // the canonical grid order, as one machine writes it
       try {
+        traces.forEach((t, i) => {
+          if (t.sha256 !== s.traces[i]!.sha256) throw new TraceError((s.traces[i] as { path?: string }).path ?? t.name, {}, `the trace the shards ran (SHA-256 ${s.traces[i]!.sha256}), found ${t.sha256}`);
+          t.name = s.traces[i]!.name;
+        });
+        const total = gridCells(s, traces).length;
+        const seen = new Set<number>();
+        for (const r of runs) {
+          if (seen.has(r.index)) throw new TraceError(dirs.join(', '), {}, `each grid run once, found run ${r.index} twice`);
+          seen.add(r.index);
+        }
+        if (seen.size !== total) throw new TraceError(dirs.join(', '), {}, `all ${total} runs of the grid, found ${seen.size} (a shard is missing)`);
+        runs.sort((a, b) => a.index - b.index); // the canonical grid order, as one machine writes it
         await finishComparison({ spec: s, runs, total }, traces, { json: o.json, out: o.out }, out.log);
       } finally {
         closeTraces(traces);

@@ -12,7 +12,7 @@
  * preallocated Uint32Arrays; write counts are checked, not kept.
  */
 import { closeSync, fstatSync, openSync, read as fsRead, readSync } from 'node:fs';
-import type { Kernel, U32Buffer } from '../kernel/index.js';
+import { KernelMemoryError, type Kernel, type U32Buffer } from '../kernel/index.js';
 import { ByteReader } from './bytes.js';
 import { ENC_BITMAP, ENC_LIST, ENC_SAME, checkSetFields, decodeSet, looksLikeDpt, readDptHeader } from './dpt.js';
 import { TraceError, type TraceHeader } from './model.js';
@@ -67,8 +67,10 @@ export interface ScannedEpoch {
   t0: number;
   t1: number;
   pages: Uint32Array;
-  /** With scanEpochs(kernel): the byte offset of `pages` in the kernel's memory, −1 when they are a JS array. */
+  /** With scanEpochs(kernel): the byte offset of `pages` in that kernel's memory, −1 when they are a JS array. */
   kernelPtr?: number;
+  /** With scanEpochs(kernel): that kernel. */
+  kernel?: Kernel;
 }
 
 /** A scanned .dpt file's index as plain data (DptFile.exportIndex / fromIndex). */
@@ -313,7 +315,9 @@ export class DptFile implements EpochSource, SourcedTrace {
     // Read-ahead: while this thread decodes, a libuv thread reads the next chunks into a scratch
     // buffer (the data is dropped; the page cache keeps it), so a file read from the disk is read
     // while it is decoded, not before. At most READ_AHEAD bytes ahead of the scan. The reads are
-    // positioned (pread: no file offset moves), so one that completes after close() changes nothing.
+    // positioned (pread: no file offset moves) into a buffer nothing reads, so one still queued when the
+    // file is closed (its fd number perhaps reused) changes nothing; errors are ignored (the scan's own
+    // reads report them).
     let ahead = 0; // file offset up to which read-ahead was asked for
     const readAhead = (from: number): void => {
       const limit = Math.min(size, from + READ_AHEAD);
@@ -347,12 +351,14 @@ export class DptFile implements EpochSource, SourcedTrace {
     let kbytes: { ptr: number; cap: number } | null = null;
     let prevPtr = -1;
     let prevN = 0;
+    let useKernel = kernel !== undefined; // until its memory runs out
     /** Copy buf[from, from + m) into the kernel (zero-padded to whole 64-bit words); its byte offset. */
     const toKernel = (kn: Kernel, from: number, m: number): number => {
       const need = Math.ceil(m / 8) * 8 + 8;
       if (!kbytes || kbytes.cap < need) {
-        if (kbytes) kn.release(kbytes.ptr, kbytes.cap);
         const cap = Math.max(need, 1 << 16, (kbytes?.cap ?? 0) * 2);
+        if (kbytes) kn.release(kbytes.ptr, kbytes.cap);
+        kbytes = null; // given back: not to be given back twice if the next allocation fails
         kbytes = { ptr: kn.alloc(cap), cap };
       }
       const u8 = kn.u8;
@@ -399,7 +405,7 @@ export class DptFile implements EpochSource, SourcedTrace {
       const payloadAt = blockAt + fixed;
       const avail = ensure(len);
       if (avail < len) truncated(payloadAt, `${what}'s payload`, len, hi - lo);
-      let pages: Uint32Array;
+      let pages!: Uint32Array;
       let src: number;
       let ptr = -1;
       if (enc === ENC_SAME) {
@@ -408,40 +414,58 @@ export class DptFile implements EpochSource, SourcedTrace {
         pages = decodeSet(buf, lo, payloadAt, file, blockAt + o, n, enc, len, h.nPages, p, what, null);
         src = prevSrc;
         ptr = prevPtr;
-      } else if (kernel && (enc === ENC_LIST || (enc === ENC_BITMAP && len * 8 < 2 ** 32))) {
-        cur ^= 1;
-        let out = kbufs[cur];
-        if (!out || out.length < n + 1) {
-          if (out) kernel.dispose(out);
-          out = kbufs[cur] = kernel.buffer(Math.max(n + 1, 1024, (out?.length ?? 0) * 2));
-        }
-        const at = toKernel(kernel, lo, len);
-        const got = enc === ENC_LIST ? kernel.decodeList(out, h.nPages, at, len, n) : kernel.raw.collect(at, 0, len * 8, out.ptr, n + 1);
-        pages = kernel.entriesOf(out, n);
-        if (got !== n || (enc === ENC_BITMAP && n > 0 && pages[n - 1]! >= h.nPages)) {
-          // The kernel refused the payload: the JS reader words the error.
-          decodeSet(buf, lo, payloadAt, file, blockAt + o, n, enc, len, h.nPages, prev, what, new Uint32Array(n + 1));
-          throw new Error(`internal error: the kernel refused ${what} of ${file}, the reader did not`);
-        }
-        src = k;
-        ptr = out.ptr;
       } else {
-        cur ^= 1;
-        if (bufs[cur]!.length < n) bufs[cur] = new Uint32Array(Math.max(n, bufs[cur]!.length * 2));
-        pages = decodeSet(buf, lo, payloadAt, file, blockAt + o, n, enc, len, h.nPages, prev, what, bufs[cur]!).subarray(0, n);
+        let decoded = false;
+        if (useKernel && kernel && (enc === ENC_LIST || (enc === ENC_BITMAP && len * 8 < 2 ** 32))) {
+          try {
+            let out = kbufs[cur ^ 1];
+            if (!out || out.length < n + 1) {
+              const had = out?.length ?? 0;
+              if (out) kernel.dispose(out);
+              kbufs[cur ^ 1] = null; // given back: not to be given back twice if the next allocation fails
+              out = kbufs[cur ^ 1] = kernel.buffer(Math.max(n + 1, 1024, had * 2));
+            }
+            const at = toKernel(kernel, lo, len);
+            const got = enc === ENC_LIST ? kernel.decodeList(out, h.nPages, at, len, n) : kernel.raw.collect(at, 0, len * 8, out.ptr, n + 1);
+            pages = kernel.entriesOf(out, n);
+            if (got !== n || (enc === ENC_BITMAP && n > 0 && pages[n - 1]! >= h.nPages)) {
+              // The kernel refused the payload: the JS reader words the error.
+              decodeSet(buf, lo, payloadAt, file, blockAt + o, n, enc, len, h.nPages, prev, what, new Uint32Array(n + 1));
+              throw new Error(`internal error: the kernel refused ${what} of ${file}, the reader did not`);
+            }
+            cur ^= 1;
+            ptr = out.ptr;
+            decoded = true;
+          } catch (e) {
+            if (!(e instanceof KernelMemoryError)) throw e;
+            useKernel = false; // the kernel's 4 GiB are taken: the JS reader decodes from here on
+          }
+        }
+        if (!decoded) {
+          cur ^= 1;
+          if (bufs[cur]!.length < n) bufs[cur] = new Uint32Array(Math.max(n, bufs[cur]!.length * 2));
+          pages = decodeSet(buf, lo, payloadAt, file, blockAt + o, n, enc, len, h.nPages, prev, what, bufs[cur]!).subarray(0, n);
+        }
         src = k;
       }
       lo += len;
       if (h.hasCounts) {
-        if (kernel && n < 2 ** 28) {
+        let r = -1;
+        if (useKernel && kernel && n < 2 ** 28) {
           const m = ensure(Math.min(5 * n, size - (base + lo)));
-          const r = kernel.checkCounts(toKernel(kernel, lo, m), m, n);
-          if (r < 0) {
+          try {
+            r = kernel.checkCounts(toKernel(kernel, lo, m), m, n);
+          } catch (e) {
+            if (!(e instanceof KernelMemoryError)) throw e;
+            useKernel = false;
+          }
+          if (useKernel && r < 0) {
             this.checkCounts(ensure, () => buf, () => lo, (v) => { lo = v; }, () => base + lo, n, k);
             throw new Error(`internal error: the kernel refused epoch ${k}'s write counts in ${file}, the reader did not`);
           }
-          lo += r;
-        } else this.checkCounts(ensure, () => buf, () => lo, (v) => { lo = v; }, () => base + lo, n, k);
+        }
+        if (r >= 0) lo += r;
+        else this.checkCounts(ensure, () => buf, () => lo, (v) => { lo = v; }, () => base + lo, n, k);
       }
       this.t0s.set(k, t0);
       this.t1s.set(k, t1);
@@ -452,7 +476,7 @@ export class DptFile implements EpochSource, SourcedTrace {
       this.srcs.set(k, src);
       // The view is made again: checking the counts may have grown the kernel's memory.
       if (kernel && ptr >= 0) pages = kernel.u32.subarray(ptr >>> 2, (ptr >>> 2) + n);
-      yield kernel ? { k, t0, t1, pages, kernelPtr: ptr } : { k, t0, t1, pages };
+      yield kernel ? { k, t0, t1, pages, kernelPtr: ptr, kernel } : { k, t0, t1, pages };
       prev = pages;
       prevPtr = ptr;
       prevN = n;
@@ -462,6 +486,7 @@ export class DptFile implements EpochSource, SourcedTrace {
     }
     this.count = k;
     this.scanned = true;
+    this.aheadBuf = null;
   }
 
   /** Check n LEB128 write counts at the scan position (values 1 … 2^32 − 1, ≤ 5 bytes each), consuming them. */

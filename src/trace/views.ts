@@ -271,15 +271,21 @@ class KernelTally {
     return this.k.entriesOf(this.counts, this.nPages);
   }
 
+  /** The counters copied out to JS (writes per page, last-write epoch + 1): the JS tally goes on from them. */
+  toJs(): { counts: Uint32Array; last: Uint32Array } {
+    return { counts: this.k.entriesOf(this.counts, this.nPages).slice(), last: this.k.entriesOf(this.last, this.nPages).slice() };
+  }
+
   /** Give every buffer back to the kernel. */
   dispose(): void {
     for (const b of [this.counts, this.last, this.pagesBuf, this.hist, this.prevBuf]) if (b) this.k.dispose(b);
   }
 }
 
-/** An epoch whose pages may already lie in the summary kernel's memory (DptFile.scanEpochs(kernel)). */
+/** An epoch whose pages may already lie in a kernel's memory (DptFile.scanEpochs(kernel)). */
 interface MaybeKernelEpoch extends Epoch {
   kernelPtr?: number;
+  kernel?: Kernel;
 }
 
 /**
@@ -296,10 +302,10 @@ export async function summarizeTrace(
   const hotThreshold = opts.hotThreshold ?? 0.5;
   const isNs = header.timeUnit === 'ns';
   const windows = isNs ? (opts.windowsMs ?? DEFAULT_WT_WINDOWS_MS).map((ms) => new WtWindow(ms * 1e6)) : [];
-  const tally = kernel ? KernelTally.create(kernel, header.nPages) : null;
+  let tally = kernel ? KernelTally.create(kernel, header.nPages) : null;
   try {
-    const perPageJs = new Uint32Array(tally ? 0 : header.nPages);
-    const lastPlus1 = new Uint32Array(windows.length > 0 && !tally ? header.nPages : 0); // epoch of the page's last write + 1 (0: none yet)
+    let perPageJs: Uint32Array = new Uint32Array(tally ? 0 : header.nPages);
+    let lastPlus1: Uint32Array = new Uint32Array(windows.length > 0 && !tally ? header.nPages : 0); // epoch of the page's last write + 1 (0: none yet)
     let prev = new Uint32Array(1024);
     let t0s = new Float64Array(1024);
     const firsts = new Float64Array(windows.length);
@@ -320,20 +326,38 @@ export async function summarizeTrace(
         const mid = (e.t0 + e.t1) / 2;
         for (let w = 0; w < windows.length; w++) firsts[w] = windows[w]!.first(j, mid, t0s);
       }
+      let tallied = false;
       if (tally) {
         let fmin = j;
         for (let w = 0; w < windows.length; w++) fmin = Math.min(fmin, firsts[w]!);
         // A histogram of previous writes costs O(span) per epoch: used unless the windows span far more epochs than pages.
         const span = j - fmin;
         const useHist = span <= 2 * n + 64;
-        distinctPages += tally.epoch(`epoch ${j}`, (e as MaybeKernelEpoch).kernelPtr ?? -1, pages, n, j, useHist ? span : -1, fmin);
-        if (useHist) {
-          const h = tally.histogram(span);
-          for (let w = 0; w < windows.length; w++) windows[w]!.addHist(j, firsts[w]!, fmin, h, span, n);
-        } else {
-          const pv = tally.prevView(n);
-          for (let w = 0; w < windows.length; w++) windows[w]!.add(j, firsts[w]!, pv, n);
+        const me = e as MaybeKernelEpoch;
+        let fresh = -1;
+        try {
+          fresh = tally.epoch(`epoch ${j}`, me.kernel === kernel ? me.kernelPtr ?? -1 : -1, pages, n, j, useHist ? span : -1, fmin);
+        } catch (err) {
+          // The kernel's memory ran out (before this epoch was counted): the JS tally goes on from its counters.
+          if (!(err instanceof KernelMemoryError)) throw err;
+          ({ counts: perPageJs, last: lastPlus1 } = tally.toJs());
+          tally.dispose();
+          tally = null;
         }
+        if (fresh >= 0) {
+          distinctPages += fresh;
+          if (useHist) {
+            const h = tally!.histogram(span);
+            for (let w = 0; w < windows.length; w++) windows[w]!.addHist(j, firsts[w]!, fmin, h, span, n);
+          } else {
+            const pv = tally!.prevView(n);
+            for (let w = 0; w < windows.length; w++) windows[w]!.add(j, firsts[w]!, pv, n);
+          }
+          tallied = true;
+        }
+      }
+      if (tallied) {
+        // counted in the kernel
       } else if (windows.length > 0) {
         if (prev.length < n) prev = new Uint32Array(Math.max(n, prev.length * 2));
         const j1 = j + 1;

@@ -282,6 +282,56 @@ class KernelTally {
   }
 }
 
+/** Guests above this many pages count in ChunkedCounters when not in the kernel (flat arrays would take ≥ 512 MiB). */
+const CHUNKED_FROM_PAGES = 2 ** 26;
+const CHUNK_BITS = 12;
+
+/**
+ * summarizeTrace's two counters per page for a huge guest, in chunks of 4096
+ * pages made when a page of the chunk is first written: memory in proportion
+ * to the stretches of memory written, not to the guest (an 8 TiB guest whose
+ * trace writes a few thousand pages took 8 GB of flat arrays).
+ */
+class ChunkedCounters {
+  private readonly counts: (Uint32Array | undefined)[] = [];
+  private readonly last: (Uint32Array | undefined)[] = [];
+
+  /** Count epoch j1 − 1's n pages; each page's previous last-write value goes to prev[i]. Returns the pages written for the first time. */
+  add(pages: Uint32Array, n: number, j1: number, prev: Uint32Array): number {
+    let fresh = 0;
+    for (let i = 0; i < n; i++) {
+      const p = pages[i]!;
+      const c = p >>> CHUNK_BITS;
+      const q = p & ((1 << CHUNK_BITS) - 1);
+      let cc = this.counts[c];
+      if (!cc) {
+        cc = this.counts[c] = new Uint32Array(1 << CHUNK_BITS);
+        this.last[c] = new Uint32Array(1 << CHUNK_BITS);
+      }
+      if (cc[q] === 0) fresh++;
+      cc[q]!++;
+      const l = this.last[c]!;
+      prev[i] = l[q]!;
+      l[q] = j1;
+    }
+    return fresh;
+  }
+
+  /** Pages written at least `threshold` times (and at least once). */
+  hot(threshold: number): number {
+    let hot = 0;
+    for (const cc of this.counts) if (cc) for (let q = 0; q < cc.length; q++) if (cc[q]! >= threshold && cc[q]! > 0) hot++;
+    return hot;
+  }
+
+  /** Writes per page as one flat array of nPages (only for an address map's heat). */
+  flat(nPages: number): Uint32Array {
+    const out = new Uint32Array(nPages);
+    this.counts.forEach((cc, c) => { if (cc) out.set(cc.subarray(0, Math.max(0, Math.min(cc.length, nPages - (c << CHUNK_BITS)))), c << CHUNK_BITS); });
+    return out;
+  }
+}
+
 /** An epoch whose pages may already lie in a kernel's memory (DptFile.scanEpochs(kernel)). */
 interface MaybeKernelEpoch extends Epoch {
   kernelPtr?: number;
@@ -304,8 +354,9 @@ export async function summarizeTrace(
   const windows = isNs ? (opts.windowsMs ?? DEFAULT_WT_WINDOWS_MS).map((ms) => new WtWindow(ms * 1e6)) : [];
   let tally = kernel ? KernelTally.create(kernel, header.nPages) : null;
   try {
-    let perPageJs: Uint32Array = new Uint32Array(tally ? 0 : header.nPages);
-    let lastPlus1: Uint32Array = new Uint32Array(windows.length > 0 && !tally ? header.nPages : 0); // epoch of the page's last write + 1 (0: none yet)
+    const chunked = !tally && header.nPages > CHUNKED_FROM_PAGES ? new ChunkedCounters() : null;
+    let perPageJs: Uint32Array = new Uint32Array(tally || chunked ? 0 : header.nPages);
+    let lastPlus1: Uint32Array = new Uint32Array(windows.length > 0 && !tally && !chunked ? header.nPages : 0); // epoch of the page's last write + 1 (0: none yet)
     let prev = new Uint32Array(1024);
     let t0s = new Float64Array(1024);
     const firsts = new Float64Array(windows.length);
@@ -358,6 +409,10 @@ export async function summarizeTrace(
       }
       if (tallied) {
         // counted in the kernel
+      } else if (chunked) {
+        if (prev.length < n) prev = new Uint32Array(Math.max(n, prev.length * 2));
+        distinctPages += chunked.add(pages, n, j + 1, prev);
+        for (let w = 0; w < windows.length; w++) windows[w]!.add(j, firsts[w]!, prev, n);
       } else if (windows.length > 0) {
         if (prev.length < n) prev = new Uint32Array(Math.max(n, prev.length * 2));
         const j1 = j + 1;
@@ -385,7 +440,8 @@ export async function summarizeTrace(
     const wt = windows.map((w) => w.finish(j, tEnd, t0s));
     const threshold = hotThreshold * j;
     let hot = 0;
-    if (j > 0) for (let p = 0; p < perPage.length; p++) if (perPage[p]! >= threshold && perPage[p]! > 0) hot++;
+    if (j > 0 && chunked) hot = chunked.hot(threshold);
+    else if (j > 0) for (let p = 0; p < perPage.length; p++) if (perPage[p]! >= threshold && perPage[p]! > 0) hot++;
     const sorted = [...sizes].sort((a, b) => a - b);
     const median = sorted.length === 0 ? 0 : sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
     const tz = header.meta.timeZeroNs;
@@ -410,7 +466,7 @@ export async function summarizeTrace(
       hotSetPages: hot,
       zeroAtStartPages: header.zeroAtStart ? header.zeroAtStart.length : null,
       timeZeroMs: isNs && typeof tz === 'number' ? tz / 1e6 : null,
-      ...(isAddressMap(map) ? { mappings: mappingHeat(map, perPage) } : {}),
+      ...(isAddressMap(map) ? { mappings: mappingHeat(map, chunked ? chunked.flat(header.nPages) : perPage) } : {}),
       ...(isCostSummary(cost) ? { recorderCost: cost } : {}),
     };
   } finally {

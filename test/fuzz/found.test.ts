@@ -5,6 +5,8 @@ import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runInProcess } from './in-process.js';
+import { fileInput } from '../../src/trace/node.js';
+import { readTrace } from '../../src/trace/open.js';
 
 const root = new URL('../..', import.meta.url).pathname;
 const fx = (name: string) => join(root, 'test/fixtures/fuzz', name);
@@ -51,6 +53,25 @@ describe('fuzz finds: clean refusals (exit 2), no crash, no endless run', () => 
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/result\.json: expected a JSON object \(Unexpected token 'x': not valid JSON\)\n$/);
     expect(r.err.trimEnd().split('\n')).toHaveLength(1);
+  });
+
+  it('query-migrate: ram.page-size 0.5 (the second campaign\'s hang: 2.7·10^8 pages, 5.3 s CPU, 1.5 GB) is refused at its line', async () => {
+    const r = await run('import', 'query-migrate', fx('query-migrate-page-size-half.jsonl'), '--epoch-ms', '1000', '-o', out());
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/query-migrate-page-size-half\.jsonl: line 2: expected "ram"\."page-size" a power of two from 512 B to 1 GiB \(or give --page-size\), found 0\.5/);
+    expect(r.ms).toBeLessThan(5000);
+    const f = await run('import', 'query-migrate', fx('query-migrate-page-size-half.jsonl'), '--epoch-ms', '1000', '--page-size', '3', '-o', out());
+    expect(f.code).toBe(1);
+    expect(f.err).toMatch(/--page-size must be a power of two from 512 B to 1 GiB, not 3/);
+  });
+
+  it('query-migrate: an 8 TiB guest (2^31 pages) whose replies dirty a few thousand imports in seconds, not 82 s and 8 GB', async () => {
+    const o = out();
+    const r = await run('import', 'query-migrate', fx('query-migrate-8tib-guest.jsonl'), '--epoch-ms', '1000', '-o', o);
+    expect(r.code, r.err).toBe(0);
+    const t = await readTrace(fileInput(o));
+    expect([t.header.nPages, t.header.pageSize, t.epochs.length]).toEqual([2 ** 31, 4096, 100]);
+    expect(r.ms).toBeLessThan(15_000);
   });
 
   it('the limit: 2^20 epochs pass, one more is refused (a longer --epoch-ms takes a longer span)', async () => {

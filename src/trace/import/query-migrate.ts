@@ -19,7 +19,7 @@
  * (src/trace/import/rates.ts).
  */
 import type { TraceInput } from '../bytes.js';
-import { TraceError, type Where } from '../model.js';
+import { PAGE_SIZE_RULE, TraceError, validPageSize, type Where } from '../model.js';
 import { jsonObjects, qmpPayload } from './calc-dirty-rate.js';
 import { contentText, type DirInput, type ImportContext, type ImportResult, type ImporterSpec, preview } from './common.js';
 import { RATE_OPTIONS, traceFromRates, type RateSample } from './rates.js';
@@ -131,7 +131,12 @@ async function run(src: TraceInput | DirInput, ctx: ImportContext): Promise<Impo
   const { polls, skipped } = isJson ? fromJson(text, input.name) : fromVirsh(text, input.name);
   if (polls.length === 0) throw new TraceError(input.name, {}, `query-migrate replies with "ram" statistics (a migration in progress), found none${skipped ? ` (${skipped} replies without them)` : ''}`);
   const given = o['ram-size'] as number | undefined;
-  const pageSize = (o['page-size'] as number | undefined) ?? polls.find((p) => p.pageSize)?.pageSize ?? 4096;
+  const flagSize = o['page-size'] as number | undefined;
+  if (flagSize !== undefined && !validPageSize(flagSize)) throw new RangeError(`--page-size must be ${PAGE_SIZE_RULE}, not ${flagSize}`);
+  const told = polls.find((p) => p.pageSize);
+  // Checked before the guest's size is taken from it: ram.page-size 0.5 made a 128 MiB guest 2.7·10^8 pages.
+  if (flagSize === undefined && told && !validPageSize(told.pageSize)) throw new TraceError(input.name, told.where, `"ram"."page-size" ${PAGE_SIZE_RULE} (or give --page-size), found ${told.pageSize}`);
+  const pageSize = flagSize ?? told?.pageSize ?? 4096;
   const ramBytes = given ?? polls.find((p) => p.ramBytes)?.ramBytes ?? null;
   if (ramBytes === null) throw new RangeError('import query-migrate needs --ram-size: the replies do not carry ram.total (Memory total)');
   const nPages = Math.floor(ramBytes / pageSize);

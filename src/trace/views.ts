@@ -272,8 +272,8 @@ class KernelTally {
   }
 
   /** The counters copied out to JS (writes per page, last-write epoch + 1): the JS tally goes on from them. */
-  toJs(): { counts: Uint32Array; last: Uint32Array } {
-    return { counts: this.k.entriesOf(this.counts, this.nPages).slice(), last: this.k.entriesOf(this.last, this.nPages).slice() };
+  toJs(): ChunkedCounters {
+    return ChunkedCounters.from(this.k.entriesOf(this.counts, this.nPages), this.k.entriesOf(this.last, this.nPages));
   }
 
   /** Give every buffer back to the kernel. */
@@ -282,19 +282,30 @@ class KernelTally {
   }
 }
 
-/** Guests above this many pages count in ChunkedCounters when not in the kernel (flat arrays would take ≥ 512 MiB). */
-const CHUNKED_FROM_PAGES = 2 ** 26;
 const CHUNK_BITS = 12;
 
 /**
- * summarizeTrace's two counters per page for a huge guest, in chunks of 4096
- * pages made when a page of the chunk is first written: memory in proportion
- * to the stretches of memory written, not to the guest (an 8 TiB guest whose
- * trace writes a few thousand pages took 8 GB of flat arrays).
+ * summarizeTrace's two counters per page in JS (no kernel, or its 4 GiB
+ * full): chunks of 4096 pages made when a page of the chunk is first
+ * written, so memory follows the stretches of memory written, not the guest
+ * (an 8 TiB guest whose trace writes a few thousand pages took 8 GB of flat
+ * arrays).
  */
 class ChunkedCounters {
   private readonly counts: (Uint32Array | undefined)[] = [];
   private readonly last: (Uint32Array | undefined)[] = [];
+
+  /** The counters of flat arrays (writes per page, last-write epoch + 1), chunks only where a page was written. */
+  static from(counts: Uint32Array, last: Uint32Array): ChunkedCounters {
+    const c = new ChunkedCounters();
+    for (let base = 0, k = 0; base < counts.length; base += 1 << CHUNK_BITS, k++) {
+      const cc = counts.subarray(base, base + (1 << CHUNK_BITS));
+      if (!cc.some((x) => x !== 0)) continue;
+      (c.counts[k] = new Uint32Array(1 << CHUNK_BITS)).set(cc);
+      (c.last[k] = new Uint32Array(1 << CHUNK_BITS)).set(last.subarray(base, base + (1 << CHUNK_BITS)));
+    }
+    return c;
+  }
 
   /** Count epoch j1 − 1's n pages; each page's previous last-write value goes to prev[i]. Returns the pages written for the first time. */
   add(pages: Uint32Array, n: number, j1: number, prev: Uint32Array): number {
@@ -340,11 +351,11 @@ interface MaybeKernelEpoch extends Epoch {
 
 /**
  * Summarise a trace's epochs in one pass. Memory: two 32-bit counters per
- * page and a few numbers per epoch; an epoch's pages are not kept after it
- * is counted (the iterator may reuse its buffers). With a kernel the
- * per-page work runs in it (tallyPages), the counters in its memory; without
- * one (null), or when the counters do not fit its 4 GiB, in JS — the same
- * result either way.
+ * page (in JS: per page of the 4096-page chunks written) and a few numbers
+ * per epoch; an epoch's pages are not kept after it is counted (the iterator
+ * may reuse its buffers). With a kernel the per-page work runs in it
+ * (tallyPages), the counters in its memory; without one (null), or when its
+ * 4 GiB are full, in JS — the same result either way.
  */
 export async function summarizeTrace(
   header: TraceHeader, epochs: AsyncIterable<Epoch> | Iterable<Epoch>, kernel: Kernel | null, opts: SummaryOptions = {},
@@ -354,9 +365,7 @@ export async function summarizeTrace(
   const windows = isNs ? (opts.windowsMs ?? DEFAULT_WT_WINDOWS_MS).map((ms) => new WtWindow(ms * 1e6)) : [];
   let tally = kernel ? KernelTally.create(kernel, header.nPages) : null;
   try {
-    const chunked = !tally && header.nPages > CHUNKED_FROM_PAGES ? new ChunkedCounters() : null;
-    let perPageJs: Uint32Array = new Uint32Array(tally || chunked ? 0 : header.nPages);
-    let lastPlus1: Uint32Array = new Uint32Array(windows.length > 0 && !tally && !chunked ? header.nPages : 0); // epoch of the page's last write + 1 (0: none yet)
+    let chunked = tally ? null : new ChunkedCounters();
     let prev = new Uint32Array(1024);
     let t0s = new Float64Array(1024);
     const firsts = new Float64Array(windows.length);
@@ -391,7 +400,7 @@ export async function summarizeTrace(
         } catch (err) {
           // The kernel's memory ran out (before this epoch was counted): the JS tally goes on from its counters.
           if (!(err instanceof KernelMemoryError)) throw err;
-          ({ counts: perPageJs, last: lastPlus1 } = tally.toJs());
+          chunked = tally.toJs();
           tally.dispose();
           tally = null;
         }
@@ -407,41 +416,22 @@ export async function summarizeTrace(
           tallied = true;
         }
       }
-      if (tallied) {
-        // counted in the kernel
-      } else if (chunked) {
+      if (!tallied) {
         if (prev.length < n) prev = new Uint32Array(Math.max(n, prev.length * 2));
-        distinctPages += chunked.add(pages, n, j + 1, prev);
+        distinctPages += chunked!.add(pages, n, j + 1, prev);
         for (let w = 0; w < windows.length; w++) windows[w]!.add(j, firsts[w]!, prev, n);
-      } else if (windows.length > 0) {
-        if (prev.length < n) prev = new Uint32Array(Math.max(n, prev.length * 2));
-        const j1 = j + 1;
-        for (let i = 0; i < n; i++) {
-          const p = pages[i]!;
-          const c = perPageJs[p]!;
-          if (c === 0) distinctPages++;
-          perPageJs[p] = c + 1;
-          prev[i] = lastPlus1[p]!;
-          lastPlus1[p] = j1;
-        }
-        for (let w = 0; w < windows.length; w++) windows[w]!.add(j, firsts[w]!, prev, n);
-      } else {
-        for (let i = 0; i < n; i++) {
-          const p = pages[i]!;
-          const c = perPageJs[p]!;
-          if (c === 0) distinctPages++;
-          perPageJs[p] = c + 1;
-        }
       }
       j++;
     }
-    const perPage = tally ? tally.countsView() : perPageJs;
     const tEnd = lastT1;
     const wt = windows.map((w) => w.finish(j, tEnd, t0s));
     const threshold = hotThreshold * j;
     let hot = 0;
     if (j > 0 && chunked) hot = chunked.hot(threshold);
-    else if (j > 0) for (let p = 0; p < perPage.length; p++) if (perPage[p]! >= threshold && perPage[p]! > 0) hot++;
+    else if (j > 0) {
+      const perPage = tally!.countsView();
+      for (let p = 0; p < perPage.length; p++) if (perPage[p]! >= threshold && perPage[p]! > 0) hot++;
+    }
     const sorted = [...sizes].sort((a, b) => a - b);
     const median = sorted.length === 0 ? 0 : sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
     const tz = header.meta.timeZeroNs;
@@ -466,7 +456,7 @@ export async function summarizeTrace(
       hotSetPages: hot,
       zeroAtStartPages: header.zeroAtStart ? header.zeroAtStart.length : null,
       timeZeroMs: isNs && typeof tz === 'number' ? tz / 1e6 : null,
-      ...(isAddressMap(map) ? { mappings: mappingHeat(map, chunked ? chunked.flat(header.nPages) : perPage) } : {}),
+      ...(isAddressMap(map) ? { mappings: mappingHeat(map, chunked ? chunked.flat(header.nPages) : tally!.countsView()) } : {}),
       ...(isCostSummary(cost) ? { recorderCost: cost } : {}),
     };
   } finally {

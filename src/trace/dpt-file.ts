@@ -369,124 +369,133 @@ export class DptFile implements EpochSource, SourcedTrace {
     let prevT1 = 0;
     let k = 0;
     const fixed = (h.hasTimes ? 16 : 0) + 9;
-    while (true) {
-      const pos = base + lo;
-      if (h.nEpochs !== null && k === h.nEpochs) {
-        if (pos < size) throw new TraceError(file, { byte: pos }, `end of file after n_epochs = ${h.nEpochs} epochs, found more bytes`);
-        break;
-      }
-      if (pos >= size) {
-        if (h.nEpochs !== null) throw new TraceError(file, { byte: pos }, `epoch ${k} of n_epochs = ${h.nEpochs}, found end of file (truncated file)`);
-        break;
-      }
-      const blockAt = pos;
-      const got = ensure(fixed);
-      if (got < fixed) truncated(blockAt, `epoch ${k}'s block header`, fixed, got);
-      let t0: number;
-      let t1: number;
-      let o = 0;
-      if (h.hasTimes) {
-        t0 = u64(lo, blockAt, `epoch ${k}'s t0`);
-        t1 = u64(lo + 8, blockAt + 8, `epoch ${k}'s t1`);
-        if (t1 < t0) throw new TraceError(file, { byte: blockAt + 8 }, `epoch ${k}: t1 ≥ t0 = ${t0}, found ${t1}`);
-        if (t0 < prevT1) throw new TraceError(file, { byte: blockAt }, `epoch ${k}: t0 ≥ the previous epoch's t1 = ${prevT1} (time going backwards), found ${t0}`);
-        o = 16;
-      } else {
-        t0 = k * h.epochLen;
-        t1 = (k + 1) * h.epochLen;
-        if (!Number.isSafeInteger(t1)) throw new TraceError(file, { byte: blockAt }, `epoch ${k} to end by 2^53 − 1 ${h.timeUnit} (epoch_len × epochs), found ${t1}`);
-      }
-      const n = u32(lo + o);
-      const enc = buf[lo + o + 4]!;
-      const len = u32(lo + o + 5);
-      const what = `epoch ${k}`;
-      checkSetFields(file, blockAt + o, n, enc, len, h.nPages, what);
-      lo += fixed;
-      const payloadAt = blockAt + fixed;
-      const avail = ensure(len);
-      if (avail < len) truncated(payloadAt, `${what}'s payload`, len, hi - lo);
-      let pages!: Uint32Array;
-      let src: number;
-      let ptr = -1;
-      if (enc === ENC_SAME) {
-        // A view into the kernel is made again: its memory may have grown since.
-        const p = kernel && prevPtr >= 0 ? kernel.u32.subarray(prevPtr >>> 2, (prevPtr >>> 2) + prevN) : prev;
-        pages = decodeSet(buf, lo, payloadAt, file, blockAt + o, n, enc, len, h.nPages, p, what, null);
-        src = prevSrc;
-        ptr = prevPtr;
-      } else {
-        let decoded = false;
-        if (useKernel && kernel && (enc === ENC_LIST || (enc === ENC_BITMAP && len * 8 < 2 ** 32))) {
-          try {
-            let out = kbufs[cur ^ 1];
-            if (!out || out.length < n + 1) {
-              const had = out?.length ?? 0;
-              if (out) kernel.dispose(out);
-              kbufs[cur ^ 1] = null; // given back: not to be given back twice if the next allocation fails
-              out = kbufs[cur ^ 1] = kernel.buffer(Math.max(n + 1, 1024, had * 2));
+    try {
+      while (true) {
+        const pos = base + lo;
+        if (h.nEpochs !== null && k === h.nEpochs) {
+          if (pos < size) throw new TraceError(file, { byte: pos }, `end of file after n_epochs = ${h.nEpochs} epochs, found more bytes`);
+          break;
+        }
+        if (pos >= size) {
+          if (h.nEpochs !== null) throw new TraceError(file, { byte: pos }, `epoch ${k} of n_epochs = ${h.nEpochs}, found end of file (truncated file)`);
+          break;
+        }
+        const blockAt = pos;
+        const got = ensure(fixed);
+        if (got < fixed) truncated(blockAt, `epoch ${k}'s block header`, fixed, got);
+        let t0: number;
+        let t1: number;
+        let o = 0;
+        if (h.hasTimes) {
+          t0 = u64(lo, blockAt, `epoch ${k}'s t0`);
+          t1 = u64(lo + 8, blockAt + 8, `epoch ${k}'s t1`);
+          if (t1 < t0) throw new TraceError(file, { byte: blockAt + 8 }, `epoch ${k}: t1 ≥ t0 = ${t0}, found ${t1}`);
+          if (t0 < prevT1) throw new TraceError(file, { byte: blockAt }, `epoch ${k}: t0 ≥ the previous epoch's t1 = ${prevT1} (time going backwards), found ${t0}`);
+          o = 16;
+        } else {
+          t0 = k * h.epochLen;
+          t1 = (k + 1) * h.epochLen;
+          if (!Number.isSafeInteger(t1)) throw new TraceError(file, { byte: blockAt }, `epoch ${k} to end by 2^53 − 1 ${h.timeUnit} (epoch_len × epochs), found ${t1}`);
+        }
+        const n = u32(lo + o);
+        const enc = buf[lo + o + 4]!;
+        const len = u32(lo + o + 5);
+        const what = `epoch ${k}`;
+        checkSetFields(file, blockAt + o, n, enc, len, h.nPages, what);
+        lo += fixed;
+        const payloadAt = blockAt + fixed;
+        const avail = ensure(len);
+        if (avail < len) truncated(payloadAt, `${what}'s payload`, len, hi - lo);
+        let pages!: Uint32Array;
+        let src: number;
+        let ptr = -1;
+        if (enc === ENC_SAME) {
+          // A view into the kernel is made again: its memory may have grown since.
+          const p = kernel && prevPtr >= 0 ? kernel.u32.subarray(prevPtr >>> 2, (prevPtr >>> 2) + prevN) : prev;
+          pages = decodeSet(buf, lo, payloadAt, file, blockAt + o, n, enc, len, h.nPages, p, what, null);
+          src = prevSrc;
+          ptr = prevPtr;
+        } else {
+          let decoded = false;
+          if (useKernel && kernel && (enc === ENC_LIST || (enc === ENC_BITMAP && len * 8 < 2 ** 32))) {
+            try {
+              let out = kbufs[cur ^ 1];
+              if (!out || out.length < n + 1) {
+                const had = out?.length ?? 0;
+                if (out) kernel.dispose(out);
+                kbufs[cur ^ 1] = null; // given back: not to be given back twice if the next allocation fails
+                out = kbufs[cur ^ 1] = kernel.buffer(Math.max(n + 1, 1024, had * 2));
+              }
+              const at = toKernel(kernel, lo, len);
+              const got = enc === ENC_LIST ? kernel.decodeList(out, h.nPages, at, len, n) : kernel.raw.collect(at, 0, len * 8, out.ptr, n + 1);
+              pages = kernel.entriesOf(out, n);
+              if (got !== n || (enc === ENC_BITMAP && n > 0 && pages[n - 1]! >= h.nPages)) {
+                // The kernel refused the payload: the JS reader words the error.
+                decodeSet(buf, lo, payloadAt, file, blockAt + o, n, enc, len, h.nPages, prev, what, new Uint32Array(n + 1));
+                throw new Error(`internal error: the kernel refused ${what} of ${file}, the reader did not`);
+              }
+              cur ^= 1;
+              ptr = out.ptr;
+              decoded = true;
+            } catch (e) {
+              if (!(e instanceof KernelMemoryError)) throw e;
+              useKernel = false; // the kernel's 4 GiB are taken: the JS reader decodes from here on
             }
-            const at = toKernel(kernel, lo, len);
-            const got = enc === ENC_LIST ? kernel.decodeList(out, h.nPages, at, len, n) : kernel.raw.collect(at, 0, len * 8, out.ptr, n + 1);
-            pages = kernel.entriesOf(out, n);
-            if (got !== n || (enc === ENC_BITMAP && n > 0 && pages[n - 1]! >= h.nPages)) {
-              // The kernel refused the payload: the JS reader words the error.
-              decodeSet(buf, lo, payloadAt, file, blockAt + o, n, enc, len, h.nPages, prev, what, new Uint32Array(n + 1));
-              throw new Error(`internal error: the kernel refused ${what} of ${file}, the reader did not`);
-            }
+          }
+          if (!decoded) {
             cur ^= 1;
-            ptr = out.ptr;
-            decoded = true;
-          } catch (e) {
-            if (!(e instanceof KernelMemoryError)) throw e;
-            useKernel = false; // the kernel's 4 GiB are taken: the JS reader decodes from here on
+            if (bufs[cur]!.length < n) bufs[cur] = new Uint32Array(Math.max(n, bufs[cur]!.length * 2));
+            pages = decodeSet(buf, lo, payloadAt, file, blockAt + o, n, enc, len, h.nPages, prev, what, bufs[cur]!).subarray(0, n);
           }
+          src = k;
         }
-        if (!decoded) {
-          cur ^= 1;
-          if (bufs[cur]!.length < n) bufs[cur] = new Uint32Array(Math.max(n, bufs[cur]!.length * 2));
-          pages = decodeSet(buf, lo, payloadAt, file, blockAt + o, n, enc, len, h.nPages, prev, what, bufs[cur]!).subarray(0, n);
+        lo += len;
+        if (h.hasCounts) {
+          let r = -1;
+          if (useKernel && kernel && n < 2 ** 28) {
+            const m = ensure(Math.min(5 * n, size - (base + lo)));
+            try {
+              r = kernel.checkCounts(toKernel(kernel, lo, m), m, n);
+            } catch (e) {
+              if (!(e instanceof KernelMemoryError)) throw e;
+              useKernel = false;
+            }
+            if (useKernel && r < 0) {
+              this.checkCounts(ensure, () => buf, () => lo, (v) => { lo = v; }, () => base + lo, n, k);
+              throw new Error(`internal error: the kernel refused epoch ${k}'s write counts in ${file}, the reader did not`);
+            }
+          }
+          if (r >= 0) lo += r;
+          else this.checkCounts(ensure, () => buf, () => lo, (v) => { lo = v; }, () => base + lo, n, k);
         }
-        src = k;
+        this.t0s.set(k, t0);
+        this.t1s.set(k, t1);
+        this.offs.set(k, payloadAt);
+        this.lens.set(k, len);
+        this.ns.set(k, n);
+        this.encs.set(k, enc);
+        this.srcs.set(k, src);
+        // The view is made again: checking the counts may have grown the kernel's memory.
+        if (kernel && ptr >= 0) pages = kernel.u32.subarray(ptr >>> 2, (ptr >>> 2) + n);
+        yield kernel ? { k, t0, t1, pages, kernelPtr: ptr, kernel } : { k, t0, t1, pages };
+        prev = pages;
+        prevPtr = ptr;
+        prevN = n;
+        prevSrc = src;
+        prevT1 = t1;
+        k++;
       }
-      lo += len;
-      if (h.hasCounts) {
-        let r = -1;
-        if (useKernel && kernel && n < 2 ** 28) {
-          const m = ensure(Math.min(5 * n, size - (base + lo)));
-          try {
-            r = kernel.checkCounts(toKernel(kernel, lo, m), m, n);
-          } catch (e) {
-            if (!(e instanceof KernelMemoryError)) throw e;
-            useKernel = false;
-          }
-          if (useKernel && r < 0) {
-            this.checkCounts(ensure, () => buf, () => lo, (v) => { lo = v; }, () => base + lo, n, k);
-            throw new Error(`internal error: the kernel refused epoch ${k}'s write counts in ${file}, the reader did not`);
-          }
-        }
-        if (r >= 0) lo += r;
-        else this.checkCounts(ensure, () => buf, () => lo, (v) => { lo = v; }, () => base + lo, n, k);
+      this.count = k;
+      this.scanned = true;
+    } finally {
+      // The kernel's buffers go back to it once the scan ends (or its consumer stops early).
+      this.aheadBuf = null;
+      if (kernel) {
+        for (const b of kbufs) if (b) kernel.dispose(b);
+        const kb = kbytes as { ptr: number; cap: number } | null; // set inside toKernel
+        if (kb) kernel.release(kb.ptr, kb.cap);
       }
-      this.t0s.set(k, t0);
-      this.t1s.set(k, t1);
-      this.offs.set(k, payloadAt);
-      this.lens.set(k, len);
-      this.ns.set(k, n);
-      this.encs.set(k, enc);
-      this.srcs.set(k, src);
-      // The view is made again: checking the counts may have grown the kernel's memory.
-      if (kernel && ptr >= 0) pages = kernel.u32.subarray(ptr >>> 2, (ptr >>> 2) + n);
-      yield kernel ? { k, t0, t1, pages, kernelPtr: ptr, kernel } : { k, t0, t1, pages };
-      prev = pages;
-      prevPtr = ptr;
-      prevN = n;
-      prevSrc = src;
-      prevT1 = t1;
-      k++;
     }
-    this.count = k;
-    this.scanned = true;
-    this.aheadBuf = null;
   }
 
   /** Check n LEB128 write counts at the scan position (values 1 … 2^32 − 1, ≤ 5 bytes each), consuming them. */

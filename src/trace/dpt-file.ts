@@ -14,7 +14,7 @@
 import { closeSync, fstatSync, openSync, read as fsRead, readSync } from 'node:fs';
 import { KernelMemoryError, type Kernel, type U32Buffer } from '../kernel/index.js';
 import { ByteReader } from './bytes.js';
-import { ENC_BITMAP, ENC_LIST, ENC_SAME, checkSetFields, decodeSet, looksLikeDpt, readDptHeader } from './dpt.js';
+import { ENC_BITMAP, ENC_LIST, ENC_SAME, checkEpochTimes, nominalEpochTimes, checkSetFields, decodeSet, looksLikeDpt, readDptHeader } from './dpt.js';
 import { TraceError, type TraceHeader } from './model.js';
 import type { EpochSource, SourcedTrace } from './source.js';
 
@@ -389,13 +389,10 @@ export class DptFile implements EpochSource, SourcedTrace {
         if (h.hasTimes) {
           t0 = u64(lo, blockAt, `epoch ${k}'s t0`);
           t1 = u64(lo + 8, blockAt + 8, `epoch ${k}'s t1`);
-          if (t1 < t0) throw new TraceError(file, { byte: blockAt + 8 }, `epoch ${k}: t1 ≥ t0 = ${t0}, found ${t1}`);
-          if (t0 < prevT1) throw new TraceError(file, { byte: blockAt }, `epoch ${k}: t0 ≥ the previous epoch's t1 = ${prevT1} (time going backwards), found ${t0}`);
+          checkEpochTimes(file, blockAt, k, t0, t1, prevT1);
           o = 16;
         } else {
-          t0 = k * h.epochLen;
-          t1 = (k + 1) * h.epochLen;
-          if (!Number.isSafeInteger(t1)) throw new TraceError(file, { byte: blockAt }, `epoch ${k} to end by 2^53 − 1 ${h.timeUnit} (epoch_len × epochs), found ${t1}`);
+          [t0, t1] = nominalEpochTimes(file, blockAt, k, h);
         }
         const n = u32(lo + o);
         const enc = buf[lo + o + 4]!;

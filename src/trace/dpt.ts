@@ -162,6 +162,19 @@ export function checkSetFields(file: string, fieldsAt: number, n: number, enc: n
   }
 }
 
+/** Check an epoch's stored times (both .dpt readers: the same messages at the same bytes). */
+export function checkEpochTimes(file: string, blockAt: number, k: number, t0: number, t1: number, prevT1: number): void {
+  if (t1 < t0) throw new TraceError(file, { byte: blockAt + 8 }, `epoch ${k}: t1 ≥ t0 = ${t0}, found ${t1}`);
+  if (t0 < prevT1) throw new TraceError(file, { byte: blockAt }, `epoch ${k}: t0 ≥ the previous epoch's t1 = ${prevT1} (time going backwards), found ${t0}`);
+}
+
+/** Epoch k's times in a file without stored ones: [k·epoch_len, (k + 1)·epoch_len], refused past 2^53 − 1. */
+export function nominalEpochTimes(file: string, blockAt: number, k: number, header: TraceHeader): [number, number] {
+  const t1 = (k + 1) * header.epochLen;
+  if (!Number.isSafeInteger(t1)) throw new TraceError(file, { byte: blockAt }, `epoch ${k} to end by 2^53 − 1 ${header.timeUnit} (epoch_len × epochs), found ${t1}`);
+  return [k * header.epochLen, t1];
+}
+
 /**
  * Decode a set payload (buf[at, at + len), at file offset payloadAt) into
  * `out` (≥ n entries; the pages land in out[0, n)), checking it strictly.
@@ -291,13 +304,10 @@ export async function* readDptEpochs(r: ByteReader, header: TraceHeader, file: s
     if (header.hasTimes) {
       t0 = u64(dv, 0, file, blockAt, `epoch ${k}'s t0`);
       t1 = u64(dv, 8, file, blockAt + 8, `epoch ${k}'s t1`);
-      if (t1 < t0) throw new TraceError(file, { byte: blockAt + 8 }, `epoch ${k}: t1 ≥ t0 = ${t0}, found ${t1}`);
-      if (t0 < prevT1) throw new TraceError(file, { byte: blockAt }, `epoch ${k}: t0 ≥ the previous epoch's t1 = ${prevT1} (time going backwards), found ${t0}`);
+      checkEpochTimes(file, blockAt, k, t0, t1, prevT1);
       o = 16;
     } else {
-      t0 = k * header.epochLen;
-      t1 = (k + 1) * header.epochLen;
-      if (!Number.isSafeInteger(t1)) throw new TraceError(file, { byte: blockAt }, `epoch ${k} to end by 2^53 − 1 ${header.timeUnit} (epoch_len × epochs), found ${t1}`);
+      [t0, t1] = nominalEpochTimes(file, blockAt, k, header);
     }
     const n = dv.getUint32(o, true);
     const enc = b[o + 4]!;

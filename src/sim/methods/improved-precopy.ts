@@ -28,10 +28,7 @@ export const improvedPrecopy: MethodSpec = {
     const K = p['hot-rounds'] as number;
     const count = new Map<number, number>();
     const marked = e.k.bitmap(e.nPages);
-    // The policy's closures are made anew for every run; they reach the kernel and the extra figures
-    // through these locals, not through \`e\`: V8 (Node 20) kept re-entering optimized code that checked
-    // an older Engine map there and deoptimized on almost every call (bench/parallel: ~1,900 deopts in
-    // one 1,152-run comparison, each closure's code recompiled over and over).
+    // The closures below reach the kernel and extra through locals, not `e` (see PaperPolicy).
     const kernel = e.k;
     const extra = e.extra;
     try {

@@ -24,7 +24,14 @@ import type { Engine } from '../engine.js';
 import type { Params, RunEnd } from '../method.js';
 import { sendBatches, xenLegacyStop, xenStream } from './precopy.js';
 
-/** What a research method decides. */
+/**
+ * What a research method decides. Policies are closures made anew for every
+ * run; keep what they use from the engine (`e.k`, `e.extra`) in locals of
+ * run(): read through `e`, V8 (Node 20) kept re-entering optimized code that
+ * checked an older Engine map and deoptimized on almost every call (~1,900
+ * deopts in a 1,152-run comparison of every method, the closures recompiled
+ * over and over; bench/parallel).
+ */
 export interface PaperPolicy {
   /** Round n: clear from `send` (initially every pending page) the pages to hold back. */
   select(n: number, send: Bitmap): void;

@@ -412,6 +412,20 @@ describe('the research methods on a page written every ms (64 pages, min-pages 0
     expect(r.extra.markedPages).toBe(1);
   });
 
+  it('improved-precopy counts each page on its own: hot-rounds 1 and 2 with a page that stops being written', async () => {
+    // Page 20 is also written in every ms before 64, so only during round 1 (0 → 64 + XB ms).
+    // hot-rounds 2: D1 = {10, 20} (counts 1, 1); R2 sends both, D2 = {10} (count 2 → marked; 20 stays at 1);
+    // R3, R4 hold 10 and send nothing; final {10}: 64 + 2 + 1 = 67 pages, one marked.
+    // hot-rounds 1: both marked after R1; R2–R4 hold both and send nothing; final {10, 20}: 66 pages, two marked.
+    const t2 = trace(64, Array.from({ length: 300 }, (_, i) => [i, i + 1, i < 64 ? [10, 20] : [10]] as [number, number, number[]]));
+    const two = await run(t2, 'improved-precopy', {}, { ...p, 'hot-rounds': '2' });
+    expect(two).toMatchObject({ pagesSent: 67, finalDirtyPages: 1, stopReason: 'max-rounds' });
+    expect(two.extra.markedPages).toBe(1);
+    const one = await run(t2, 'improved-precopy', {}, { ...p, 'hot-rounds': '1' });
+    expect(one).toMatchObject({ pagesSent: 66, finalDirtyPages: 2, stopReason: 'max-rounds' });
+    expect(one.extra.markedPages).toBe(2);
+  });
+
   it('delayed-copy holds page 10 while it is hot and sends it when it cools', async () => {
     // Heat after R1 (to 64 + XB): 0.5 (hot) → R2 holds it (0 ms), D2 = ∅ → 0.25 (cool) → R3 sends it
     // (to 65 + 2 XB), the write at 65 → 0.125 + 0.5 = 0.625 (hot) → R4 holds it; stop; final {10}.

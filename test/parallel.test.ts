@@ -107,17 +107,4 @@ describe('dirtylab compare/grid --workers', () => {
       delete process.env.DIRTYLAB_TEST_WORKER_EXIT;
     }
   });
-
-  it('names the run under way when the worker dies inside a batch of runs', async () => {
-    // 96 runs on 2 workers: the first messages carry 6 runs each (runs 0–5, 6–11, …), so run 3 is
-    // the fourth of its batch; the worker shares the key of its run under way with the pool.
-    process.env.DIRTYLAB_TEST_WORKER_EXIT = '3';
-    try {
-      const err = await compare({ traces, methods: ['precopy', 'postcopy'], replicates: 16, workers: 2 }).catch((e) => e);
-      expect(err).toBeInstanceOf(WorkerCrashError);
-      expect(err.run).toBe('trace hc, method postcopy, 128 MiB/s, downtime-limit 300 ms, write-time uniform, replicate 1 (run 3 of the grid)');
-    } finally {
-      delete process.env.DIRTYLAB_TEST_WORKER_EXIT;
-    }
-  });
 });

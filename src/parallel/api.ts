@@ -32,13 +32,8 @@ export type JobReply = { ok: true; result: SimResult } | { ok: false; error: Job
 
 /** The calls a pool worker answers. */
 export interface WorkerApi {
-  /**
-   * Load the kernel and learn the caller's host profiles (built-in and
-   * registered ones). `running`: a shared 4-byte slot where the worker keeps
-   * the key of the run under way (−1 between runs), so that the caller can
-   * name it if the worker dies during a runMany().
-   */
-  init(calibrations: Calibration[], running?: SharedArrayBuffer): Promise<void>;
+  /** Load the kernel and learn the caller's host profiles (built-in and registered ones). */
+  init(calibrations: Calibration[]): Promise<void>;
   /** Keep a trace under `id` (its buffer was moved here; a streamed .dpt is opened here). */
   load(id: number, packed: PackedTrace): void;
   /** Forget a trace. */
@@ -49,19 +44,6 @@ export interface WorkerApi {
    * when it ends, so the caller may keep the next run waiting here.
    */
   run(id: number, options: JobOptions, key: number): Promise<JobReply>;
-  /**
-   * Several runs, queued in order, one reply each — all in one message back:
-   * every reply wakes the caller's thread, which on a machine with as many
-   * workers as cores takes a core from a worker.
-   */
-  runMany(runs: RunRequest[]): Promise<JobReply[]>;
-}
-
-/** One run of a runMany(): trace `id`, its options, its key. */
-export interface RunRequest {
-  id: number;
-  options: JobOptions;
-  key: number;
 }
 
 /** Called as a queued run starts, with its key (the Node worker's crash hook for tests). */
@@ -75,29 +57,9 @@ export function workerApi(onStart?: RunStartHook, openFile?: FileOpener): Worker
   let kernel: Kernel | null = null;
   const traces = new Map<number, AnyTrace>();
   let queue: Promise<unknown> = Promise.resolve();
-  let running: Int32Array | null = null;
-  const run = (id: number, options: JobOptions, key: number): Promise<JobReply> => {
-    const one = async (): Promise<JobReply> => {
-      if (running) Atomics.store(running, 0, Number.isInteger(key) && key >= 0 && key < 2 ** 31 ? key : -1);
-      onStart?.(key);
-      const trace = traces.get(id);
-      try {
-        if (!trace || !kernel) return { ok: false, error: { name: 'Error', message: `worker has no trace ${id} (or no kernel): init and load first` } };
-        return { ok: true, result: await simulate(trace, { ...options, kernel }) };
-      } catch (e) {
-        return { ok: false, error: toJobError(e) };
-      } finally {
-        if (running) Atomics.store(running, 0, -1);
-      }
-    };
-    const reply = queue.then(one);
-    queue = reply;
-    return reply;
-  };
   return {
-    async init(calibrations, slot) {
+    async init(calibrations) {
       for (const c of calibrations) registerCalibration(c);
-      if (slot) running = new Int32Array(slot);
       kernel ??= await Kernel.load();
     },
     load(id, packed) {
@@ -111,9 +73,20 @@ export function workerApi(onStart?: RunStartHook, openFile?: FileOpener): Worker
       if (t && isFileBacked(t)) t.close();
       traces.delete(id);
     },
-    run,
-    runMany(runs) {
-      return Promise.all(runs.map((r) => run(r.id, r.options, r.key)));
+    run(id, options, key) {
+      const one = async (): Promise<JobReply> => {
+        onStart?.(key);
+        const trace = traces.get(id);
+        if (!trace || !kernel) return { ok: false, error: { name: 'Error', message: `worker has no trace ${id} (or no kernel): init and load first` } };
+        try {
+          return { ok: true, result: await simulate(trace, { ...options, kernel }) };
+        } catch (e) {
+          return { ok: false, error: toJobError(e) };
+        }
+      };
+      const reply = queue.then(one);
+      queue = reply;
+      return reply;
     },
   };
 }

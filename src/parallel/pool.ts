@@ -4,11 +4,8 @@
  * worker loads its own kernel; a run() sends every trace once per worker as a
  * packed buffer moved with transfer, then hands out runs to whichever worker
  * is free — two at a time, so the next one waits in the worker's queue rather
- * than for a round trip, and up to 8 runs to a message while many are left
- * where the worker can share the key of its run under way (Node; browser pages
- * that are cross-origin isolated) — and returns the results in the order of
- * the jobs, so the output does not depend on the number of workers or on
- * timing.
+ * than for a round trip — and returns the results in the order of the jobs
+ * — so the output does not depend on the number of workers or on timing.
  *
  * Progress reaches the caller through messages: each finished run is one reply
  * on the main thread, where `onProgress` is called (no callback proxies, which
@@ -24,7 +21,7 @@ import * as Comlink from 'comlink';
 import type { SimResult } from '../sim/result.js';
 import { calibrationNames, getCalibration, type Calibration } from '../sim/calibration.js';
 import type { AnyTrace } from '../trace/source.js';
-import { fromJobError, type JobOptions, type JobReply, type RunRequest, type WorkerApi } from './api.js';
+import { fromJobError, type JobOptions, type JobReply, type WorkerApi } from './api.js';
 import { copyPacked, packTrace, transferables } from './transfer.js';
 
 /** One simulation for the pool: trace `trace` (an index into run()'s traces) with these options. */
@@ -83,8 +80,6 @@ class Gone extends Error {
 interface Slot {
   name: string;
   api: Comlink.Remote<WorkerApi>;
-  /** The key of the worker's run under way (−1: none), shared with it; null where memory cannot be shared. */
-  running?: Int32Array | null;
   /** Rejects (with Gone) when the worker stops, for whatever reason. */
   gone: Promise<never>;
   stopped: boolean;
@@ -123,14 +118,7 @@ export async function createPool(o: PoolOptions = {}): Promise<Pool> {
   const calibrations = calibrationNames().map((c) => getCalibration(c)!) as Calibration[];
   try {
     for (let i = 0; i < n; i++) slots.push(await (isNode ? nodeSlot : browserSlot)(`worker ${i + 1} of ${n}`, o));
-    // Node always shares memory with its workers; a browser page only when cross-origin isolated.
-    const share = typeof SharedArrayBuffer !== 'undefined' && (isNode || (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true);
-    await Promise.all(slots.map((s) => {
-      const slot = share ? new SharedArrayBuffer(4) : null;
-      s.running = slot ? new Int32Array(slot) : null;
-      if (s.running) Atomics.store(s.running, 0, -1);
-      return race(s, s.api.init(calibrations, slot ?? undefined), null);
-    }));
+    await Promise.all(slots.map((s) => race(s, s.api.init(calibrations), null)));
   } catch (e) {
     await dispose();
     throw e;
@@ -144,7 +132,6 @@ export async function createPool(o: PoolOptions = {}): Promise<Pool> {
       const packed = traces.map(packTrace);
       const ids = traces.map(() => nextTraceId++);
       const results: SimResult[] = new Array(jobs.length);
-      const labelOf = new Map(jobs.map((j) => [j.key, j.label]));
       let next = 0;
       let done = 0;
       let failure: Error | null = null;
@@ -163,37 +150,23 @@ export async function createPool(o: PoolOptions = {}): Promise<Pool> {
             const p = mine[t]!;
             await race(s, s.api.load(ids[t]!, Comlink.transfer(p, transferables(p))), null);
           }
-          // IN_FLIGHT lanes per worker: the worker queues the next runs while one runs, so it never
-          // waits for a round trip to this thread between runs. Where the worker shares the key of its
-          // run under way, a lane hands over several runs at once while many are left (fewer replies,
-          // each of which wakes this thread), one at a time near the end so the workers end together.
-          const inFlight: string[] = []; // first labels of this worker's batches, oldest first
-          const underWay = () => {
-            const key = s.running ? Atomics.load(s.running, 0) : -1;
-            return (key >= 0 ? labelOf.get(key) : undefined) ?? inFlight[0]!;
-          };
+          // IN_FLIGHT lanes per worker: the worker queues the next run while one runs, so it never
+          // waits for a round trip to this thread between runs.
+          const inFlight: string[] = []; // labels of this worker's runs, oldest (the one running) first
           const lane = async () => {
             while (!failure && next < jobs.length) {
-              const left = jobs.length - next;
-              const size = s.running ? Math.max(1, Math.min(MAX_BATCH, Math.floor(left / (slots.length * IN_FLIGHT * 4)))) : 1;
-              const mine = Array.from({ length: size }, () => next++);
-              const first = jobs[mine[0]!]!;
-              inFlight.push(first.label);
-              let replies: JobReply[];
+              const i = next++;
+              const job = jobs[i]!;
+              inFlight.push(job.label);
+              let reply: JobReply;
               try {
-                const call = size === 1
-                  ? (s.api.run(ids[first.trace]!, first.options, first.key) as Promise<JobReply>).then((r) => [r])
-                  : (s.api.runMany(mine.map((i): RunRequest => ({ id: ids[jobs[i]!.trace]!, options: jobs[i]!.options, key: jobs[i]!.key }))) as Promise<JobReply[]>);
-                replies = await race<JobReply[]>(s, call, underWay);
+                reply = await race<JobReply>(s, s.api.run(ids[job.trace]!, job.options, job.key) as Promise<JobReply>, () => inFlight[0]!);
               } finally {
-                inFlight.splice(inFlight.indexOf(first.label), 1);
+                inFlight.splice(inFlight.indexOf(job.label), 1);
               }
-              for (let x = 0; x < mine.length; x++) {
-                const reply = replies[x]!;
-                if (!reply.ok) { await fail(fromJobError(reply.error)); return; }
-                results[mine[x]!] = reply.result;
-                onProgress?.(++done, jobs.length);
-              }
+              if (!reply.ok) { await fail(fromJobError(reply.error)); return; }
+              results[i] = reply.result;
+              onProgress?.(++done, jobs.length);
             }
           };
           await Promise.all(Array.from({ length: IN_FLIGHT }, lane));
@@ -216,8 +189,6 @@ export async function createPool(o: PoolOptions = {}): Promise<Pool> {
 
 /** Runs handed to a worker at once (one running, the next queued there). */
 const IN_FLIGHT = 2;
-/** The most runs in one message to a worker (bench/parallel: 8 halves the context switches of a 1,152-run comparison). */
-const MAX_BATCH = 8;
 
 /** Await a call unless the worker stops first; then a WorkerCrashError naming `run` (the run under way then). */
 async function race<T>(s: Slot, call: Promise<T>, run: string | null | (() => string)): Promise<T> {

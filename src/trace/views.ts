@@ -284,6 +284,13 @@ class KernelTally {
 
 const CHUNK_BITS = 12;
 
+/** Entries of per-page write counts at least `threshold` (and at least 1). */
+function hotPages(counts: Uint32Array, threshold: number): number {
+  let hot = 0;
+  for (let p = 0; p < counts.length; p++) if (counts[p]! >= threshold && counts[p]! > 0) hot++;
+  return hot;
+}
+
 /**
  * summarizeTrace's two counters per page in JS (no kernel, or its 4 GiB
  * full): chunks of 4096 pages made when a page of the chunk is first
@@ -331,7 +338,7 @@ class ChunkedCounters {
   /** Pages written at least `threshold` times (and at least once). */
   hot(threshold: number): number {
     let hot = 0;
-    for (const cc of this.counts) if (cc) for (let q = 0; q < cc.length; q++) if (cc[q]! >= threshold && cc[q]! > 0) hot++;
+    for (const cc of this.counts) if (cc) hot += hotPages(cc, threshold);
     return hot;
   }
 
@@ -426,12 +433,7 @@ export async function summarizeTrace(
     const tEnd = lastT1;
     const wt = windows.map((w) => w.finish(j, tEnd, t0s));
     const threshold = hotThreshold * j;
-    let hot = 0;
-    if (j > 0 && chunked) hot = chunked.hot(threshold);
-    else if (j > 0) {
-      const perPage = tally!.countsView();
-      for (let p = 0; p < perPage.length; p++) if (perPage[p]! >= threshold && perPage[p]! > 0) hot++;
-    }
+    const hot = j === 0 ? 0 : chunked ? chunked.hot(threshold) : hotPages(tally!.countsView(), threshold);
     const sorted = [...sizes].sort((a, b) => a - b);
     const median = sorted.length === 0 ? 0 : sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
     const tz = header.meta.timeZeroNs;

@@ -7,7 +7,10 @@
 // exactly the numbers Node gives (test/fixtures/browser-app/compute.js runs
 // in both); in each page compare() runs over a pool of 2 Workers (the pool's
 // default worker script, bundled by Vite or beside dist/web/dirtylab.js; the
-// esbuild page names dist/web/worker.browser.js with browserWorker).
+// esbuild page names dist/web/worker.browser.js with browserWorker). The
+// static page is served twice: as any static host would, and cross-origin
+// isolated (COOP + COEP headers), where the pool's workers take their runs
+// from a shared queue (a SharedArrayBuffer) instead of one message per run.
 import { createServer, type Server } from 'node:http';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,17 +31,24 @@ const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javas
 let work: string;
 let server: Server;
 let base: string;
+let isolatedServer: Server;
+let isolatedBase: string;
 let browser: Browser;
 let expected: unknown;
 
-/** A static file server over `dir` (symlinks followed, like any static host). */
-function serve(dir: string): Promise<Server> {
+/**
+ * A static file server over `dir` (symlinks followed, like any static host);
+ * `isolated`: every response carries the headers that make a page
+ * cross-origin isolated (SharedArrayBuffer allowed).
+ */
+function serve(dir: string, isolated = false): Promise<Server> {
+  const extra: Record<string, string> = isolated ? { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' } : {};
   const s = createServer((req, res) => {
     const path = normalize(join(dir, decodeURIComponent(new URL(req.url!, 'http://x').pathname)));
     if (!path.startsWith(dir + sep)) { res.writeHead(403).end(); return; }
     try {
       const body = readFileSync(path);
-      res.writeHead(200, { 'content-type': TYPES[extname(path)] ?? 'application/octet-stream' }).end(body);
+      res.writeHead(200, { 'content-type': TYPES[extname(path)] ?? 'application/octet-stream', ...extra }).end(body);
     } catch {
       res.writeHead(404).end();
     }
@@ -46,7 +56,7 @@ function serve(dir: string): Promise<Server> {
   return new Promise((ok) => s.listen(0, '127.0.0.1', () => ok(s)));
 }
 
-async function pageResult(path: string): Promise<{ ok: boolean; inNode?: boolean; error?: string; result?: unknown; workers: string[] }> {
+async function pageResult(path: string, at = base): Promise<{ ok: boolean; inNode?: boolean; isolated?: boolean; error?: string; result?: unknown; workers: string[] }> {
   const page = await browser.newPage();
   const errors: string[] = [];
   const workers: string[] = [];
@@ -55,7 +65,7 @@ async function pageResult(path: string): Promise<{ ok: boolean; inNode?: boolean
   page.on('requestfailed', (r) => errors.push(`request failed: ${r.url()}`));
   page.on('response', (r) => { if (r.status() >= 400) errors.push(`HTTP ${r.status()}: ${r.url()}`); });
   try {
-    await page.goto(`${base}/${path}`);
+    await page.goto(`${at}/${path}`);
     await page.waitForFunction(() => (window as unknown as { __result?: unknown }).__result !== undefined, undefined, { timeout: 90_000 })
       .catch((e: Error) => { throw new Error(`${path}: no result (${e.message})\n${errors.join('\n')}`); });
     const r = await page.evaluate(() => (window as unknown as { __result: unknown }).__result) as { ok: boolean; error?: string };
@@ -105,6 +115,8 @@ beforeAll(async () => {
   expected = await fixtureCompute();
   server = await serve(app);
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  isolatedServer = await serve(app, true);
+  isolatedBase = `http://127.0.0.1:${(isolatedServer.address() as AddressInfo).port}`;
   browser = await chromium.launch({
     executablePath: (findChromium() as string | null) ?? '/usr/bin/chromium',
     args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
@@ -114,6 +126,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await new Promise((ok) => (server ? server.close(ok) : ok(undefined)));
+  await new Promise((ok) => (isolatedServer ? isolatedServer.close(ok) : ok(undefined)));
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
@@ -141,8 +154,16 @@ describe('browser bundles in headless Chromium agree with Node', () => {
   ])('%s', async (_name, path, worker) => {
     const r = await pageResult(path);
     expect(r.inNode).toBe(false);
+    expect(r.isolated).toBe(false); // the pool hands out runs by message
     expect(r.result).toEqual(expected);
     expect(r.workers).toHaveLength(2);
     for (const w of r.workers) expect(w).toMatch(worker);
+  }, 120_000);
+
+  it('static directory, cross-origin isolated: the pool\'s shared queue gives the same numbers', async () => {
+    const r = await pageResult('index-static.html', isolatedBase);
+    expect(r.isolated).toBe(true);
+    expect(r.result).toEqual(expected);
+    expect(r.workers).toHaveLength(2);
   }, 120_000);
 });

@@ -46,6 +46,22 @@ describe('compare() over workers', () => {
     expect(calls).toBe(here.runs.length);
   });
 
+  it('handing out runs by message (a page without SharedArrayBuffer) gives the same runs as the shared queue', async () => {
+    const o = { traces, methods: ['precopy', 'postcopy', 'xbzrle'], replicates: 4, bandwidths: [16 * 2 ** 20], maxTimeMs: 30_000, seed: 9 };
+    const here = await compare(o);
+    for (const sharedQueue of [true, false]) {
+      const pool = await createPool({ workers: 2, sharedQueue });
+      try {
+        let calls = 0;
+        const pooled = await compare({ ...o, pool, onProgress: () => { calls++; } });
+        expect(JSON.stringify(pooled)).toBe(JSON.stringify(here));
+        expect(calls).toBe(here.runs.length);
+      } finally {
+        await pool.dispose();
+      }
+    }
+  });
+
   it('a bad parameter found in a worker is a ParamError; the pool stays usable; dispose ends it', async () => {
     const pool = await createPool({ workers: 2 });
     try {
@@ -103,6 +119,23 @@ describe('dirtylab compare/grid --workers', () => {
       const err = await compare({ traces, methods: ['precopy', 'postcopy'], replicates: 2, workers: 2 }).catch((e) => e);
       expect(err).toBeInstanceOf(WorkerCrashError);
       expect(err.run).toBe('trace hc, method postcopy, 128 MiB/s, downtime-limit 300 ms, write-time uniform, replicate 0 (run 1 of the grid)');
+    } finally {
+      delete process.env.DIRTYLAB_TEST_WORKER_EXIT;
+    }
+  });
+
+  it('names the run under way when a worker dies deep in the run (shared queue and by message)', async () => {
+    // Run 37 of 96: each worker has done many runs and posted some replies; the shared queue names
+    // the run from the slot the worker keeps, the message path from the runs it handed out.
+    process.env.DIRTYLAB_TEST_WORKER_EXIT = '37';
+    try {
+      for (const sharedQueue of [true, false]) {
+        const pool = await createPool({ workers: 2, sharedQueue });
+        const err = await compare({ traces, methods: ['precopy', 'postcopy'], replicates: 16, pool }).catch((e) => e);
+        await pool.dispose();
+        expect(err).toBeInstanceOf(WorkerCrashError);
+        expect(err.run).toBe('trace hc, method postcopy, 128 MiB/s, downtime-limit 300 ms, write-time start, replicate 2 (run 37 of the grid)');
+      }
     } finally {
       delete process.env.DIRTYLAB_TEST_WORKER_EXIT;
     }

@@ -44,7 +44,42 @@ export interface WorkerApi {
    * when it ends, so the caller may keep the next run waiting here.
    */
   run(id: number, options: JobOptions, key: number): Promise<JobReply>;
+  /**
+   * The runs of one pool run() from a queue shared by every worker — where a
+   * SharedArrayBuffer is available (Node; cross-origin-isolated pages): claim
+   * the next job (Atomics.add on `control[0]`) until none is left, keeping the
+   * index of the one under way in `control[1 + lane]` so the caller can name
+   * it if this worker dies; post the replies on `replies` a few at a time
+   * (QueueMessage), then `{ done: true }`. A failed run stops the queue for
+   * every worker. The caller's thread is woken once per batch instead of once
+   * per run: on a machine with as many workers as cores, every wake-up takes
+   * a core from a worker.
+   */
+  runQueue(jobs: QueuedJob[], control: SharedArrayBuffer, lane: number, replies: ReplyPort): Promise<void>;
 }
+
+/** One job of a runQueue(): trace `id`, its options, its key. */
+export interface QueuedJob {
+  id: number;
+  options: JobOptions;
+  key: number;
+}
+
+/** What runQueue() posts: replies as [job index, reply] pairs; `done` on the last message. */
+export interface QueueMessage {
+  replies: [number, JobReply][];
+  done?: true;
+}
+
+/** The port runQueue() posts on (a MessagePort, of worker_threads or of the DOM). */
+export interface ReplyPort {
+  postMessage(message: QueueMessage): void;
+}
+
+/** A worker posts its replies when it has this many… */
+const BATCH_RUNS = 16;
+/** …or when this long has passed since its last post, ms (a progress bar still moves). */
+const BATCH_MS = 100;
 
 /** Called as a queued run starts, with its key (the Node worker's crash hook for tests). */
 export type RunStartHook = (key: number) => void;
@@ -57,6 +92,16 @@ export function workerApi(onStart?: RunStartHook, openFile?: FileOpener): Worker
   let kernel: Kernel | null = null;
   const traces = new Map<number, AnyTrace>();
   let queue: Promise<unknown> = Promise.resolve();
+  const one = async (id: number, options: JobOptions, key: number): Promise<JobReply> => {
+    onStart?.(key);
+    const trace = traces.get(id);
+    if (!trace || !kernel) return { ok: false, error: { name: 'Error', message: `worker has no trace ${id} (or no kernel): init and load first` } };
+    try {
+      return { ok: true, result: await simulate(trace, { ...options, kernel }) };
+    } catch (e) {
+      return { ok: false, error: toJobError(e) };
+    }
+  };
   return {
     async init(calibrations) {
       for (const c of calibrations) registerCalibration(c);
@@ -74,19 +119,32 @@ export function workerApi(onStart?: RunStartHook, openFile?: FileOpener): Worker
       traces.delete(id);
     },
     run(id, options, key) {
-      const one = async (): Promise<JobReply> => {
-        onStart?.(key);
-        const trace = traces.get(id);
-        if (!trace || !kernel) return { ok: false, error: { name: 'Error', message: `worker has no trace ${id} (or no kernel): init and load first` } };
-        try {
-          return { ok: true, result: await simulate(trace, { ...options, kernel }) };
-        } catch (e) {
-          return { ok: false, error: toJobError(e) };
-        }
-      };
-      const reply = queue.then(one);
+      const reply = queue.then(() => one(id, options, key));
       queue = reply;
       return reply;
+    },
+    async runQueue(jobs, control, lane, replies) {
+      const ctl = new Int32Array(control);
+      let batch: [number, JobReply][] = [];
+      let posted = performance.now();
+      for (;;) {
+        const i = Atomics.add(ctl, 0, 1);
+        if (i >= jobs.length) break;
+        Atomics.store(ctl, 1 + lane, i);
+        const job = jobs[i]!;
+        const reply = await one(job.id, job.options, job.key);
+        batch.push([i, reply]);
+        if (!reply.ok) {
+          Atomics.store(ctl, 0, jobs.length); // the others take no more
+          break;
+        }
+        if (batch.length >= BATCH_RUNS || performance.now() - posted >= BATCH_MS) {
+          replies.postMessage({ replies: batch });
+          batch = [];
+          posted = performance.now();
+        }
+      }
+      replies.postMessage({ replies: batch, done: true });
     },
   };
 }

@@ -2,14 +2,17 @@
  * A pool of simulation workers: comlink over Node worker_threads
  * (comlink's node adapter) or browser module Workers, one API for both. Each
  * worker loads its own kernel; a run() sends every trace once per worker as a
- * packed buffer moved with transfer, then hands out runs to whichever worker
- * is free — two at a time, so the next one waits in the worker's queue rather
- * than for a round trip — and returns the results in the order of the jobs
- * — so the output does not depend on the number of workers or on timing.
+ * packed buffer moved with transfer, then lets the workers take the runs one
+ * at a time, whichever is free, and returns the results in the order of the
+ * jobs — so the output does not depend on the number of workers or on timing.
+ * Where a SharedArrayBuffer can be shared (Node; cross-origin-isolated pages)
+ * the workers claim runs from a shared counter and post their replies in
+ * batches; elsewhere each run is handed out by message, two at a time, so the
+ * next one waits in the worker's queue rather than for a round trip.
  *
- * Progress reaches the caller through messages: each finished run is one reply
- * on the main thread, where `onProgress` is called (no callback proxies, which
- * in Node would need a custom comlink transfer handler).
+ * Progress reaches the caller through messages (every reply, or every batch
+ * of replies, on the main thread, where `onProgress` is called; no callback
+ * proxies, which in Node would need a custom comlink transfer handler).
  *
  * A worker that stops (exits, throws outside a run, or fails to start) fails
  * the run() with a WorkerCrashError naming the run it had, and every worker is
@@ -21,7 +24,7 @@ import * as Comlink from 'comlink';
 import type { SimResult } from '../sim/result.js';
 import { calibrationNames, getCalibration, type Calibration } from '../sim/calibration.js';
 import type { AnyTrace } from '../trace/source.js';
-import { fromJobError, type JobOptions, type JobReply, type WorkerApi } from './api.js';
+import { fromJobError, type JobOptions, type JobReply, type QueueMessage, type WorkerApi } from './api.js';
 import { copyPacked, packTrace, transferables } from './transfer.js';
 
 /** One simulation for the pool: trace `trace` (an index into run()'s traces) with these options. */
@@ -44,6 +47,13 @@ export interface PoolOptions {
    * give your own when a bundler needs the worker spelled in your code.
    */
   browserWorker?: () => Worker;
+  /**
+   * Hand out runs through a queue the workers share (a SharedArrayBuffer:
+   * Node, and pages that are cross-origin isolated) rather than one message
+   * per run. Default: wherever a SharedArrayBuffer can be shared; `false`
+   * forces messages (tests of that path).
+   */
+  sharedQueue?: boolean;
 }
 
 /** A running pool. */
@@ -88,6 +98,9 @@ interface Slot {
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 
+/** A SharedArrayBuffer can be posted to a worker here (Node; a cross-origin-isolated page). */
+const canShare = typeof SharedArrayBuffer !== 'undefined' && (isNode || (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true);
+
 /** The core count of this machine (Node: os.availableParallelism; browsers: navigator.hardwareConcurrency). */
 export async function coreCount(): Promise<number> {
   if (isNode) {
@@ -115,6 +128,7 @@ export async function createPool(o: PoolOptions = {}): Promise<Pool> {
     }));
   };
 
+  const shared = (o.sharedQueue ?? true) && canShare;
   const calibrations = calibrationNames().map((c) => getCalibration(c)!) as Calibration[];
   try {
     for (let i = 0; i < n; i++) slots.push(await (isNode ? nodeSlot : browserSlot)(`worker ${i + 1} of ${n}`, o));
@@ -144,32 +158,63 @@ export async function createPool(o: PoolOptions = {}): Promise<Pool> {
       // Each worker gets its own copy, moved; the last worker takes the originals. Copies are made
       // before any transfer: a moved buffer is detached on this side.
       const copies = slots.map((_, i) => (i === slots.length - 1 ? packed : packed.map(copyPacked)));
-      const work = async (s: Slot, mine: typeof packed) => {
+      const record = (i: number, reply: JobReply): boolean => {
+        if (failure) return false;
+        if (!reply.ok) { void fail(fromJobError(reply.error)); return false; }
+        results[i] = reply.result;
+        onProgress?.(++done, jobs.length);
+        return true;
+      };
+
+      // The shared queue: control[0] is the next job to claim, control[1 + k] the job worker k has.
+      const control = shared ? new Int32Array(new SharedArrayBuffer(4 * (1 + slots.length))).fill(-1) : null;
+      if (control) control[0] = 0;
+      const queued = control ? jobs.map((j) => ({ id: ids[j.trace]!, options: j.options, key: j.key })) : [];
+      const fromQueue = async (s: Slot, lane: number) => {
+        const { port1, port2 } = new MessageChannel();
+        try {
+          const finished = new Promise<void>((resolve) => {
+            port1.addEventListener('message', (ev: MessageEvent<QueueMessage>) => {
+              for (const [i, reply] of ev.data.replies) if (!record(i, reply)) Atomics.store(control!, 0, jobs.length);
+              if (ev.data.done) resolve();
+            });
+            port1.start();
+          });
+          const label = () => { const i = Atomics.load(control!, 1 + lane); return i >= 0 ? jobs[i]!.label : null; };
+          await race(s, Promise.all([s.api.runQueue(queued, control!.buffer as SharedArrayBuffer, lane, Comlink.transfer(port2, [port2])), finished]), label);
+        } finally {
+          port1.close();
+        }
+      };
+
+      // By message: IN_FLIGHT lanes per worker, so that the worker queues the next run while one
+      // runs and never waits for a round trip to this thread between runs.
+      const byMessage = async (s: Slot) => {
+        const inFlight: string[] = []; // labels of this worker's runs, oldest (the one running) first
+        const lane = async () => {
+          while (!failure && next < jobs.length) {
+            const i = next++;
+            const job = jobs[i]!;
+            inFlight.push(job.label);
+            let reply: JobReply;
+            try {
+              reply = await race<JobReply>(s, s.api.run(ids[job.trace]!, job.options, job.key) as Promise<JobReply>, () => inFlight[0]!);
+            } finally {
+              inFlight.splice(inFlight.indexOf(job.label), 1);
+            }
+            if (!record(i, reply)) return;
+          }
+        };
+        await Promise.all(Array.from({ length: IN_FLIGHT }, lane));
+      };
+
+      const work = async (s: Slot, lane: number, mine: typeof packed) => {
         try {
           for (let t = 0; t < mine.length; t++) {
             const p = mine[t]!;
             await race(s, s.api.load(ids[t]!, Comlink.transfer(p, transferables(p))), null);
           }
-          // IN_FLIGHT lanes per worker: the worker queues the next run while one runs, so it never
-          // waits for a round trip to this thread between runs.
-          const inFlight: string[] = []; // labels of this worker's runs, oldest (the one running) first
-          const lane = async () => {
-            while (!failure && next < jobs.length) {
-              const i = next++;
-              const job = jobs[i]!;
-              inFlight.push(job.label);
-              let reply: JobReply;
-              try {
-                reply = await race<JobReply>(s, s.api.run(ids[job.trace]!, job.options, job.key) as Promise<JobReply>, () => inFlight[0]!);
-              } finally {
-                inFlight.splice(inFlight.indexOf(job.label), 1);
-              }
-              if (!reply.ok) { await fail(fromJobError(reply.error)); return; }
-              results[i] = reply.result;
-              onProgress?.(++done, jobs.length);
-            }
-          };
-          await Promise.all(Array.from({ length: IN_FLIGHT }, lane));
+          await (control ? fromQueue(s, lane) : byMessage(s));
         } catch (e) {
           if (e instanceof Gone && e.intended) {
             // Stopped because another failed, or because the caller disposed of the pool mid-run.
@@ -179,7 +224,7 @@ export async function createPool(o: PoolOptions = {}): Promise<Pool> {
           await fail(e instanceof Error ? e : new Error(String(e)));
         }
       };
-      await Promise.all(slots.map((s, i) => work(s, copies[i]!)));
+      await Promise.all(slots.map((s, i) => work(s, i, copies[i]!)));
       if (!disposed) for (const s of slots) for (const id of ids) s.api.drop(id).catch(() => {});
       if (failure) throw failure;
       return results;
@@ -191,7 +236,7 @@ export async function createPool(o: PoolOptions = {}): Promise<Pool> {
 const IN_FLIGHT = 2;
 
 /** Await a call unless the worker stops first; then a WorkerCrashError naming `run` (the run under way then). */
-async function race<T>(s: Slot, call: Promise<T>, run: string | null | (() => string)): Promise<T> {
+async function race<T>(s: Slot, call: Promise<T>, run: string | null | (() => string | null)): Promise<T> {
   try {
     return await Promise.race([call, s.gone]);
   } catch (e) {

@@ -435,6 +435,21 @@ describe('the research methods on a page written every ms (64 pages, min-pages 0
     expect(r.totalTimeMs).toBeCloseTo(66 + 3 * XB, 9);
   });
 
+  it('delayed-copy over its cap holds the hottest pages, ties to the lower address', async () => {
+    // downtime-limit 2 ms: cap = ⌊4,104,000 × 2 / 1000 / 4096⌋ = 2 pages. Writes: 50–54 at 1 ms, 54 at 65,
+    // 10 and 20 at 66, 20 again at 68. R1: 64 pages (to 64 + XB), D1 = {50…54}, all at heat 0.5: over the
+    // cap, hold the two lowest, {50, 51}. R2 sends {52, 53, 54} (to 67 + 2 XB); D2 = {54, 10, 20}: heat
+    // 54 → 0.75, 10 and 20 → 0.5, 50–53 → 0.25: hot {10, 20, 54}, cap 2 → 54 (hottest) and 10 (the lower
+    // of the tie). R3 sends {20, 50, 51} (to 70 + 3 XB); D3 = {20} → 0.75: hold {20}. R4 sends {10, 54}
+    // (to 72 + 4 XB); stop (max-iters 4); final {20}: 73 pages, 73 ms + 5 XB.
+    // (Holding 10 and 20 after R2, the two lowest, would send 72 pages; so would 20 and 54.)
+    const tc = trace(64, [[0, 1, []], [1, 2, [50, 51, 52, 53, 54]], [2, 65, []], [65, 66, [54]], [66, 67, [10, 20]], [67, 68, []], [68, 69, [20]], [69, 1000, []]]);
+    const r = await run(tc, 'delayed-copy', { downtimeLimitMs: 2 }, p);
+    expect(r).toMatchObject({ pagesSent: 73, finalDirtyPages: 1, stopReason: 'max-rounds' });
+    expect(r.totalTimeMs).toBeCloseTo(73 + 5 * XB, 9);
+    expect(r.extra.maxHeldPages).toBe(2);
+  });
+
   it('prediction holds page 10 on its Markov odds and reports precision and recall', async () => {
     // After R1: 10 went clean→dirty. R2: P(dirty | dirty) = (0+1)/(0+2) = 0.5 ≥ 0.5 → held; D2 = ∅.
     // R3: P(dirty | clean) = (1+1)/(0+1+2) = 2/3 → held; R4: (1+1)/(1+1+2) = 0.5 → held (3rd time,

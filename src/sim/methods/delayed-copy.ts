@@ -38,7 +38,8 @@ export const delayedCopy: MethodSpec = {
     // D_n each round (no per-page objects, so long runs make no garbage).
     let heat = new HeatTable(0);
     let next = new HeatTable(0);
-    let hotBuf = new Uint32Array(0); // indices, then pages, of the hot set
+    let hotBuf = new Uint32Array(0); // the pages of the hot set
+    let hotHeat = new Float64Array(0); // heat of the pages at ≥ θ (scratch)
     const hot = e.k.bitmap(e.nPages);
     // The closures below reach the kernel and extra through locals, not `e` (see PaperPolicy).
     const kernel = e.k;
@@ -68,12 +69,30 @@ export const delayedCopy: MethodSpec = {
           next.n = m;
           [heat, next] = [next, heat];
           // hot = { p : heat ≥ θ }, at most `cap` of them: the hottest, ties to the lower address.
-          if (hotBuf.length < m) hotBuf = new Uint32Array(heat.pages.length);
+          if (hotBuf.length < m) {
+            hotBuf = new Uint32Array(heat.pages.length);
+            hotHeat = new Float64Array(heat.pages.length);
+          }
           let h = 0;
-          for (let k = 0; k < m; k++) if (heat.heat[k]! >= theta) hotBuf[h++] = k;
-          let hotList = hotBuf.subarray(0, h);
-          if (h > cap) hotList = hotList.sort((a, b) => (heat.heat[b]! > heat.heat[a]! ? 1 : heat.heat[b]! < heat.heat[a]! ? -1 : heat.pages[a]! - heat.pages[b]!)).subarray(0, cap);
-          for (let k = 0; k < hotList.length; k++) hotList[k] = heat.pages[hotList[k]!]!;
+          for (let k = 0; k < m; k++) if (heat.heat[k]! >= theta) hotHeat[h++] = heat.heat[k]!;
+          // Over the cap: `cut` is the cap-th highest heat; every page hotter than it is held, and
+          // pages at it in address order until the cap is reached. (A selection, not a sort of the
+          // pages with a comparator, which copies them into a temporary array each round.)
+          let cut = theta;
+          let atCut = Infinity;
+          if (h > cap) {
+            const sorted = hotHeat.subarray(0, h).sort(); // ascending, in place
+            cut = cap > 0 ? sorted[h - cap]! : Infinity;
+            let above = 0;
+            for (let k = h - 1; k >= 0 && sorted[k]! > cut; k--) above++;
+            atCut = cap - above;
+          }
+          let held = 0;
+          for (let k = 0; k < m; k++) {
+            const v = heat.heat[k]!;
+            if (v > cut || (v === cut && atCut-- > 0)) hotBuf[held++] = heat.pages[k]!;
+          }
+          const hotList = hotBuf.subarray(0, held);
           kernel.clear(hot);
           if (hotList.length) kernel.setPages(hot, hotList);
           extra.hotPages = hotList.length;

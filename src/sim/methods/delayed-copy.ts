@@ -15,9 +15,11 @@
  * pre-copy; `--param cap=off` shows that.
  */
 import { quickselect } from 'simple-statistics';
+import type { Bitmap, Kernel } from '../../kernel/index.js';
+import type { Engine } from '../engine.js';
 import type { MethodSpec } from '../method.js';
 import { XEN_PARAMS } from './precopy.js';
-import { paperFrame } from './paper-frame.js';
+import { paperFrame, type PaperPolicy } from './paper-frame.js';
 
 /** The delayed-copy method, as the comment at the top of this file describes it. */
 export const delayedCopy: MethodSpec = {
@@ -32,84 +34,115 @@ export const delayedCopy: MethodSpec = {
     ...XEN_PARAMS.filter((x) => x.name !== 'batch'),
   ],
   run(e, p) {
-    const alpha = p['heat-decay'] as number;
-    const theta = p['heat-threshold'] as number;
     const cap = p.cap === 'off' ? Infinity : Math.floor((e.cfg.bandwidth * e.cfg.downtimeLimitMs) / 1000 / e.pageSize);
-    // The pages with heat ≥ 1e-4, ascending, and their heat: two parallel arrays merged with
-    // D_n each round (no per-page objects, so long runs make no garbage).
-    let heat = new HeatTable(0);
-    let next = new HeatTable(0);
-    let hotBuf = new Uint32Array(0); // the pages of the hot set
-    let hotHeat = new Float64Array(0); // heat of the pages at ≥ θ (scratch)
-    const hot = e.k.bitmap(e.nPages);
-    // The closures below reach the kernel and extra through locals, not `e` (see PaperPolicy).
-    const kernel = e.k;
-    const extra = e.extra;
+    const policy = new DelayedCopy(e.k, e.extra, e.nPages, p['heat-decay'] as number, p['heat-threshold'] as number, cap);
     try {
-      return paperFrame(e, p, {
-        select: (_n, send) => kernel.andNot(send, send, hot),
-        afterRound: (_n, _sent, dn) => {
-          // heat ← α·heat (dropped below 1e-4), then + (1 − α) for every page of D_n.
-          const d = kernel.toList(dn); // ascending
-          if (next.pages.length < heat.n + d.length) next = new HeatTable(2 * (heat.n + d.length));
-          let i = 0;
-          let j = 0;
-          let m = 0;
-          while (i < heat.n || j < d.length) {
-            const q = i < heat.n && (j >= d.length || heat.pages[i]! <= d[j]!) ? heat.pages[i]! : d[j]!;
-            let v = 0;
-            if (i < heat.n && heat.pages[i] === q) {
-              v = alpha * heat.heat[i++]!;
-              if (v < 1e-4) v = 0;
-            }
-            if (j < d.length && d[j] === q) { v += 1 - alpha; j++; }
-            if (v === 0) continue;
-            next.pages[m] = q;
-            next.heat[m++] = v;
-          }
-          next.n = m;
-          [heat, next] = [next, heat];
-          // hot = { p : heat ≥ θ }, at most `cap` of them: the hottest, ties to the lower address.
-          if (hotBuf.length < m) {
-            hotBuf = new Uint32Array(heat.pages.length);
-            hotHeat = new Float64Array(heat.pages.length);
-          }
-          let h = 0;
-          for (let k = 0; k < m; k++) if (heat.heat[k]! >= theta) hotHeat[h++] = heat.heat[k]!;
-          // Over the cap: `cut` is the cap-th highest heat; every page hotter than it is held, and
-          // pages at it in address order until the cap is reached. (Selection in O(h): sorting the
-          // pages with a comparator copied them into a temporary array every round — a large
-          // object, mmap and munmap — and even an in-place sort of the heats took ~4 % of a comparison.)
-          let cut = theta;
-          let atCut = Infinity;
-          if (h > cap) {
-            atCut = 0;
-            cut = Infinity;
-            if (cap > 0) {
-              const heats = hotHeat.subarray(0, h);
-              quickselect(heats as unknown as number[], h - cap); // [0, h − cap) ≤ heats[h − cap] ≤ the rest
-              cut = heats[h - cap]!;
-              let above = 0;
-              for (let k = h - cap + 1; k < h; k++) if (heats[k]! > cut) above++;
-              atCut = cap - above;
-            }
-          }
-          let held = 0;
-          for (let k = 0; k < m; k++) {
-            const v = heat.heat[k]!;
-            if (v > cut || (v === cut && atCut-- > 0)) hotBuf[held++] = heat.pages[k]!;
-          }
-          const hotList = hotBuf.subarray(0, held);
-          kernel.clear(hot);
-          if (hotList.length) kernel.setPages(hot, hotList);
-          extra.hotPages = hotList.length;
-        },
-      });
+      return paperFrame(e, p, policy);
     } finally {
-      e.k.dispose(hot);
+      policy.dispose();
     }
   },
 };
+
+/** The heat rule of the comment at the top of this file, as a paper-frame policy (a class: see PaperPolicy). */
+class DelayedCopy implements PaperPolicy {
+  /** The pages with heat ≥ 1e-4, ascending, and their heat (no per-page objects, so long runs make no garbage). */
+  private heat = new HeatTable(0);
+  /** The table being built this round (swapped with `heat`). */
+  private next = new HeatTable(0);
+  /** The pages of the hot set. */
+  private hotBuf = new Uint32Array(0);
+  /** Heat of the pages at ≥ θ (scratch). */
+  private hotHeat = new Float64Array(0);
+  /** The held pages. */
+  private readonly hot: Bitmap;
+
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly extra: Engine['extra'],
+    nPages: number,
+    /** α */
+    private readonly alpha: number,
+    /** θ */
+    private readonly theta: number,
+    private readonly cap: number,
+  ) {
+    this.hot = kernel.bitmap(nPages);
+  }
+
+  select(_n: number, send: Bitmap): void {
+    this.kernel.andNot(send, send, this.hot);
+  }
+
+  afterRound(_n: number, _sent: Bitmap, dn: Bitmap): void {
+    const { kernel, alpha, theta, cap } = this;
+    // heat ← α·heat (dropped below 1e-4), then + (1 − α) for every page of D_n.
+    const d = kernel.toList(dn); // ascending
+    let heat = this.heat;
+    let next = this.next;
+    if (next.pages.length < heat.n + d.length) next = new HeatTable(2 * (heat.n + d.length));
+    let i = 0;
+    let j = 0;
+    let m = 0;
+    while (i < heat.n || j < d.length) {
+      const q = i < heat.n && (j >= d.length || heat.pages[i]! <= d[j]!) ? heat.pages[i]! : d[j]!;
+      let v = 0;
+      if (i < heat.n && heat.pages[i] === q) {
+        v = alpha * heat.heat[i++]!;
+        if (v < 1e-4) v = 0;
+      }
+      if (j < d.length && d[j] === q) { v += 1 - alpha; j++; }
+      if (v === 0) continue;
+      next.pages[m] = q;
+      next.heat[m++] = v;
+    }
+    next.n = m;
+    [heat, next] = [next, heat];
+    this.heat = heat;
+    this.next = next;
+    // hot = { p : heat ≥ θ }, at most `cap` of them: the hottest, ties to the lower address.
+    if (this.hotBuf.length < m) {
+      this.hotBuf = new Uint32Array(heat.pages.length);
+      this.hotHeat = new Float64Array(heat.pages.length);
+    }
+    const hotBuf = this.hotBuf;
+    const hotHeat = this.hotHeat;
+    let h = 0;
+    for (let k = 0; k < m; k++) if (heat.heat[k]! >= theta) hotHeat[h++] = heat.heat[k]!;
+    // Over the cap: `cut` is the cap-th highest heat; every page hotter than it is held, and
+    // pages at it in address order until the cap is reached. (Selection in O(h): sorting the
+    // pages with a comparator copied them into a temporary array every round — a large
+    // object, mmap and munmap — and even an in-place sort of the heats took ~4 % of a comparison.)
+    let cut = theta;
+    let atCut = Infinity;
+    if (h > cap) {
+      atCut = 0;
+      cut = Infinity;
+      if (cap > 0) {
+        const heats = hotHeat.subarray(0, h);
+        quickselect(heats as unknown as number[], h - cap); // [0, h − cap) ≤ heats[h − cap] ≤ the rest
+        cut = heats[h - cap]!;
+        let above = 0;
+        for (let k = h - cap + 1; k < h; k++) if (heats[k]! > cut) above++;
+        atCut = cap - above;
+      }
+    }
+    let held = 0;
+    for (let k = 0; k < m; k++) {
+      const v = heat.heat[k]!;
+      if (v > cut || (v === cut && atCut-- > 0)) hotBuf[held++] = heat.pages[k]!;
+    }
+    const hotList = hotBuf.subarray(0, held);
+    kernel.clear(this.hot);
+    if (hotList.length) kernel.setPages(this.hot, hotList);
+    this.extra.hotPages = hotList.length;
+  }
+
+  /** Free the held pages' bitmap. */
+  dispose(): void {
+    this.kernel.dispose(this.hot);
+  }
+}
 
 /** Pages (ascending) and their heat, the first `n` entries in use. */
 class HeatTable {

@@ -26,35 +26,58 @@
  * (xc_domain_save.c): every page, zero or not, is page data (8-byte pfn_type
  * + 4096 B), plus 4 B per batch of up to 1024 pages (precopy.ts).
  */
+import type { Bitmap, Kernel } from '../../kernel/index.js';
 import type { Engine } from '../engine.js';
 import type { MethodSpec, Params, RunEnd } from '../method.js';
 import type { StopReason } from '../result.js';
 import { MAX_BATCH_SIZE, XEN_PARAMS, xenLegacy, xenLegacyStop, xenRound, xenStream } from './precopy.js';
-import { paperFrame } from './paper-frame.js';
+import { paperFrame, type PaperPolicy } from './paper-frame.js';
 
 /** (B) Pages dirty in the last two rounds wait for the stop-and-copy (the research frame). */
 function twoRoundHot(e: Engine, p: Params): RunEnd {
-  const k = e.k;
-  const d1 = k.bitmap(e.nPages); // D_{n−1}
-  const d2 = k.bitmap(e.nPages); // D_{n−2}
+  const policy = new TwoRoundHot(e);
   try {
-    const end = paperFrame(e, p, {
-      // S = pending ∖ (D_{n−1} ∩ D_{n−2}); hot pages stay pending.
-      select: (n, send) => {
-        if (n < 3) return;
-        k.and(e.tmp, d1, d2);
-        k.andNot(send, send, e.tmp);
-      },
-      afterRound: (_n, _sent, dn) => {
-        k.copy(d2, d1);
-        k.copy(d1, dn);
-      },
-    });
+    const end = paperFrame(e, p, policy);
     e.extra.maxDeferredPages = e.extra.maxHeldPages ?? 0;
     return end;
   } finally {
-    k.dispose(d1);
-    k.dispose(d2);
+    policy.dispose();
+  }
+}
+
+/** (B)'s rule as a paper-frame policy (a class: see PaperPolicy). */
+class TwoRoundHot implements PaperPolicy {
+  private readonly k: Kernel;
+  /** D_{n−1} */
+  private readonly d1: Bitmap;
+  /** D_{n−2} */
+  private readonly d2: Bitmap;
+  /** Scratch. */
+  private readonly tmp: Bitmap;
+
+  constructor(e: Engine) {
+    this.k = e.k;
+    this.tmp = e.tmp;
+    this.d1 = e.k.bitmap(e.nPages);
+    this.d2 = e.k.bitmap(e.nPages);
+  }
+
+  /** S = pending ∖ (D_{n−1} ∩ D_{n−2}); hot pages stay pending. */
+  select(n: number, send: Bitmap): void {
+    if (n < 3) return;
+    this.k.and(this.tmp, this.d1, this.d2);
+    this.k.andNot(send, send, this.tmp);
+  }
+
+  afterRound(_n: number, _sent: Bitmap, dn: Bitmap): void {
+    this.k.copy(this.d2, this.d1);
+    this.k.copy(this.d1, dn);
+  }
+
+  /** Free D_{n−1} and D_{n−2}. */
+  dispose(): void {
+    this.k.dispose(this.d1);
+    this.k.dispose(this.d2);
   }
 }
 

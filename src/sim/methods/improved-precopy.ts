@@ -11,9 +11,11 @@
  *            count[p] ≥ hot-rounds ⇒ mark p
  *   stop (legacy Xen rule): stop-and-copy of pending (marked pages included)
  */
+import type { Bitmap, Kernel } from '../../kernel/index.js';
+import type { Engine } from '../engine.js';
 import type { MethodSpec } from '../method.js';
 import { XEN_PARAMS } from './precopy.js';
-import { paperFrame } from './paper-frame.js';
+import { paperFrame, type PaperPolicy } from './paper-frame.js';
 
 /** The improved-precopy method, as the comment at the top of this file describes it. */
 export const improvedPrecopy: MethodSpec = {
@@ -25,49 +27,79 @@ export const improvedPrecopy: MethodSpec = {
     ...XEN_PARAMS.filter((x) => x.name !== 'batch'),
   ],
   run(e, p) {
-    const K = p['hot-rounds'] as number;
-    // count[p] for every page dirtied so far, ascending by page, as parallel arrays merged with D_n
-    // each round (a Map of pages grew its table over and over: a fifth of a comparison's page faults).
-    // Counts stop at K: a page is marked when its count reaches K, and the mark is sticky.
-    let counts = new CountTable(0);
-    let next = new CountTable(0);
-    let hot = new Uint32Array(0);
-    const marked = e.k.bitmap(e.nPages);
-    // The closures below reach the kernel and extra through locals, not `e` (see PaperPolicy).
-    const kernel = e.k;
-    const extra = e.extra;
+    const policy = new ImprovedPrecopy(e.k, e.extra, e.nPages, p['hot-rounds'] as number);
     try {
-      return paperFrame(e, p, {
-        select: (_n, send) => kernel.andNot(send, send, marked),
-        afterRound: (_n, _sent, dn) => {
-          const d = kernel.toList(dn); // ascending
-          if (next.pages.length < counts.n + d.length) next = new CountTable(2 * (counts.n + d.length));
-          if (hot.length < d.length) hot = new Uint32Array(2 * d.length);
-          let i = 0;
-          let j = 0;
-          let m = 0;
-          let h = 0;
-          while (i < counts.n || j < d.length) {
-            const q = i < counts.n && (j >= d.length || counts.pages[i]! <= d[j]!) ? counts.pages[i]! : d[j]!;
-            let c = i < counts.n && counts.pages[i] === q ? counts.count[i++]! : 0;
-            if (j < d.length && d[j] === q) {
-              j++;
-              if (c < K && ++c === K) hot[h++] = q;
-            }
-            next.pages[m] = q;
-            next.count[m++] = c;
-          }
-          next.n = m;
-          [counts, next] = [next, counts];
-          if (h) kernel.setPages(marked, hot.subarray(0, h));
-          extra.markedPages = kernel.popcount(marked);
-        },
-      });
+      return paperFrame(e, p, policy);
     } finally {
-      e.k.dispose(marked);
+      policy.dispose();
     }
   },
 };
+
+/** The marking rule of the comment at the top of this file, as a paper-frame policy (a class: see PaperPolicy). */
+class ImprovedPrecopy implements PaperPolicy {
+  /**
+   * count[p] for every page dirtied so far, ascending by page, as parallel arrays merged with D_n
+   * each round (a Map of pages grew its table over and over: a fifth of a comparison's page faults).
+   * Counts stop at K: a page is marked when its count reaches K, and the mark is sticky.
+   */
+  private counts = new CountTable(0);
+  /** The table being built this round (swapped with `counts`). */
+  private next = new CountTable(0);
+  /** Pages marked this round (scratch). */
+  private hot = new Uint32Array(0);
+  /** The marked pages, held for the final copy. */
+  private readonly marked: Bitmap;
+
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly extra: Engine['extra'],
+    nPages: number,
+    /** K: hot-rounds */
+    private readonly K: number,
+  ) {
+    this.marked = kernel.bitmap(nPages);
+  }
+
+  select(_n: number, send: Bitmap): void {
+    this.kernel.andNot(send, send, this.marked);
+  }
+
+  afterRound(_n: number, _sent: Bitmap, dn: Bitmap): void {
+    const { kernel, K } = this;
+    let counts = this.counts;
+    let next = this.next;
+    const d = kernel.toList(dn); // ascending
+    if (next.pages.length < counts.n + d.length) next = new CountTable(2 * (counts.n + d.length));
+    if (this.hot.length < d.length) this.hot = new Uint32Array(2 * d.length);
+    const hot = this.hot;
+    let i = 0;
+    let j = 0;
+    let m = 0;
+    let h = 0;
+    while (i < counts.n || j < d.length) {
+      const q = i < counts.n && (j >= d.length || counts.pages[i]! <= d[j]!) ? counts.pages[i]! : d[j]!;
+      let c = i < counts.n && counts.pages[i] === q ? counts.count[i++]! : 0;
+      if (j < d.length && d[j] === q) {
+        j++;
+        if (c < K && ++c === K) hot[h++] = q;
+      }
+      next.pages[m] = q;
+      next.count[m++] = c;
+    }
+    next.n = m;
+    [counts, next] = [next, counts];
+    this.counts = counts;
+    this.next = next;
+    if (h) kernel.setPages(this.marked, hot.subarray(0, h));
+    this.extra.markedPages = kernel.popcount(this.marked);
+  }
+
+  /** Free the marked pages' bitmap. */
+  dispose(): void {
+    this.kernel.dispose(this.marked);
+  }
+}
 
 /** Pages (ascending) and how many rounds each was dirty in (at most hot-rounds), the first `n` entries in use. */
 class CountTable {

@@ -25,12 +25,14 @@ import type { Params, RunEnd } from '../method.js';
 import { sendBatches, xenLegacyStop, xenStream } from './precopy.js';
 
 /**
- * What a research method decides. Policies are closures made anew for every
- * run; keep what they use from the engine (`e.k`, `e.extra`) in locals of
- * run(): read through `e`, V8 (Node 20) kept re-entering optimized code that
- * checked an older Engine map and deoptimized on almost every call (~1,900
- * deopts in a 1,152-run comparison of every method, the closures recompiled
- * over and over; bench/parallel).
+ * What a research method decides. Write it as a class (an instance per run)
+ * that keeps its own state, not as closures made anew in every run: V8
+ * (Node 20) compiled each run's new closures again and again (a method's
+ * afterRound 4–8 times per 1,152-run comparison in every thread, 10–20 ms of
+ * optimizing compiler each time, which a pool's workers pay on the cores they
+ * compute on), while a class's methods are one function each, compiled once.
+ * (Closures that read `e.k` / `e.extra` through the engine also fell into a
+ * deopt loop: ~1,900 deopts per comparison; bench/parallel.)
  */
 export interface PaperPolicy {
   /** Round n: clear from `send` (initially every pending page) the pages to hold back. */

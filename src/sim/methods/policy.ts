@@ -11,7 +11,7 @@
 import type { Engine } from '../engine.js';
 import type { Params, RunEnd } from '../method.js';
 import { postcopyPhase } from './postcopy.js';
-import { qemuLoop, type QemuState } from './qemu-precopy.js';
+import { qemuLoop, type QemuHooks, type QemuState } from './qemu-precopy.js';
 
 /** What a monitor tick asks for. */
 export type PolicyAction = void | 'postcopy';
@@ -48,29 +48,45 @@ export function setDowntimeLimit(e: Engine, ms: number): void {
 
 /** Run QEMU's loop under a policy; continue in post-copy if the policy switched. */
 export function runPolicy(e: Engine, p: Params, pol: Policy): RunEnd {
-  const pollNs = pol.pollMs * 1e6;
-  let next = 0;
-  let lastSync = -1;
-  const r = qemuLoop(e, p, {
-    periodEnd: pol.periodEnd,
-    startPostcopy(eng, q) {
-      if (eng.stopped) return false;
-      if (eng.dirtySyncCount !== lastSync) {
-        lastSync = eng.dirtySyncCount;
-        const last = eng.rounds[eng.rounds.length - 1];
-        if (pol.iteration?.(eng, q, { tMs: eng.now / 1e6, rem: last ? last.remainingBytes : eng.migCount * eng.pageSize, iter: eng.dirtySyncCount }) === 'postcopy') return true;
-        if (eng.cancelled || eng.stopped) return false;
-      }
-      while (eng.now >= next) {
-        const a = pol.tick(eng, q, next / 1e9);
-        next += pollNs;
-        if (a === 'postcopy') return true;
-        if (eng.cancelled || eng.stopped) return false;
-      }
-      return false;
-    },
-  });
+  const r = qemuLoop(e, p, new PolicyHooks(pol));
   if (!r.switched) return r;
   e.extra.switchedAtMs = e.now / 1e6;
   return postcopyPhase(e, p, r.state);
+}
+
+/**
+ * The policy's polls and sync callbacks, as hooks of QEMU's loop (a class,
+ * not closures made per run: V8 (Node 20) compiled each run's new closures
+ * again; see PaperPolicy).
+ */
+class PolicyHooks implements QemuHooks {
+  readonly periodEnd: QemuHooks['periodEnd'];
+  private readonly pollNs: number;
+  /** Wall time of the next poll, ns. */
+  private next = 0;
+  /** dirty-sync-count at the last iteration() call. */
+  private lastSync = -1;
+
+  constructor(private readonly pol: Policy) {
+    this.pollNs = pol.pollMs * 1e6;
+    this.periodEnd = pol.periodEnd;
+  }
+
+  startPostcopy(eng: Engine, q: QemuState): boolean {
+    const pol = this.pol;
+    if (eng.stopped) return false;
+    if (eng.dirtySyncCount !== this.lastSync) {
+      this.lastSync = eng.dirtySyncCount;
+      const last = eng.rounds[eng.rounds.length - 1];
+      if (pol.iteration?.(eng, q, { tMs: eng.now / 1e6, rem: last ? last.remainingBytes : eng.migCount * eng.pageSize, iter: eng.dirtySyncCount }) === 'postcopy') return true;
+      if (eng.cancelled || eng.stopped) return false;
+    }
+    while (eng.now >= this.next) {
+      const a = pol.tick(eng, q, this.next / 1e9);
+      this.next += this.pollNs;
+      if (a === 'postcopy') return true;
+      if (eng.cancelled || eng.stopped) return false;
+    }
+    return false;
+  }
 }

@@ -95,100 +95,144 @@ export function postcopyPhase(e: Engine, p: Params, slot?: SlotState): RunEnd {
   e.extra.faultModel = 'first write (the trace has no reads): remoteFaults is a lower bound';
   e.extra.postcopyGuestStartsMs = runsAt / 1e6;
 
-  const preempt = p['postcopy-preempt'] === 'on';
   const rate = p['max-postcopy-bandwidth'] as number;
   const drain = (cal.postcopyDrainRatio ?? Infinity) * (rate > 0 ? rate : link);
   const socket = new SocketFifo(cal.postcopySocketBytes ?? Infinity, drain, runsAt);
   const dst = new Destination(e, oneWayNs);
   e.remote = dst;
-  const budget = rate > 0 ? (rate * BUFFER_DELAY_MS) / 1000 : Infinity; // qemu_file_set_rate_limit(bandwidth / XFER_LIMIT_RATIO)
-  const slotNs = BUFFER_DELAY_MS * 1e6;
-  let slotStart = slot?.slotStart ?? e.now;
-  let used = slot ? e.transferred - slot.slotBytes0 : 0; // bytes charged to this slot
-  let threshold = slot?.threshold ?? 0;
-
-  /** Write pages [from, to) of mig into the socket (the sender blocks while it is full). */
-  const write = (from: number, to: number): void => {
-    const c = e.cost(e.mig, from, to);
-    if (c.pages === 0) return;
-    const { end, readNs } = socket.put(e.now, c.bytes, e.sendNs(c, link));
-    dst.sent(from, to, readNs); // in flight from now: a write to them faults
-    e.send(e.mig, from, to, link);
-    dst.arrived(from, to); // the guest may be waiting for one of them
-    e.advanceTo(end);
-    used += c.bytes;
-  };
-
-  /** get_queued_page: serve the oldest request that has reached the source; false if none. */
-  const serveRequest = (): boolean => {
-    const r = dst.takeRequest(e.now);
-    if (!r) return false;
-    if (!e.isPending(r.page)) return true; // sent already: unqueue_page drops it
-    e.cursor = r.page + 1; // the background push goes on after it (rs->last_page)
-    if (preempt) {
-      // Its own channel: the page's own wire time, not charged to the main channel's budget.
-      const c = e.cost(e.mig, r.page, r.page + 1);
-      const t = e.now + e.sendNs(c, link);
-      e.send(e.mig, r.page, r.page + 1, link);
-      if (e.faultPending?.page === r.page) e.unblockGuestAt(t + oneWayNs);
-      return true;
-    }
-    write(r.page, r.page + 1);
-    return true;
-  };
-
-  /** ram_find_and_save_block until `bytes` are exceeded: one flush from the cursor (wrapping). */
-  const push = (bytes: number): void => {
-    if (e.cursor >= e.nPages) e.cursor = 0;
-    let from = e.nextSet(e.mig, e.cursor);
-    if (from < 0) from = e.nextSet(e.mig, 0);
-    const to = e.budgetEnd(e.mig, from, e.nPages, Math.min(bytes, FLUSH_PAGES * e.pageCost));
-    write(from, to);
-    e.cursor = to;
-  };
-
-  /** migration_update_counters at the slot's end: a new slot; threshold = bandwidth × downtime-limit. */
-  const slotEnd = (): void => {
-    if (e.now < slotStart + slotNs) return;
-    threshold = (used / ((e.now - slotStart) / 1e6)) * e.downtimeLimitMs();
-    slotStart = e.now;
-    used = 0;
-  };
+  const sender = new PostcopySender(e, socket, dst, {
+    link,
+    oneWayNs,
+    preempt: p['postcopy-preempt'] === 'on',
+    budget: rate > 0 ? (rate * BUFFER_DELAY_MS) / 1000 : Infinity, // qemu_file_set_rate_limit(bandwidth / XFER_LIMIT_RATIO)
+    slotStart: slot?.slotStart ?? e.now,
+    used: slot ? e.transferred - slot.slotBytes0 : 0, // bytes charged to this slot
+    threshold: slot?.threshold ?? 0,
+  });
 
   let end: RunEnd = { completed: true, converged: true, stopReason: 'converged' };
   while (e.migCount > 0) {
     const abort = e.abortReason;
     if (abort) { end = { completed: false, converged: false, stopReason: abort }; break; }
-    slotEnd();
+    sender.slotEnd();
     dst.prune(e.now);
-    if (e.migCount * e.pageSize < threshold) break; // migration_completion
-    if (used > budget) {
-      e.advanceTo(slotStart + slotNs); // migration_rate_limit: requests wait for the new slot
+    if (e.migCount * e.pageSize < sender.threshold) break; // migration_completion
+    if (sender.used > sender.budget) {
+      e.advanceTo(sender.slotStart + SLOT_NS); // migration_rate_limit: requests wait for the new slot
       continue;
     }
     // ram_save_iterate
     const t0 = e.now;
-    while (e.migCount > 0 && (used <= budget || dst.hasRequest(e.now)) && e.now - t0 < MAX_WAIT_MS * 1e6) {
-      if (!serveRequest()) {
-        if (used > budget) break;
-        push(budget - used);
+    while (e.migCount > 0 && (sender.used <= sender.budget || dst.hasRequest(e.now)) && e.now - t0 < MAX_WAIT_MS * 1e6) {
+      if (!sender.serveRequest()) {
+        if (sender.used > sender.budget) break;
+        sender.push(sender.budget - sender.used);
       }
       dst.prune(e.now);
     }
     e.sendOverhead(EOS_BYTES, link);
-    used += EOS_BYTES;
+    sender.used += EOS_BYTES;
   }
   if (end.completed) {
     // ram_save_complete: the rest regardless of the rate limit, requests still first.
     e.extra.postcopyCompletionAtMs = e.now / 1e6;
     e.extra.postcopyCompletionPages = e.migCount;
-    while (e.migCount > 0) if (!serveRequest()) push(Infinity);
+    while (e.migCount > 0) if (!sender.serveRequest()) sender.push(Infinity);
     e.sendOverhead(EOS_BYTES, link);
     e.advanceTo(socket.emptyAt); // await_return_path_close_on_source: the destination has read it all
   }
   e.remote = null;
   dst.dispose();
   return end;
+}
+
+/** A rate-limit slot, ns (BUFFER_DELAY). */
+const SLOT_NS = BUFFER_DELAY_MS * 1e6;
+
+/**
+ * The source's side of post-copy: the main channel's writes, the page
+ * requests and the background push, and the rate-limit slot. A class, not
+ * closures made per run: V8 (Node 20) compiled each run's new closures again
+ * (see PaperPolicy).
+ */
+class PostcopySender {
+  readonly link: number;
+  readonly oneWayNs: number;
+  readonly preempt: boolean;
+  /** Bytes a slot may carry. */
+  readonly budget: number;
+  slotStart: number;
+  /** Bytes charged to this slot. */
+  used: number;
+  /** bandwidth × downtime-limit, from the last slot. */
+  threshold: number;
+
+  constructor(
+    private readonly e: Engine,
+    private readonly socket: SocketFifo,
+    private readonly dst: Destination,
+    o: { link: number; oneWayNs: number; preempt: boolean; budget: number; slotStart: number; used: number; threshold: number },
+  ) {
+    this.link = o.link;
+    this.oneWayNs = o.oneWayNs;
+    this.preempt = o.preempt;
+    this.budget = o.budget;
+    this.slotStart = o.slotStart;
+    this.used = o.used;
+    this.threshold = o.threshold;
+  }
+
+  /** Write pages [from, to) of mig into the socket (the sender blocks while it is full). */
+  write(from: number, to: number): void {
+    const { e, link } = this;
+    const c = e.cost(e.mig, from, to);
+    if (c.pages === 0) return;
+    const { end, readNs } = this.socket.put(e.now, c.bytes, e.sendNs(c, link));
+    this.dst.sent(from, to, readNs); // in flight from now: a write to them faults
+    e.send(e.mig, from, to, link);
+    this.dst.arrived(from, to); // the guest may be waiting for one of them
+    e.advanceTo(end);
+    this.used += c.bytes;
+  }
+
+  /** get_queued_page: serve the oldest request that has reached the source; false if none. */
+  serveRequest(): boolean {
+    const { e, link } = this;
+    const r = this.dst.takeRequest(e.now);
+    if (!r) return false;
+    if (!e.isPending(r.page)) return true; // sent already: unqueue_page drops it
+    e.cursor = r.page + 1; // the background push goes on after it (rs->last_page)
+    if (this.preempt) {
+      // Its own channel: the page's own wire time, not charged to the main channel's budget.
+      const c = e.cost(e.mig, r.page, r.page + 1);
+      const t = e.now + e.sendNs(c, link);
+      e.send(e.mig, r.page, r.page + 1, link);
+      if (e.faultPending?.page === r.page) e.unblockGuestAt(t + this.oneWayNs);
+      return true;
+    }
+    this.write(r.page, r.page + 1);
+    return true;
+  }
+
+  /** ram_find_and_save_block until `bytes` are exceeded: one flush from the cursor (wrapping). */
+  push(bytes: number): void {
+    const e = this.e;
+    if (e.cursor >= e.nPages) e.cursor = 0;
+    let from = e.nextSet(e.mig, e.cursor);
+    if (from < 0) from = e.nextSet(e.mig, 0);
+    const to = e.budgetEnd(e.mig, from, e.nPages, Math.min(bytes, FLUSH_PAGES * e.pageCost));
+    this.write(from, to);
+    e.cursor = to;
+  }
+
+  /** migration_update_counters at the slot's end: a new slot; threshold = bandwidth × downtime-limit. */
+  slotEnd(): void {
+    const e = this.e;
+    if (e.now < this.slotStart + SLOT_NS) return;
+    this.threshold = (this.used / ((e.now - this.slotStart) / 1e6)) * e.downtimeLimitMs();
+    this.slotStart = e.now;
+    this.used = 0;
+  }
 }
 
 /** The postcopy method, as the comment at the top of this file describes it. */

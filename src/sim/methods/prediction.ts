@@ -14,9 +14,11 @@
  * indeed written in the round / held pages; recall = written pending pages
  * that were held / written pending pages.
  */
+import type { Bitmap, Kernel } from '../../kernel/index.js';
+import type { Engine } from '../engine.js';
 import type { MethodSpec } from '../method.js';
 import { XEN_PARAMS } from './precopy.js';
-import { paperFrame } from './paper-frame.js';
+import { paperFrame, type PaperPolicy } from './paper-frame.js';
 
 
 /** The prediction method, as the comment at the top of this file describes it. */
@@ -31,84 +33,114 @@ export const prediction: MethodSpec = {
     ...XEN_PARAMS.filter((x) => x.name !== 'batch'),
   ],
   run(e, p) {
-    const theta = p.threshold as number;
-    const maxDefer = p['max-defer'] as number;
-    // The chains of every page dirtied so far, ascending by page, as parallel arrays (no per-page
-    // objects): merged with D_n each round, walked beside the sorted send list in select().
-    let chains = new Chains(0);
-    let grown = new Chains(0);
-    const held = e.k.bitmap(e.nPages);
-    let tp = 0;
-    let fp = 0;
-    let fn = 0;
-    // The closures below reach the kernel and extra through locals, not `e` (see PaperPolicy).
-    const kernel = e.k;
-    const extra = e.extra;
+    const policy = new Prediction(e.k, e.extra, e.nPages, p.threshold as number, p['max-defer'] as number);
     try {
-      return paperFrame(e, p, {
-        select: (n, send) => {
-          kernel.clear(held);
-          if (n === 1) return;
-          const list = kernel.toList(send); // ascending
-          let h = 0;
-          let i = 0;
-          for (let j = 0; j < list.length; j++) {
-            const q = list[j]!;
-            while (i < chains.n && chains.page[i]! < q) i++;
-            if (i === chains.n || chains.page[i] !== q) continue; // never dirty: P = 1/(n+1) < 0.5 for n ≥ 2
-            const c = 4 * i + 2 * chains.s[i]!;
-            const dirtyNext = chains.c[c + 1]! + 1;
-            const all = chains.c[c]! + chains.c[c + 1]! + 2;
-            if (dirtyNext / all >= theta && chains.held[i]! < maxDefer) { list[h++] = q; chains.held[i]!++; } else chains.held[i] = 0;
-          }
-          if (h) {
-            kernel.setPages(held, list.subarray(0, h));
-            kernel.andNot(send, send, held);
-          }
-        },
-        afterRound: (n, sent, dn) => {
-          // Quality: held ∩ D_n are right; held ∖ D_n wrong; sent ∩ D_n missed.
-          const h = kernel.popcount(held);
-          const hRight = h - kernel.popcountAndNot(held, dn);
-          tp += hRight;
-          fp += h - hRight;
-          fn += kernel.popcount(sent) - kernel.popcountAndNot(sent, dn);
-          // Each tracked page moves from its state last round to its state now; new pages were clean until now.
-          const dirty = kernel.toList(dn); // ascending
-          if (grown.page.length < chains.n + dirty.length) grown = new Chains(2 * (chains.n + dirty.length));
-          let i = 0;
-          let j = 0;
-          let m = 0;
-          while (i < chains.n || j < dirty.length) {
-            const q = i < chains.n && (j >= dirty.length || chains.page[i]! <= dirty[j]!) ? chains.page[i]! : dirty[j]!;
-            grown.page[m] = q;
-            if (i < chains.n && chains.page[i] === q) {
-              grown.s[m] = chains.s[i]!;
-              grown.held[m] = chains.held[i]!;
-              for (let x = 0; x < 4; x++) grown.c[4 * m + x] = chains.c[4 * i + x]!;
-              i++;
-            } else {
-              grown.s[m] = 0;
-              grown.held[m] = 0;
-              grown.c[4 * m] = Math.max(0, n - 1);
-              grown.c[4 * m + 1] = grown.c[4 * m + 2] = grown.c[4 * m + 3] = 0;
-            }
-            const next = j < dirty.length && dirty[j] === q ? 1 : 0;
-            j += next;
-            grown.c[4 * m + 2 * grown.s[m]! + next]!++;
-            grown.s[m++] = next;
-          }
-          grown.n = m;
-          [chains, grown] = [grown, chains];
-          extra.predictionPrecision = tp + fp > 0 ? tp / (tp + fp) : 0;
-          extra.predictionRecall = tp + fn > 0 ? tp / (tp + fn) : 0;
-        },
-      });
+      return paperFrame(e, p, policy);
     } finally {
-      e.k.dispose(held);
+      policy.dispose();
     }
   },
 };
+
+/** The Markov rule of the comment at the top of this file, as a paper-frame policy (a class: see PaperPolicy). */
+class Prediction implements PaperPolicy {
+  /**
+   * The chains of every page dirtied so far, ascending by page, as parallel arrays (no per-page
+   * objects): merged with D_n each round, walked beside the sorted send list in select().
+   */
+  private chains = new Chains(0);
+  /** The table being built this round (swapped with `chains`). */
+  private grown = new Chains(0);
+  /** The pages held this round. */
+  private readonly held: Bitmap;
+  /** Held pages written during the round (right), held but not written (wrong), sent and written (missed). */
+  private tp = 0;
+  private fp = 0;
+  private fn = 0;
+
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly extra: Engine['extra'],
+    nPages: number,
+    /** θ: threshold */
+    private readonly theta: number,
+    private readonly maxDefer: number,
+  ) {
+    this.held = kernel.bitmap(nPages);
+  }
+
+  select(n: number, send: Bitmap): void {
+    const { kernel, chains, theta, maxDefer } = this;
+    kernel.clear(this.held);
+    if (n === 1) return;
+    const list = kernel.toList(send); // ascending
+    let h = 0;
+    let i = 0;
+    for (let j = 0; j < list.length; j++) {
+      const q = list[j]!;
+      while (i < chains.n && chains.page[i]! < q) i++;
+      if (i === chains.n || chains.page[i] !== q) continue; // never dirty: P = 1/(n+1) < 0.5 for n ≥ 2
+      const c = 4 * i + 2 * chains.s[i]!;
+      const dirtyNext = chains.c[c + 1]! + 1;
+      const all = chains.c[c]! + chains.c[c + 1]! + 2;
+      if (dirtyNext / all >= theta && chains.held[i]! < maxDefer) { list[h++] = q; chains.held[i]!++; } else chains.held[i] = 0;
+    }
+    if (h) {
+      kernel.setPages(this.held, list.subarray(0, h));
+      kernel.andNot(send, send, this.held);
+    }
+  }
+
+  afterRound(n: number, sent: Bitmap, dn: Bitmap): void {
+    const kernel = this.kernel;
+    const held = this.held;
+    // Quality: held ∩ D_n are right; held ∖ D_n wrong; sent ∩ D_n missed.
+    const h = kernel.popcount(held);
+    const hRight = h - kernel.popcountAndNot(held, dn);
+    this.tp += hRight;
+    this.fp += h - hRight;
+    this.fn += kernel.popcount(sent) - kernel.popcountAndNot(sent, dn);
+    // Each tracked page moves from its state last round to its state now; new pages were clean until now.
+    let chains = this.chains;
+    let grown = this.grown;
+    const dirty = kernel.toList(dn); // ascending
+    if (grown.page.length < chains.n + dirty.length) grown = new Chains(2 * (chains.n + dirty.length));
+    let i = 0;
+    let j = 0;
+    let m = 0;
+    while (i < chains.n || j < dirty.length) {
+      const q = i < chains.n && (j >= dirty.length || chains.page[i]! <= dirty[j]!) ? chains.page[i]! : dirty[j]!;
+      grown.page[m] = q;
+      if (i < chains.n && chains.page[i] === q) {
+        grown.s[m] = chains.s[i]!;
+        grown.held[m] = chains.held[i]!;
+        for (let x = 0; x < 4; x++) grown.c[4 * m + x] = chains.c[4 * i + x]!;
+        i++;
+      } else {
+        grown.s[m] = 0;
+        grown.held[m] = 0;
+        grown.c[4 * m] = Math.max(0, n - 1);
+        grown.c[4 * m + 1] = grown.c[4 * m + 2] = grown.c[4 * m + 3] = 0;
+      }
+      const next = j < dirty.length && dirty[j] === q ? 1 : 0;
+      j += next;
+      grown.c[4 * m + 2 * grown.s[m]! + next]!++;
+      grown.s[m++] = next;
+    }
+    grown.n = m;
+    [chains, grown] = [grown, chains];
+    this.chains = chains;
+    this.grown = grown;
+    const { tp, fp, fn } = this;
+    this.extra.predictionPrecision = tp + fp > 0 ? tp / (tp + fp) : 0;
+    this.extra.predictionRecall = tp + fn > 0 ? tp / (tp + fn) : 0;
+  }
+
+  /** Free the held pages' bitmap. */
+  dispose(): void {
+    this.kernel.dispose(this.held);
+  }
+}
 
 /**
  * Per tracked page (the first `n` entries, ascending by page): its state last

@@ -102,7 +102,7 @@ export function qemuLoop(e: Engine, p: Params, hooks: QemuHooks = {}): QemuEnd {
     const packet = MULTIFD_PAGES_PER_PACKET * e.pageCost;
     budget = Math.ceil(budget / packet) * packet;
   }
-  const iterateEnd = () => e.sendOverhead(EOS_BYTES + (channels > 0 ? (channels + 1) * MULTIFD_PACKET_HEADER_BYTES : 0), link);
+  const eos = EOS_BYTES + (channels > 0 ? (channels + 1) * MULTIFD_PACKET_HEADER_BYTES : 0); // each ram_save_iterate's end
   e.setup();
   e.markAll();
   const q: QemuState = {
@@ -111,67 +111,72 @@ export function qemuLoop(e: Engine, p: Params, hooks: QemuHooks = {}): QemuEnd {
     periodStart: e.now, periodDirtyPages: 0, periodBytes0: e.transferred,
     dirtyPagesRate: 0, dirtyBytesLastSync: 0,
   };
-  const sync = () => {
-    q.periodDirtyPages += e.sync({
-      bandwidthBytesPerSec: q.bandwidth === null ? null : q.bandwidth * 1000,
-      expectedDowntimeMs: q.expectedDowntimeMs,
-    });
-    q.dirtyBytesLastSync = e.migCount * P;
-    if (e.now > q.periodStart + 1000e6) {
-      hooks.periodEnd?.(e, q);
-      q.dirtyPagesRate = (q.periodDirtyPages * 1e9) / (e.now - q.periodStart);
-      q.periodStart = e.now;
-      q.periodDirtyPages = 0;
-      q.periodBytes0 = e.transferred;
-    }
-  };
-  const updateCounters = () => {
-    if (e.now < q.slotStart + slotNs) return;
-    const bytes = e.transferred - q.slotBytes0;
-    const bw = bytes / ((e.now - q.slotStart) / 1e6); // bytes per ms
-    q.bandwidth = bw;
-    const expBw = availBw > 0 ? availBw : bw;
-    q.threshold = expBw * e.downtimeLimitMs(); // migrate_downtime_limit(): steps take effect here
-    if (q.dirtyPagesRate > 0 && bytes > 10000 && expBw > 0) q.expectedDowntimeMs = q.dirtyBytesLastSync / expBw;
-    q.slotStart = e.now;
-    q.slotBytes0 = e.transferred;
-  };
-
-  sync(); // ram_init_bitmaps: dirty-sync-count = 1
+  // qemuSync() and updateCounters() are functions of this module, not closures made per run: V8
+  // (Node 20) compiled each run's new closures again (see PaperPolicy).
+  qemuSync(e, q, hooks); // ram_init_bitmaps: dirty-sync-count = 1
   while (true) {
     const abort = e.abortReason;
     if (abort) return { completed: false, converged: false, stopReason: abort, state: q };
     if (hooks.startPostcopy?.(e, q)) {
       // postcopy_start: stop, final sync (the discard list), device state; the caller resumes the guest.
       e.stopGuest();
-      sync();
+      qemuSync(e, q, hooks);
       return { completed: false, converged: false, stopReason: 'converged', switched: true, state: q };
     }
     if (e.transferred - q.slotBytes0 <= budget) {
       let pending = e.migCount * P;
       if (pending < q.threshold) {
-        sync();
+        qemuSync(e, q, hooks);
         pending = e.migCount * P;
       }
       if (pending === 0 || pending < q.threshold) break;
       // ram_save_iterate: until the slot budget is exceeded or MAX_WAIT has passed.
       e.sendFromCursor(budget - (e.transferred - q.slotBytes0), link, MAX_WAIT_MS * 1e6);
-      iterateEnd();
+      e.sendOverhead(eos, link);
     }
-    updateCounters();
+    updateCounters(e, q, availBw);
     if (e.transferred - q.slotBytes0 > budget) {
       // Sleep to the slot's end (the host may wake the thread a little late).
       e.advanceTo(q.slotStart + slotNs + (e.cfg.calibration.slotOvershootMs ?? 0) * 1e6);
-      updateCounters();
+      updateCounters(e, q, availBw);
     }
   }
   // migration_completion: stop the guest, final sync, flush regardless of the rate limit.
   e.stopGuest();
-  sync();
+  qemuSync(e, q, hooks);
   e.sendAllFromCursor(link);
-  iterateEnd();
+  e.sendOverhead(eos, link);
   e.extra.thresholdBytes = q.threshold;
   return { completed: true, converged: true, stopReason: 'converged', state: q };
+}
+
+/** migration_bitmap_sync in QEMU's loop: the log into mig; a period over 1 s old ends (migration_trigger_throttle, dirty-pages-rate). */
+function qemuSync(e: Engine, q: QemuState, hooks: QemuHooks): void {
+  q.periodDirtyPages += e.sync({
+    bandwidthBytesPerSec: q.bandwidth === null ? null : q.bandwidth * 1000,
+    expectedDowntimeMs: q.expectedDowntimeMs,
+  });
+  q.dirtyBytesLastSync = e.migCount * e.pageSize;
+  if (e.now > q.periodStart + 1000e6) {
+    hooks.periodEnd?.(e, q);
+    q.dirtyPagesRate = (q.periodDirtyPages * 1e9) / (e.now - q.periodStart);
+    q.periodStart = e.now;
+    q.periodDirtyPages = 0;
+    q.periodBytes0 = e.transferred;
+  }
+}
+
+/** migration_update_counters at a slot's end: bandwidth, threshold = bandwidth × downtime-limit, expected downtime; a new slot. */
+function updateCounters(e: Engine, q: QemuState, availBw: number): void {
+  if (e.now < q.slotStart + BUFFER_DELAY_MS * 1e6) return;
+  const bytes = e.transferred - q.slotBytes0;
+  const bw = bytes / ((e.now - q.slotStart) / 1e6); // bytes per ms
+  q.bandwidth = bw;
+  const expBw = availBw > 0 ? availBw : bw;
+  q.threshold = expBw * e.downtimeLimitMs(); // migrate_downtime_limit(): steps take effect here
+  if (q.dirtyPagesRate > 0 && bytes > 10000 && expBw > 0) q.expectedDowntimeMs = q.dirtyBytesLastSync / expBw;
+  q.slotStart = e.now;
+  q.slotBytes0 = e.transferred;
 }
 
 /** The qemu-precopy method, as the comment at the top of this file describes it. */

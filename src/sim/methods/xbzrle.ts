@@ -177,77 +177,98 @@ export function xbzrlePrices(e: Engine, p: Params): { hitBytes: number; overflow
 
 /** The XBZRLE pricer of an engine: QEMU's cache rules, the profile's prices; counters in e.extra. */
 export function xbzrlePricer(e: Engine, p: Params): PagePricer {
-  const cache = new XbzrleCache(p['xbzrle-cache-size'] as number, e.pageSize);
-  const { hitBytes, overflowShare, hitCpuNs, from } = xbzrlePrices(e, p);
-  const P = e.pageSize;
+  return new XbzrlePricer(e, p);
+}
+
+/**
+ * xbzrlePricer()'s pricer. A class, not an object of closures made per run:
+ * V8 (Node 20) compiled each run's new closures again (see PaperPolicy).
+ */
+class XbzrlePricer implements PagePricer {
+  readonly maxPageBytes: number;
+  readonly maxPageCpuNs: number;
+  private readonly cache: XbzrleCache;
+  private readonly hitBytes: number;
+  private readonly overflowShare: number;
+  private readonly hitCpuNs: number;
   // Committed counters (QEMU's names) and their dry-run copies.
-  let hits = 0;
-  let misses = 0;
-  let overflows = 0;
-  let dryHits = 0;
-  let dryOverflows = 0;
-  e.extra.xbzrleHitBytes = hitBytes;
-  e.extra.xbzrleHitBytesFrom = from;
-  e.extra.xbzrleOverflowShare = overflowShare;
-  const publish = () => {
+  private hits = 0;
+  private misses = 0;
+  private overflows = 0;
+  private dryHits = 0;
+  private dryOverflows = 0;
+
+  constructor(private readonly e: Engine, p: Params) {
+    this.cache = new XbzrleCache(p['xbzrle-cache-size'] as number, e.pageSize);
+    const { hitBytes, overflowShare, hitCpuNs, from } = xbzrlePrices(e, p);
+    this.hitBytes = hitBytes;
+    this.overflowShare = overflowShare;
+    this.hitCpuNs = hitCpuNs;
+    this.maxPageBytes = Math.max(e.pageCost, hitBytes);
+    this.maxPageCpuNs = hitCpuNs;
+    e.extra.xbzrleHitBytes = hitBytes;
+    e.extra.xbzrleHitBytesFrom = from;
+    e.extra.xbzrleOverflowShare = overflowShare;
+    this.publish();
+  }
+
+  private publish(): void {
+    const { e, hits, overflows } = this;
     e.extra.xbzrleCacheHits = hits;
-    e.extra.xbzrleCacheMisses = misses;
+    e.extra.xbzrleCacheMisses = this.misses;
     e.extra.xbzrleOverflows = overflows;
     // QEMU's xbzrle-cache.bytes: wire bytes − 8 per encoded page, 4096 per overflow.
-    e.extra.xbzrleBytes = Math.round((hits - overflows) * (hitBytes - 8)) + overflows * P;
-  };
-  publish();
-  const started = () => e.laps >= 1 && !e.postcopy;
-  return {
-    maxPageBytes: Math.max(e.pageCost, hitBytes),
-    maxPageCpuNs: hitCpuNs,
-    reset() {
-      cache.reset();
-      dryHits = hits;
-      dryOverflows = overflows;
-    },
-    price(src: Bitmap, from: number, to: number, normal: number, commit: boolean) {
-      if (!started()) return { bytes: normal * e.pageCost, cpuNs: 0 };
-      const k = e.k;
-      const gen = e.dirtySyncCount;
-      const last = e.stopped;
-      const list = k.toList(src, undefined, from, to);
-      const u = k.u32;
-      const nz = e.nonZero.ptr >>> 2;
-      let h = commit ? hits : dryHits;
-      let o = commit ? overflows : dryOverflows;
-      const h0 = h;
-      const o0 = o;
-      let missed = 0;
-      for (let i = 0; i < list.length; i++) {
-        const q = list[i]!;
-        if (((u[nz + (q >>> 5)]! >>> (q & 31)) & 1) === 0) {
-          cache.insert(q, gen, commit); // xbzrle_cache_zero_page
-          continue;
-        }
-        if (cache.lookup(q, gen, commit)) {
-          h++;
-          if (Math.floor(h * overflowShare) > Math.floor((h - 1) * overflowShare)) o++;
-        } else {
-          missed++;
-          if (!last) cache.insert(q, gen, commit);
-        }
+    e.extra.xbzrleBytes = Math.round((hits - overflows) * (this.hitBytes - 8)) + overflows * e.pageSize;
+  }
+
+  reset(): void {
+    this.cache.reset();
+    this.dryHits = this.hits;
+    this.dryOverflows = this.overflows;
+  }
+
+  price(src: Bitmap, from: number, to: number, normal: number, commit: boolean): { bytes: number; cpuNs: number } {
+    const { e, cache, overflowShare, hitBytes } = this;
+    if (!(e.laps >= 1 && !e.postcopy)) return { bytes: normal * e.pageCost, cpuNs: 0 }; // before the first lap's end: no cache
+    const k = e.k;
+    const gen = e.dirtySyncCount;
+    const last = e.stopped;
+    const list = k.toList(src, undefined, from, to);
+    const u = k.u32;
+    const nz = e.nonZero.ptr >>> 2;
+    let h = commit ? this.hits : this.dryHits;
+    let o = commit ? this.overflows : this.dryOverflows;
+    const h0 = h;
+    const o0 = o;
+    let missed = 0;
+    for (let i = 0; i < list.length; i++) {
+      const q = list[i]!;
+      if (((u[nz + (q >>> 5)]! >>> (q & 31)) & 1) === 0) {
+        cache.insert(q, gen, commit); // xbzrle_cache_zero_page
+        continue;
       }
-      // Integer bytes: the encoded hits' bytes as the difference of rounded running totals.
-      const encodedBytes = Math.round((h - o) * hitBytes) - Math.round((h0 - o0) * hitBytes);
-      const bytes = (missed + (o - o0)) * e.pageCost + encodedBytes;
-      if (commit) {
-        hits = h;
-        overflows = o;
-        misses += missed;
-        publish();
+      if (cache.lookup(q, gen, commit)) {
+        h++;
+        if (Math.floor(h * overflowShare) > Math.floor((h - 1) * overflowShare)) o++;
       } else {
-        dryHits = h;
-        dryOverflows = o;
+        missed++;
+        if (!last) cache.insert(q, gen, commit);
       }
-      return { bytes, cpuNs: (h - h0) * hitCpuNs };
-    },
-  };
+    }
+    // Integer bytes: the encoded hits' bytes as the difference of rounded running totals.
+    const encodedBytes = Math.round((h - o) * hitBytes) - Math.round((h0 - o0) * hitBytes);
+    const bytes = (missed + (o - o0)) * e.pageCost + encodedBytes;
+    if (commit) {
+      this.hits = h;
+      this.overflows = o;
+      this.misses += missed;
+      this.publish();
+    } else {
+      this.dryHits = h;
+      this.dryOverflows = o;
+    }
+    return { bytes, cpuNs: (h - h0) * this.hitCpuNs };
+  }
 }
 
 /** The xbzrle method, as the comment at the top of this file describes it. */

@@ -62,6 +62,23 @@ describe('compare() over workers', () => {
     }
   });
 
+  it('an onProgress that throws fails the comparison with its error, on both paths (no hang, no gaps)', async () => {
+    for (const sharedQueue of [true, false]) {
+      for (const at of [5, 24]) { // mid-run, and the last run's reply
+        const pool = await createPool({ workers: 2, sharedQueue });
+        try {
+          let calls = 0;
+          const err = await compare({ traces, methods: ['precopy', 'postcopy'], replicates: 4, pool, onProgress: () => { if (++calls === at) throw new Error(`progress ${at}`); } }).catch((e) => e);
+          expect(err).toBeInstanceOf(Error);
+          expect(err.message).toBe(`progress ${at}`);
+          expect((await compare({ traces, methods: ['precopy'], replicates: 2, pool, writeTimeBand: false })).runs.length).toBe(2); // still usable
+        } finally {
+          await pool.dispose();
+        }
+      }
+    }
+  });
+
   it('a bad parameter found in a worker is a ParamError; the pool stays usable; dispose ends it', async () => {
     const pool = await createPool({ workers: 2 });
     try {

@@ -174,9 +174,24 @@ export async function createPool(o: PoolOptions = {}): Promise<Pool> {
         const { port1, port2 } = new MessageChannel();
         try {
           const finished = new Promise<void>((resolve) => {
+            const stop = (e: unknown) => {
+              Atomics.store(control!, 0, jobs.length); // the workers take no more
+              void fail(e instanceof Error ? e : new Error(String(e)));
+            };
             port1.addEventListener('message', (ev: MessageEvent<QueueMessage>) => {
-              for (const [i, reply] of ev.data.replies) if (!record(i, reply)) Atomics.store(control!, 0, jobs.length);
+              // A throw here (the caller's onProgress) would not reach run(): it fails the run instead.
+              for (const [i, reply] of ev.data.replies) {
+                try {
+                  if (!record(i, reply)) Atomics.store(control!, 0, jobs.length);
+                } catch (e) {
+                  stop(e);
+                }
+              }
               if (ev.data.done) resolve();
+            });
+            port1.addEventListener('messageerror', () => {
+              stop(new Error(`${s.name} sent results that could not be read`));
+              resolve();
             });
             port1.start();
           });

@@ -31,6 +31,7 @@ import { createInterface } from 'node:readline';
 import { compare } from '../dist/stats/compare.js';
 import { createPool } from '../dist/parallel/index.js';
 import { Kernel } from '../dist/kernel/index.js';
+import { medianOf } from '../dist/stats/bootstrap.js';
 import { readTrace } from '../dist/trace/open.js';
 import { fileInput } from '../dist/trace/node.js';
 import '../dist/sim/profiles.js';
@@ -105,7 +106,6 @@ async function warmProcesses(n) {
   return results;
 }
 
-const median = (xs) => { const v = [...xs].sort((a, b) => a - b); return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2; };
 const fmt = (x) => x.toFixed(2);
 let reference = null;
 const same = (x, what) => {
@@ -172,9 +172,9 @@ const summary = {
   runs,
   workers,
   pairs,
-  warm: median(warm.map((x) => x.ratio)),
-  cold: cold.length ? median(cold.map((x) => x.ratio)) : null,
-  ceiling: ceiling.length ? median(ceiling.map((x) => x.ratio)) : null,
+  warm: medianOf(warm.map((x) => x.ratio)),
+  cold: cold.length ? medianOf(cold.map((x) => x.ratio)) : null,
+  ceiling: ceiling.length ? medianOf(ceiling.map((x) => x.ratio)) : null,
 };
 console.log(`\nspeed-up, ${workers} workers vs 1 thread (median of ${pairs} pairs; target ≥ 1.8× on 2 cores): warm ${fmt(summary.warm)}×${summary.cold !== null ? `; cold ${fmt(summary.cold)}× (the CLI's case)` : ''}.`);
 if (summary.ceiling !== null) console.log(`the machine's ceiling for this comparison (${workers} processes at once vs 1, nothing shared): ${fmt(summary.ceiling)}× — the warm pool reaches ${((summary.warm / summary.ceiling) * 100).toFixed(0)} % of it.`);

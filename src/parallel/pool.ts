@@ -167,30 +167,28 @@ export async function createPool(o: PoolOptions = {}): Promise<Pool> {
       };
 
       // The shared queue: control[0] is the next job to claim, control[1 + k] the job worker k has.
-      const control = shared ? new Int32Array(new SharedArrayBuffer(4 * (1 + slots.length))).fill(-1) : null;
-      if (control) control[0] = 0;
+      const control = shared ? new Int32Array(new SharedArrayBuffer(4 * (1 + slots.length))).fill(-1, 1) : null;
       const queued = control ? jobs.map((j) => ({ id: ids[j.trace]!, options: j.options, key: j.key })) : [];
+      const stopQueue = () => Atomics.store(control!, 0, jobs.length); // the workers take no more
       const fromQueue = async (s: Slot, lane: number) => {
         const { port1, port2 } = new MessageChannel();
         try {
           const finished = new Promise<void>((resolve) => {
-            const stop = (e: unknown) => {
-              Atomics.store(control!, 0, jobs.length); // the workers take no more
-              void fail(e instanceof Error ? e : new Error(String(e)));
-            };
             port1.addEventListener('message', (ev: MessageEvent<QueueMessage>) => {
               // A throw here (the caller's onProgress) would not reach run(): it fails the run instead.
               for (const [i, reply] of ev.data.replies) {
                 try {
-                  if (!record(i, reply)) Atomics.store(control!, 0, jobs.length);
+                  if (!record(i, reply)) stopQueue();
                 } catch (e) {
-                  stop(e);
+                  stopQueue();
+                  void fail(e instanceof Error ? e : new Error(String(e)));
                 }
               }
               if (ev.data.done) resolve();
             });
             port1.addEventListener('messageerror', () => {
-              stop(new Error(`${s.name} sent results that could not be read`));
+              stopQueue();
+              void fail(new Error(`${s.name} sent results that could not be read`));
               resolve();
             });
             port1.start();

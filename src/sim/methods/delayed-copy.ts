@@ -19,7 +19,7 @@ import type { Bitmap, Kernel } from '../../kernel/index.js';
 import type { Engine } from '../engine.js';
 import type { MethodSpec } from '../method.js';
 import { XEN_PARAMS } from './precopy.js';
-import { paperFrame, type PaperPolicy } from './paper-frame.js';
+import { HoldingPolicy, paperFrame } from './paper-frame.js';
 
 /** The delayed-copy method, as the comment at the top of this file describes it. */
 export const delayedCopy: MethodSpec = {
@@ -35,17 +35,12 @@ export const delayedCopy: MethodSpec = {
   ],
   run(e, p) {
     const cap = p.cap === 'off' ? Infinity : Math.floor((e.cfg.bandwidth * e.cfg.downtimeLimitMs) / 1000 / e.pageSize);
-    const policy = new DelayedCopy(e.k, e.extra, e.nPages, p['heat-decay'] as number, p['heat-threshold'] as number, cap);
-    try {
-      return paperFrame(e, p, policy);
-    } finally {
-      policy.dispose();
-    }
+    return paperFrame(e, p, new DelayedCopy(e.k, e.extra, e.nPages, p['heat-decay'] as number, p['heat-threshold'] as number, cap));
   },
 };
 
 /** The heat rule of the comment at the top of this file, as a paper-frame policy (a class: see PaperPolicy). */
-class DelayedCopy implements PaperPolicy {
+class DelayedCopy extends HoldingPolicy {
   /** The pages with heat ≥ 1e-4, ascending, and their heat (no per-page objects, so long runs make no garbage). */
   private heat = new HeatTable(0);
   /** The table being built this round (swapped with `heat`). */
@@ -54,12 +49,10 @@ class DelayedCopy implements PaperPolicy {
   private hotBuf = new Uint32Array(0);
   /** Heat of the pages at ≥ θ (scratch). */
   private hotHeat = new Float64Array(0);
-  /** The held pages. */
-  private readonly hot: Bitmap;
 
   constructor(
-    private readonly kernel: Kernel,
-    private readonly extra: Engine['extra'],
+    kernel: Kernel,
+    extra: Engine['extra'],
     nPages: number,
     /** α */
     private readonly alpha: number,
@@ -67,11 +60,7 @@ class DelayedCopy implements PaperPolicy {
     private readonly theta: number,
     private readonly cap: number,
   ) {
-    this.hot = kernel.bitmap(nPages);
-  }
-
-  select(_n: number, send: Bitmap): void {
-    this.kernel.andNot(send, send, this.hot);
+    super(kernel, extra, nPages);
   }
 
   afterRound(_n: number, _sent: Bitmap, dn: Bitmap): void {
@@ -97,9 +86,8 @@ class DelayedCopy implements PaperPolicy {
       next.heat[m++] = v;
     }
     next.n = m;
-    [heat, next] = [next, heat];
-    this.heat = heat;
-    this.next = next;
+    this.next = heat; // reused next round
+    this.heat = heat = next;
     // hot = { p : heat ≥ θ }, at most `cap` of them: the hottest, ties to the lower address.
     if (this.hotBuf.length < m) {
       this.hotBuf = new Uint32Array(heat.pages.length);
@@ -133,14 +121,9 @@ class DelayedCopy implements PaperPolicy {
       if (v > cut || (v === cut && atCut-- > 0)) hotBuf[held++] = heat.pages[k]!;
     }
     const hotList = hotBuf.subarray(0, held);
-    kernel.clear(this.hot);
-    if (hotList.length) kernel.setPages(this.hot, hotList);
+    kernel.clear(this.held);
+    if (hotList.length) kernel.setPages(this.held, hotList);
     this.extra.hotPages = hotList.length;
-  }
-
-  /** Free the held pages' bitmap. */
-  dispose(): void {
-    this.kernel.dispose(this.hot);
   }
 }
 

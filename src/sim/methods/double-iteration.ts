@@ -35,14 +35,9 @@ import { paperFrame, type PaperPolicy } from './paper-frame.js';
 
 /** (B) Pages dirty in the last two rounds wait for the stop-and-copy (the research frame). */
 function twoRoundHot(e: Engine, p: Params): RunEnd {
-  const policy = new TwoRoundHot(e);
-  try {
-    const end = paperFrame(e, p, policy);
-    e.extra.maxDeferredPages = e.extra.maxHeldPages ?? 0;
-    return end;
-  } finally {
-    policy.dispose();
-  }
+  const end = paperFrame(e, p, new TwoRoundHot(e));
+  e.extra.maxDeferredPages = e.extra.maxHeldPages ?? 0;
+  return end;
 }
 
 /** (B)'s rule as a paper-frame policy (a class: see PaperPolicy). */

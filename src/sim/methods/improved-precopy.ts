@@ -15,7 +15,7 @@ import type { Bitmap, Kernel } from '../../kernel/index.js';
 import type { Engine } from '../engine.js';
 import type { MethodSpec } from '../method.js';
 import { XEN_PARAMS } from './precopy.js';
-import { paperFrame, type PaperPolicy } from './paper-frame.js';
+import { HoldingPolicy, paperFrame } from './paper-frame.js';
 
 /** The improved-precopy method, as the comment at the top of this file describes it. */
 export const improvedPrecopy: MethodSpec = {
@@ -27,17 +27,12 @@ export const improvedPrecopy: MethodSpec = {
     ...XEN_PARAMS.filter((x) => x.name !== 'batch'),
   ],
   run(e, p) {
-    const policy = new ImprovedPrecopy(e.k, e.extra, e.nPages, p['hot-rounds'] as number);
-    try {
-      return paperFrame(e, p, policy);
-    } finally {
-      policy.dispose();
-    }
+    return paperFrame(e, p, new ImprovedPrecopy(e.k, e.extra, e.nPages, p['hot-rounds'] as number));
   },
 };
 
 /** The marking rule of the comment at the top of this file, as a paper-frame policy (a class: see PaperPolicy). */
-class ImprovedPrecopy implements PaperPolicy {
+class ImprovedPrecopy extends HoldingPolicy {
   /**
    * count[p] for every page dirtied so far, ascending by page, as parallel arrays merged with D_n
    * each round (a Map of pages grew its table over and over: a fifth of a comparison's page faults).
@@ -46,28 +41,22 @@ class ImprovedPrecopy implements PaperPolicy {
   private counts = new CountTable(0);
   /** The table being built this round (swapped with `counts`). */
   private next = new CountTable(0);
-  /** Pages marked this round (scratch). */
+  /** Pages marked this round (scratch); `held` are the marked pages, kept for the final copy. */
   private hot = new Uint32Array(0);
-  /** The marked pages, held for the final copy. */
-  private readonly marked: Bitmap;
 
   constructor(
-    private readonly kernel: Kernel,
-    private readonly extra: Engine['extra'],
+    kernel: Kernel,
+    extra: Engine['extra'],
     nPages: number,
     /** K: hot-rounds */
     private readonly K: number,
   ) {
-    this.marked = kernel.bitmap(nPages);
-  }
-
-  select(_n: number, send: Bitmap): void {
-    this.kernel.andNot(send, send, this.marked);
+    super(kernel, extra, nPages);
   }
 
   afterRound(_n: number, _sent: Bitmap, dn: Bitmap): void {
     const { kernel, K } = this;
-    let counts = this.counts;
+    const counts = this.counts;
     let next = this.next;
     const d = kernel.toList(dn); // ascending
     if (next.pages.length < counts.n + d.length) next = new CountTable(2 * (counts.n + d.length));
@@ -88,16 +77,10 @@ class ImprovedPrecopy implements PaperPolicy {
       next.count[m++] = c;
     }
     next.n = m;
-    [counts, next] = [next, counts];
-    this.counts = counts;
-    this.next = next;
-    if (h) kernel.setPages(this.marked, hot.subarray(0, h));
-    this.extra.markedPages = kernel.popcount(this.marked);
-  }
-
-  /** Free the marked pages' bitmap. */
-  dispose(): void {
-    this.kernel.dispose(this.marked);
+    this.next = counts; // reused next round
+    this.counts = next;
+    if (h) kernel.setPages(this.held, hot.subarray(0, h));
+    this.extra.markedPages = kernel.popcount(this.held);
   }
 }
 

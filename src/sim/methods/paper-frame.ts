@@ -19,7 +19,7 @@
  *     if legacy stop rule(n, |S|, held): pause; pending |= log; send pending; done
  *     pending |= log; log = ∅
  */
-import type { Bitmap } from '../../kernel/index.js';
+import type { Bitmap, Kernel } from '../../kernel/index.js';
 import type { Engine } from '../engine.js';
 import type { Params, RunEnd } from '../method.js';
 import { sendBatches, xenLegacyStop, xenStream } from './precopy.js';
@@ -39,10 +39,42 @@ export interface PaperPolicy {
   select(n: number, send: Bitmap): void;
   /** After round n: `sent` were sent in it, `dn` (D_n) are the pages written during it. */
   afterRound?(n: number, sent: Bitmap, dn: Bitmap): void;
+  /** Free what the policy holds in the kernel; the frame calls it when the run ends, however it ends. */
+  dispose?(): void;
 }
 
-/** Run the frame with a policy. */
+/**
+ * A policy that holds back the pages of one bitmap, `held`: select() leaves
+ * them pending (S = pending ∖ held), dispose() frees the bitmap.
+ */
+export abstract class HoldingPolicy implements PaperPolicy {
+  /** The pages held back. */
+  protected readonly held: Bitmap;
+
+  constructor(protected readonly kernel: Kernel, protected readonly extra: Engine['extra'], nPages: number) {
+    this.held = kernel.bitmap(nPages);
+  }
+
+  select(_n: number, send: Bitmap): void {
+    this.kernel.andNot(send, send, this.held);
+  }
+
+  dispose(): void {
+    this.kernel.dispose(this.held);
+  }
+}
+
+/** Run the frame with a policy (disposed at the end). */
 export function paperFrame(e: Engine, p: Params, policy: PaperPolicy): RunEnd {
+  try {
+    return rounds(e, p, policy);
+  } finally {
+    policy.dispose?.();
+  }
+}
+
+/** The frame's rounds (the pseudo-code at the top of this file). */
+function rounds(e: Engine, p: Params, policy: PaperPolicy): RunEnd {
   const k = e.k;
   const send = k.bitmap(e.nPages);
   const sent = k.bitmap(e.nPages);

@@ -57,7 +57,7 @@
  */
 import type { Engine } from '../engine.js';
 import type { MethodSpec, ParamSpec, Params, RunEnd } from '../method.js';
-import { BUFFER_DELAY_MS, EOS_BYTES, MAX_WAIT_MS } from './qemu-precopy.js';
+import { BUFFER_DELAY_MS, EOS_BYTES, MAX_WAIT_MS, SLOT_NS } from './qemu-precopy.js';
 import { Destination, SocketFifo } from './postcopy-socket.js';
 
 /** Pages per QEMUFile flush: MAX_IOV_SIZE (64) iovecs, a header and a page each (migration/qemu-file.c). */
@@ -100,15 +100,7 @@ export function postcopyPhase(e: Engine, p: Params, slot?: SlotState): RunEnd {
   const socket = new SocketFifo(cal.postcopySocketBytes ?? Infinity, drain, runsAt);
   const dst = new Destination(e, oneWayNs);
   e.remote = dst;
-  const sender = new PostcopySender(e, socket, dst, {
-    link,
-    oneWayNs,
-    preempt: p['postcopy-preempt'] === 'on',
-    budget: rate > 0 ? (rate * BUFFER_DELAY_MS) / 1000 : Infinity, // qemu_file_set_rate_limit(bandwidth / XFER_LIMIT_RATIO)
-    slotStart: slot?.slotStart ?? e.now,
-    used: slot ? e.transferred - slot.slotBytes0 : 0, // bytes charged to this slot
-    threshold: slot?.threshold ?? 0,
-  });
+  const sender = new PostcopySender(e, socket, dst, link, oneWayNs, p['postcopy-preempt'] === 'on', rate, slot);
 
   let end: RunEnd = { completed: true, converged: true, stopReason: 'converged' };
   while (e.migCount > 0) {
@@ -146,9 +138,6 @@ export function postcopyPhase(e: Engine, p: Params, slot?: SlotState): RunEnd {
   return end;
 }
 
-/** A rate-limit slot, ns (BUFFER_DELAY). */
-const SLOT_NS = BUFFER_DELAY_MS * 1e6;
-
 /**
  * The source's side of post-copy: the main channel's writes, the page
  * requests and the background push, and the rate-limit slot. A class, not
@@ -156,10 +145,7 @@ const SLOT_NS = BUFFER_DELAY_MS * 1e6;
  * (see PaperPolicy).
  */
 class PostcopySender {
-  readonly link: number;
-  readonly oneWayNs: number;
-  readonly preempt: boolean;
-  /** Bytes a slot may carry. */
+  /** Bytes a slot may carry: qemu_file_set_rate_limit(max-postcopy-bandwidth / XFER_LIMIT_RATIO). */
   readonly budget: number;
   slotStart: number;
   /** Bytes charged to this slot. */
@@ -167,19 +153,21 @@ class PostcopySender {
   /** bandwidth × downtime-limit, from the last slot. */
   threshold: number;
 
+  /** `rate`: max-postcopy-bandwidth (0: none); `slot`: the rate-limit slot pre-copy was in, if any. */
   constructor(
     private readonly e: Engine,
     private readonly socket: SocketFifo,
     private readonly dst: Destination,
-    o: { link: number; oneWayNs: number; preempt: boolean; budget: number; slotStart: number; used: number; threshold: number },
+    private readonly link: number,
+    private readonly oneWayNs: number,
+    private readonly preempt: boolean,
+    rate: number,
+    slot?: SlotState,
   ) {
-    this.link = o.link;
-    this.oneWayNs = o.oneWayNs;
-    this.preempt = o.preempt;
-    this.budget = o.budget;
-    this.slotStart = o.slotStart;
-    this.used = o.used;
-    this.threshold = o.threshold;
+    this.budget = rate > 0 ? (rate * BUFFER_DELAY_MS) / 1000 : Infinity;
+    this.slotStart = slot?.slotStart ?? e.now;
+    this.used = slot ? e.transferred - slot.slotBytes0 : 0;
+    this.threshold = slot?.threshold ?? 0;
   }
 
   /** Write pages [from, to) of mig into the socket (the sender blocks while it is full). */

@@ -18,7 +18,7 @@ import type { Bitmap, Kernel } from '../../kernel/index.js';
 import type { Engine } from '../engine.js';
 import type { MethodSpec } from '../method.js';
 import { XEN_PARAMS } from './precopy.js';
-import { paperFrame, type PaperPolicy } from './paper-frame.js';
+import { HoldingPolicy, paperFrame } from './paper-frame.js';
 
 
 /** The prediction method, as the comment at the top of this file describes it. */
@@ -33,17 +33,12 @@ export const prediction: MethodSpec = {
     ...XEN_PARAMS.filter((x) => x.name !== 'batch'),
   ],
   run(e, p) {
-    const policy = new Prediction(e.k, e.extra, e.nPages, p.threshold as number, p['max-defer'] as number);
-    try {
-      return paperFrame(e, p, policy);
-    } finally {
-      policy.dispose();
-    }
+    return paperFrame(e, p, new Prediction(e.k, e.extra, e.nPages, p.threshold as number, p['max-defer'] as number));
   },
 };
 
 /** The Markov rule of the comment at the top of this file, as a paper-frame policy (a class: see PaperPolicy). */
-class Prediction implements PaperPolicy {
+class Prediction extends HoldingPolicy {
   /**
    * The chains of every page dirtied so far, ascending by page, as parallel arrays (no per-page
    * objects): merged with D_n each round, walked beside the sorted send list in select().
@@ -51,25 +46,24 @@ class Prediction implements PaperPolicy {
   private chains = new Chains(0);
   /** The table being built this round (swapped with `chains`). */
   private grown = new Chains(0);
-  /** The pages held this round. */
-  private readonly held: Bitmap;
   /** Held pages written during the round (right), held but not written (wrong), sent and written (missed). */
   private tp = 0;
   private fp = 0;
   private fn = 0;
 
   constructor(
-    private readonly kernel: Kernel,
-    private readonly extra: Engine['extra'],
+    kernel: Kernel,
+    extra: Engine['extra'],
     nPages: number,
     /** θ: threshold */
     private readonly theta: number,
     private readonly maxDefer: number,
   ) {
-    this.held = kernel.bitmap(nPages);
+    super(kernel, extra, nPages);
   }
 
-  select(n: number, send: Bitmap): void {
+  /** Hold the pages predicted to be dirtied again this round (`held`: this round's). */
+  override select(n: number, send: Bitmap): void {
     const { kernel, chains, theta, maxDefer } = this;
     kernel.clear(this.held);
     if (n === 1) return;
@@ -101,7 +95,7 @@ class Prediction implements PaperPolicy {
     this.fp += h - hRight;
     this.fn += kernel.popcount(sent) - kernel.popcountAndNot(sent, dn);
     // Each tracked page moves from its state last round to its state now; new pages were clean until now.
-    let chains = this.chains;
+    const chains = this.chains;
     let grown = this.grown;
     const dirty = kernel.toList(dn); // ascending
     if (grown.page.length < chains.n + dirty.length) grown = new Chains(2 * (chains.n + dirty.length));
@@ -128,17 +122,11 @@ class Prediction implements PaperPolicy {
       grown.s[m++] = next;
     }
     grown.n = m;
-    [chains, grown] = [grown, chains];
-    this.chains = chains;
-    this.grown = grown;
+    this.grown = chains; // reused next round
+    this.chains = grown;
     const { tp, fp, fn } = this;
     this.extra.predictionPrecision = tp + fp > 0 ? tp / (tp + fp) : 0;
     this.extra.predictionRecall = tp + fn > 0 ? tp / (tp + fn) : 0;
-  }
-
-  /** Free the held pages' bitmap. */
-  dispose(): void {
-    this.kernel.dispose(this.held);
   }
 }
 

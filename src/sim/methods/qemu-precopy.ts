@@ -35,6 +35,8 @@ import { REARM_PARAMS, type MethodSpec, type ParamSpec, type Params, type RunEnd
 
 /** QEMU's BUFFER_DELAY: the rate-limit slot, ms. */
 export const BUFFER_DELAY_MS = 100;
+/** The same slot in ns. */
+export const SLOT_NS = BUFFER_DELAY_MS * 1e6;
 /** ram_save_iterate's MAX_WAIT, ms. */
 export const MAX_WAIT_MS = 50;
 /** Bytes of the RAM_SAVE_FLAG_EOS marker after each ram_save_iterate. */
@@ -82,7 +84,6 @@ export const QEMU_PARAMS: readonly ParamSpec[] = [
 
 /** Run QEMU's pre-copy loop; capabilities hook into period ends. */
 export function qemuLoop(e: Engine, p: Params, hooks: QemuHooks = {}): QemuEnd {
-  const slotNs = BUFFER_DELAY_MS * 1e6;
   let budget = (e.cfg.bandwidth * BUFFER_DELAY_MS) / 1000; // max-bandwidth / XFER_LIMIT_RATIO
   const link = e.cfg.linkBandwidth;
   const availBw = (p['avail-switchover-bandwidth'] as number) / 1000; // bytes/ms
@@ -137,7 +138,7 @@ export function qemuLoop(e: Engine, p: Params, hooks: QemuHooks = {}): QemuEnd {
     updateCounters(e, q, availBw);
     if (e.transferred - q.slotBytes0 > budget) {
       // Sleep to the slot's end (the host may wake the thread a little late).
-      e.advanceTo(q.slotStart + slotNs + (e.cfg.calibration.slotOvershootMs ?? 0) * 1e6);
+      e.advanceTo(q.slotStart + SLOT_NS + (e.cfg.calibration.slotOvershootMs ?? 0) * 1e6);
       updateCounters(e, q, availBw);
     }
   }
@@ -168,7 +169,7 @@ function qemuSync(e: Engine, q: QemuState, hooks: QemuHooks): void {
 
 /** migration_update_counters at a slot's end: bandwidth, threshold = bandwidth × downtime-limit, expected downtime; a new slot. */
 function updateCounters(e: Engine, q: QemuState, availBw: number): void {
-  if (e.now < q.slotStart + BUFFER_DELAY_MS * 1e6) return;
+  if (e.now < q.slotStart + SLOT_NS) return;
   const bytes = e.transferred - q.slotBytes0;
   const bw = bytes / ((e.now - q.slotStart) / 1e6); // bytes per ms
   q.bandwidth = bw;
